@@ -1,0 +1,16 @@
+# The image of every Meridian service (api, central, unit): the role is the command.
+# Not built in CI (no Docker engine on the build machines); see infra/k8s/README.md.
+FROM python:3.11-slim
+WORKDIR /app
+COPY pyproject.toml constraints.txt README.md ./
+COPY meridian meridian
+COPY kubesim kubesim
+COPY workflows workflows
+COPY activities activities
+COPY api api
+COPY workers workers
+COPY infra/regions infra/regions
+RUN pip install --no-cache-dir -c constraints.txt '.[clouds]'
+USER 65534
+ENTRYPOINT []
+CMD ["meridian", "--help"]

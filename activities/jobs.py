@@ -1,0 +1,285 @@
+"""Activities of the unit role: Jobs and probes in one region's cluster.
+
+They run on the region's task queue (`region.<name>`), so scheduling an activity there
+is how the engine reaches that region. Sync activities: the kubernetes client blocks,
+so the worker runs them on a thread pool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from typing import TYPE_CHECKING, Any
+
+import httpx
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from meridian.contracts import (
+    SIGNAL_JOB_STATUS,
+    CreateJobInput,
+    CreateJobResult,
+    DeleteJobResult,
+    DeleteJobsInput,
+    DeleteJobsResult,
+    JobKey,
+    JobObservation,
+    JobPhase,
+    JobRef,
+    ListJobKeysInput,
+    ListJobKeysResult,
+    ListJobsInput,
+    ListJobsResult,
+    RegionProbeInput,
+    RegionProbeResult,
+    SweepRegionResult,
+    SweepRunningInput,
+)
+from meridian.kube.errors import KubeError, KubeInvalid
+from meridian.kube.gateway import JobGateway
+from meridian.kube.jobs import observe_job
+from meridian.models import TaskStatus
+from meridian.probing import TcpProber, build_prober
+from meridian.signals import signal_task
+from meridian.snapshot import compute_load
+
+if TYPE_CHECKING:
+    from temporalio.client import Client
+
+    from meridian.settings import Settings
+
+
+def _fail(exc: KubeError) -> ApplicationError:
+    # The type name lets the workflow tell a rejected spec (never retried) from an outage.
+    return ApplicationError(
+        str(exc), type=type(exc).__name__, non_retryable=isinstance(exc, KubeInvalid)
+    )
+
+
+class JobActivities:
+    def __init__(
+        self,
+        gateway: JobGateway,
+        *,
+        namespace: str,
+        control_url: str | None = None,
+        client: Client | None = None,
+        prober: TcpProber | None = None,
+    ):
+        self.gateway = gateway
+        self.namespace = namespace
+        # Network samples: from `prober` (tcp mode) when given, else from kubesim at
+        # `control_url` (kubesim mode), else none.
+        self.control_url = control_url
+        self.client = client
+        self.prober = prober
+        self._http: httpx.Client | None = None
+
+    @classmethod
+    def from_settings(
+        cls, gateway: JobGateway, settings: Settings, *, client: Client | None = None
+    ) -> JobActivities:
+        """As a unit worker builds them: network samples per `settings.network_probe`."""
+        mode = settings.resolved_network_probe_mode
+        return cls(
+            gateway,
+            namespace=settings.kubernetes_namespace,
+            control_url=settings.resolved_kubesim_control_url if mode == "kubesim" else None,
+            client=client,
+            prober=build_prober(settings),
+        )
+
+    @activity.defn(name="create_job")
+    def create_job(self, inp: CreateJobInput) -> CreateJobResult:
+        try:
+            name, created = self.gateway.create_job(
+                inp.region, self.namespace, inp.task_id, inp.spec, inp.attempt
+            )
+        except KubeError as exc:
+            raise _fail(exc) from exc
+        return CreateJobResult(job_name=name, created=created)
+
+    @activity.defn(name="read_job")
+    def read_job(self, ref: JobRef) -> JobObservation:
+        try:
+            return self.gateway.observe(
+                ref.region,
+                self.namespace,
+                ref.job_name,
+                task_id=ref.task_id,
+                attempt=ref.attempt,
+                source="backstop",
+            )
+        except KubeError as exc:
+            raise _fail(exc) from exc
+
+    @activity.defn(name="delete_job")
+    def delete_job(self, ref: JobRef) -> DeleteJobResult:
+        try:
+            return DeleteJobResult(
+                deleted=self.gateway.delete_job(ref.region, self.namespace, ref.job_name)
+            )
+        except KubeError as exc:
+            raise _fail(exc) from exc
+
+    @activity.defn(name="list_jobs")
+    def list_jobs(self, inp: ListJobsInput) -> ListJobsResult:
+        try:
+            observations, requests = self.gateway.counted(
+                self.gateway.list_observations,
+                inp.region,
+                self.namespace,
+                page_size=inp.page_size,
+                source="sweep",
+                task_ids=set(inp.task_ids) if inp.task_ids is not None else None,
+            )
+        except KubeError as exc:
+            raise _fail(exc) from exc
+        return ListJobsResult(region=inp.region, observations=observations, requests=requests)
+
+    @activity.defn(name="probe_region")
+    def probe_region(self, inp: RegionProbeInput) -> RegionProbeResult:
+        """Nodes and pods → load; network samples to the data sources, when any are due."""
+        with self.gateway.counting() as stats:
+            try:
+                nodes, pods = self.gateway.nodes_and_live_pods(inp.region)
+            except KubeError as exc:
+                return RegionProbeResult(region=inp.region, reachable=False, error=str(exc))
+        snapshot: dict[str, Any] = compute_load(
+            list(nodes.get("items") or []), list(pods.get("items") or [])
+        )
+        snapshot["network_samples"] = self._network_samples(inp.region)
+        return RegionProbeResult(
+            region=inp.region,
+            reachable=True,
+            snapshot=snapshot,
+            # The share of this probe's requests answered with 429/5xx (retries included).
+            api_error_rate=stats.error_rate,
+        )
+
+    def _network_samples(self, region: str) -> list[dict[str, Any]]:
+        if self.prober is not None:
+            # The prober measures from this process's host, and one unit process may host
+            # several compute regions: one shared round serves each of them (delivered
+            # once per region). Between rounds nothing is new, and [] says so.
+            return self.prober.measure(region)
+        # kubesim simulates a separate network path per compute region.
+        if not self.control_url:
+            return []
+        if self._http is None:
+            # One client for the worker's life: building one per probe re-creates an
+            # SSL context each time, which was a third of the unit worker's CPU.
+            self._http = httpx.Client(timeout=2.0)
+        try:
+            response = self._http.get(f"{self.control_url}/sim/regions/{region}/network")
+            response.raise_for_status()
+            return list(response.json().get("paths") or [])
+        except (httpx.HTTPError, ValueError):
+            return []
+
+    # -- sweeps ----------------------------------------------------------------------------
+
+    @activity.defn(name="sweep_running")
+    async def sweep_running(self, inp: SweepRunningInput) -> SweepRegionResult:
+        """Compare the active tasks' Jobs with what the database says; signal the drift."""
+        try:
+            observations, requests = await asyncio.to_thread(
+                self.gateway.counted,
+                self.gateway.list_observations,
+                inp.region,
+                self.namespace,
+                page_size=inp.page_size,
+                source="running-sweep",
+                task_ids={t.task_id for t in inp.tasks},
+            )
+        except KubeError as exc:
+            raise _fail(exc) from exc
+        by_key = {(o.task_id, o.attempt): o for o in observations}
+        found: Counter[str] = Counter()
+        drift = []
+        for task in inp.tasks:
+            obs = by_key.get((task.task_id, task.attempt))
+            if obs is None:
+                if task.status is TaskStatus.RUNNING and task.job_name:
+                    found["missing"] += 1
+                    drift.append(task.task_id)
+                    # The workflow confirms a missing Job with its own read before acting.
+                    await self._signal_missing(
+                        task.task_id, task.attempt, task.job_name, inp.region
+                    )
+                continue
+            differs = (
+                obs.phase in (JobPhase.SUCCEEDED, JobPhase.FAILED)
+                or (obs.phase is JobPhase.RUNNING and task.status is not TaskStatus.RUNNING)
+                or obs.unschedulable_since is not None
+            )
+            if differs:
+                found[obs.phase.value] += 1
+                drift.append(task.task_id)
+                await self._signal(obs)
+        return SweepRegionResult(
+            region=inp.region,
+            jobs_seen=len(observations),
+            found=dict(found),
+            fixed={"signalled": len(drift)},
+            requests=requests,
+        )
+
+    async def _signal(self, obs: JobObservation) -> None:
+        if self.client is not None:
+            await signal_task(self.client, obs.task_id, SIGNAL_JOB_STATUS, obs)
+
+    async def _signal_missing(self, task_id: str, attempt: int, job_name: str, region: str) -> None:
+        await self._signal(
+            JobObservation(
+                task_id=task_id,
+                attempt=attempt,
+                region=region,
+                job_name=job_name,
+                phase=JobPhase.MISSING,
+                source="running-sweep",
+            )
+        )
+
+    @activity.defn(name="list_job_keys")
+    def list_job_keys(self, inp: ListJobKeysInput) -> ListJobKeysResult:
+        try:
+            with self.gateway.counting() as counter:
+                jobs = self._job_keys(inp)
+        except KubeError as exc:
+            raise _fail(exc) from exc
+        return ListJobKeysResult(region=inp.region, jobs=jobs, requests=counter.requests)
+
+    def _job_keys(self, inp: ListJobKeysInput) -> list[JobKey]:
+        jobs: list[JobKey] = []
+        for page in self.gateway.list_jobs_raw(inp.region, self.namespace, page_size=inp.page_size):
+            for raw in page:
+                obs = observe_job(raw, inp.region, source="job-sweep")
+                if obs is None:
+                    continue
+                terminal = obs.phase in (JobPhase.SUCCEEDED, JobPhase.FAILED)
+                if obs.phase is JobPhase.FAILED:
+                    pods = self.gateway.job_pods(inp.region, self.namespace, obs.job_name)
+                    obs = observe_job(raw, inp.region, pods, source="job-sweep") or obs
+                jobs.append(
+                    JobKey(
+                        job_name=obs.job_name,
+                        task_id=obs.task_id,
+                        attempt=obs.attempt,
+                        phase=obs.phase,
+                        observation=obs if terminal else None,
+                    )
+                )
+        return jobs
+
+    @activity.defn(name="delete_jobs")
+    def delete_jobs(self, inp: DeleteJobsInput) -> DeleteJobsResult:
+        deleted = []
+        try:
+            with self.gateway.counting() as counter:
+                for name in inp.job_names:
+                    self.gateway.delete_job(inp.region, self.namespace, name)
+                    deleted.append(name)
+        except KubeError as exc:
+            raise _fail(exc) from exc
+        return DeleteJobsResult(region=inp.region, deleted=deleted, requests=counter.requests)

@@ -1,0 +1,381 @@
+"""Activities of the resource-scheduling loop (RegionControlWorkflow).
+
+Unit side (`ScalingUnitActivities`, on the region's queue `region.<name>`): observe the
+region's nodes, pods and pools; cordon, uncordon and drain nodes; resize pools through
+`meridian.nodepools`. Sync: the kubernetes client and the cloud SDKs block, so the
+worker runs them on its thread pool.
+
+Central side (`ScalingCentralActivities`, local activities of the central worker): decide
+with the pure policy (mode from the database, decisions and water level persisted), tell
+tasks to move, and record what failed.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+from typing import Any
+
+from temporalio import activity
+from temporalio.client import Client
+from temporalio.exceptions import ApplicationError
+
+from meridian.contracts import SIGNAL_INFRA_FAILURE, InfraFailure
+from meridian.control_loop import ScalingConfig, near_ceiling, waiting_demand
+from meridian.kube.errors import KubeError, KubeNotFound, KubeUnavailable
+from meridian.kube.gateway import JobGateway
+from meridian.nodepools import NodePoolError, NodePoolProvider, NodePoolThrottled, PoolState
+from meridian.quantity import parse_cpu_millis, parse_memory_bytes
+from meridian.regions import RegionsFile
+from meridian.scaling import DecisionKind, PendingDemand, PolicyInput, decide
+from meridian.scaling.water import load_of
+from meridian.scaling_contracts import (
+    DecideScalingInput,
+    DecideScalingResult,
+    DrainNodeInput,
+    DrainNodeResult,
+    MoveTasksInput,
+    MoveTasksResult,
+    NodeActionInput,
+    NodeActionResult,
+    ObserveRegionInput,
+    ObserveRegionResult,
+    PoolActionResult,
+    RecordOutcomeInput,
+    RecordOutcomeResult,
+    RemoveNodesInput,
+    ScalePoolInput,
+)
+from meridian.scaling_observe import meridian_task_id, observe
+from meridian.signals import signal_tasks
+from meridian.store import Store
+
+MERGE_PATCH = "application/merge-patch+json"
+
+
+def _kube_failure(exc: KubeError) -> ApplicationError:
+    retry_after = timedelta(seconds=exc.retry_after) if exc.retry_after else None
+    return ApplicationError(
+        str(exc),
+        type=type(exc).__name__,
+        non_retryable=not isinstance(exc, KubeUnavailable),
+        next_retry_delay=retry_after,
+    )
+
+
+def _pool_failure(exc: NodePoolError) -> ApplicationError:
+    delay = None
+    if isinstance(exc, NodePoolThrottled) and exc.retry_after:
+        delay = timedelta(seconds=exc.retry_after)
+    return ApplicationError(
+        str(exc), type=type(exc).__name__, non_retryable=not exc.retryable, next_retry_delay=delay
+    )
+
+
+class ScalingUnitActivities:
+    """Everything the control loop does inside one region's cluster and its pools."""
+
+    def __init__(
+        self,
+        gateway: JobGateway,
+        regions: RegionsFile,
+        *,
+        control_url: str | None,
+        provider_clients: dict[str, Any] | None = None,
+    ):
+        self.gateway = gateway
+        self.regions = regions
+        self.control_url = control_url
+        # Injected SDK clients per driver (tests); empty: each adapter builds its own.
+        self.provider_clients = provider_clients or {}
+        self._providers: dict[tuple[str, str], NodePoolProvider] = {}
+
+    # -- pools ------------------------------------------------------------------------------
+
+    def _provider(self, region: str, pool: str) -> tuple[NodePoolProvider, dict[str, Any]]:
+        config = next((p for p in self.regions.get(region).node_pools if p.name == pool), None)
+        if config is None:
+            raise ApplicationError(
+                f"region {region} has no pool {pool} in the regions file",
+                type="NodePoolNotFound",
+                non_retryable=True,
+            )
+        pool_config: dict[str, Any] = {"region": region, **config.model_dump()}
+        if config.driver == "kubesim" and self.control_url:
+            pool_config.setdefault("control_url", self.control_url)
+        key = (region, pool)
+        if key not in self._providers:
+            from meridian.nodepools import provider_for
+
+            clients = self.provider_clients.get(config.driver) or {}
+            self._providers[key] = provider_for(config.driver, pool_config, **clients)
+        return self._providers[key], pool_config
+
+    def _pools(self, region: str) -> tuple[list[tuple[PoolState, int, int]], dict[str, str]]:
+        pools: list[tuple[PoolState, int, int]] = []
+        errors: dict[str, str] = {}
+        for config in self.regions.get(region).node_pools:
+            try:
+                provider, pool_config = self._provider(region, config.name)
+                state = provider.describe(config.name)
+            except (NodePoolError, ValueError) as exc:
+                errors[config.name] = f"{type(exc).__name__}: {exc}"[:300]
+                continue
+            try:
+                cpu = parse_cpu_millis(pool_config.get("cpu") or 0)
+                mem = parse_memory_bytes(pool_config.get("memory") or 0)
+            except ValueError:
+                cpu = mem = 0
+            pools.append((state, cpu, mem))
+        return pools, errors
+
+    @activity.defn(name="observe_region_nodes")
+    def observe_region_nodes(self, inp: ObserveRegionInput) -> ObserveRegionResult:
+        """Nodes (health, allocatable, what runs there), unschedulable pods and pools."""
+        try:
+            nodes, pods = self.gateway.nodes_and_live_pods(inp.region)
+        except KubeError as exc:
+            raise _kube_failure(exc) from exc
+        pools, errors = self._pools(inp.region)
+        observation, pending = observe(
+            inp.region,
+            time.time(),
+            list(nodes.get("items") or []),
+            list(pods.get("items") or []),
+            pools,
+        )
+        return ObserveRegionResult(
+            observation=observation, pending_pods=pending, pool_errors=errors
+        )
+
+    @activity.defn(name="scale_pool")
+    def scale_pool(self, inp: ScalePoolInput) -> PoolActionResult:
+        provider, _ = self._provider(inp.region, inp.pool)
+        try:
+            before = provider.set_desired(inp.pool, inp.desired)
+        except NodePoolError as exc:
+            raise _pool_failure(exc) from exc
+        return PoolActionResult(
+            pool=inp.pool, desired_before=before.desired, desired_after=inp.desired
+        )
+
+    @activity.defn(name="remove_nodes")
+    def remove_nodes(self, inp: RemoveNodesInput) -> PoolActionResult:
+        """Remove named nodes; nodes already gone count as removed (a retried call)."""
+        provider, _ = self._provider(inp.region, inp.pool)
+        try:
+            state = provider.describe(inp.pool)
+            present = sorted(set(inp.nodes) & set(state.nodes))
+            provider.remove_nodes(inp.pool, present)
+        except NodePoolError as exc:
+            raise _pool_failure(exc) from exc
+        return PoolActionResult(
+            pool=inp.pool,
+            desired_before=state.desired,
+            desired_after=state.desired - len(present),
+            removed=present,
+        )
+
+    # -- nodes ------------------------------------------------------------------------------
+
+    def _set_unschedulable(self, region: str, node: str, value: bool) -> bool:
+        core = self.gateway.clients.core(region)
+        try:
+            current = self.gateway.get_json(core.read_node, node)
+            if bool((current.get("spec") or {}).get("unschedulable")) == value:
+                return False
+            # Merge patch of one field: no read-modify-write race with the kubelet's
+            # status updates, and `null` removes the field as kubectl uncordon does.
+            self.gateway.get_json(
+                core.patch_node,
+                node,
+                {"spec": {"unschedulable": True if value else None}},
+                _content_type=MERGE_PATCH,
+            )
+        except KubeNotFound:
+            return False  # the node is gone: nothing left to cordon
+        except KubeError as exc:
+            raise _kube_failure(exc) from exc
+        return True
+
+    @activity.defn(name="cordon_node")
+    def cordon_node(self, inp: NodeActionInput) -> NodeActionResult:
+        return NodeActionResult(
+            node=inp.node, changed=self._set_unschedulable(inp.region, inp.node, True)
+        )
+
+    @activity.defn(name="uncordon_node")
+    def uncordon_node(self, inp: NodeActionInput) -> NodeActionResult:
+        return NodeActionResult(
+            node=inp.node, changed=self._set_unschedulable(inp.region, inp.node, False)
+        )
+
+    @activity.defn(name="drain_node")
+    def drain_node(self, inp: DrainNodeInput) -> DrainNodeResult:
+        """Evict the node's pods through the Eviction API. A PodDisruptionBudget that
+        refuses (429) is not an error: the pod stays and a later tick asks again."""
+        from kubernetes import client
+
+        core = self.gateway.clients.core(inp.region)
+        result = DrainNodeResult(node=inp.node)
+        try:
+            pods = self.gateway.get_json(
+                core.list_pod_for_all_namespaces, field_selector=f"spec.nodeName={inp.node}"
+            )
+        except KubeError as exc:
+            raise _kube_failure(exc) from exc
+        for pod in pods.get("items") or []:
+            meta = pod.get("metadata") or {}
+            name, namespace = str(meta.get("name")), str(meta.get("namespace"))
+            if (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+                continue
+            if any(o.get("kind") == "DaemonSet" for o in meta.get("ownerReferences") or []):
+                continue  # kubectl drain --ignore-daemonsets: they would come right back
+            if inp.skip_meridian_tasks and meridian_task_id(pod) is not None:
+                result.skipped_tasks.append(f"{namespace}/{name}")
+                continue
+            options = (
+                client.V1DeleteOptions(grace_period_seconds=inp.grace_period_seconds)
+                if inp.grace_period_seconds is not None
+                else None
+            )
+            body = client.V1Eviction(
+                metadata=client.V1ObjectMeta(name=name, namespace=namespace),
+                delete_options=options,
+            )
+            try:
+                self.gateway.get_json(
+                    core.create_namespaced_pod_eviction,
+                    name,
+                    namespace,
+                    body,
+                    retry_answered=False,  # its 429 is the PodDisruptionBudget speaking
+                )
+                result.evicted.append(f"{namespace}/{name}")
+            except KubeNotFound:
+                continue  # gone meanwhile
+            except KubeUnavailable as exc:
+                if exc.status == 429:
+                    result.blocked.append(f"{namespace}/{name}")
+                    continue
+                raise _kube_failure(exc) from exc
+            except KubeError as exc:
+                raise _kube_failure(exc) from exc
+        activity.logger.info(
+            "drain %s/%s: evicted %d, blocked by PDB %d, tasks left to move %d",
+            inp.region,
+            inp.node,
+            len(result.evicted),
+            len(result.blocked),
+            len(result.skipped_tasks),
+        )
+        return result
+
+
+class ScalingCentralActivities:
+    """Local activities of RegionControlWorkflow: decide, move tasks, record failures."""
+
+    def __init__(self, store: Store, config: ScalingConfig, client: Client | None = None):
+        self.store = store
+        self.config = config
+        self.client = client
+
+    @activity.defn(name="decide_scaling")
+    def decide_scaling(self, inp: DecideScalingInput) -> DecideScalingResult:
+        settings = self.config.for_region(inp.region)
+        mode = self.store.get_scaling_mode(inp.region)
+        observation = inp.observed.observation.model_copy(update={"at": inp.at.timestamp()})
+        demand = PendingDemand(
+            pending_pods=inp.observed.pending_pods,
+            waiting_tasks=waiting_demand(self.store, inp.region),
+        )
+        result = decide(
+            PolicyInput(
+                observation=observation,
+                demand=demand,
+                mode=mode,
+                state=inp.state,
+                settings=settings,
+                tuning=self.config.tuning,
+            )
+        )
+        load = load_of(observation.nodes)
+        self.store.record_water_level(
+            region=inp.region,
+            at=inp.at,
+            level=result.water_level,
+            cpu_requested=load.cpu_requested,
+            cpu_allocatable=load.cpu_allocatable,
+            mem_requested=load.mem_requested,
+            mem_allocatable=load.mem_allocatable,
+        )
+        quiet: list[str] = []
+        for decision in result.decisions:
+            numbers = decision.model_dump(mode="json", exclude={"kind", "target", "reason", "at"})
+            if decision.kind == DecisionKind.NONE:
+                key = f"{decision.kind}:{decision.cause}:{decision.target}"
+                quiet.append(key)
+                if key in inp.quiet:
+                    continue  # the same hold as last tick: reported once
+            self.store.record_scaling_decision(
+                region=inp.region,
+                at=inp.at,
+                kind=decision.kind.value,
+                target=decision.target,
+                reason=decision.reason,
+                numbers=numbers,
+                applied=decision.applies,
+            )
+        draining, why = near_ceiling(mode, result.water_level, observation, settings)
+        self.store.merge_region_details(
+            inp.region,
+            {
+                "draining": draining,
+                "draining_reason": why,
+                "scaling": {
+                    "mode": mode,
+                    "water_level": result.water_level,
+                    "at": inp.at.isoformat(),
+                    "pools": [p.model_dump(mode="json") for p in observation.pools],
+                    "pool_errors": inp.observed.pool_errors,
+                    "pending_pods": len(demand.pending_pods),
+                    "waiting_tasks": len(demand.waiting_tasks),
+                },
+            },
+        )
+        return DecideScalingResult(
+            mode=mode,
+            water_level=result.water_level,
+            decisions=result.decisions,
+            state=result.state,
+            quiet=quiet,
+            tick_seconds=settings.tick_seconds,
+            draining=draining,
+        )
+
+    @activity.defn(name="move_tasks")
+    async def move_tasks(self, inp: MoveTasksInput) -> MoveTasksResult:
+        """Tell each task on the node to move, through the failover machinery (the task
+        deletes its Job and starts a new fenced attempt elsewhere)."""
+        if self.client is None or not inp.task_ids:
+            return MoveTasksResult(signalled=0)
+        failure = InfraFailure(region=inp.region, reason=inp.reason, exclude_region=False)
+        targets = ((task_id, failure) for task_id in sorted(set(inp.task_ids)))
+        signalled = await signal_tasks(self.client, targets, SIGNAL_INFRA_FAILURE)
+        return MoveTasksResult(signalled=signalled)
+
+    @activity.defn(name="record_scaling_outcome")
+    def record_scaling_outcome(self, inp: RecordOutcomeInput) -> RecordOutcomeResult:
+        decision = inp.decision
+        recorded = self.store.record_scaling_decision(
+            region=inp.region,
+            at=inp.at,
+            kind=decision.kind.value,
+            target=decision.target,
+            reason=f"failed: {inp.error}"[:1000],
+            numbers=decision.model_dump(mode="json", exclude={"kind", "target", "reason", "at"}),
+            applied=False,
+            decision_id=f"{inp.region}:{inp.at.isoformat()}:{decision.kind.value}:"
+            f"{decision.target}:failed",
+        )
+        return RecordOutcomeResult(recorded=recorded)

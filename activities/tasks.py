@@ -1,0 +1,115 @@
+"""Activities of the central role that TaskWorkflow runs as local activities.
+
+They write the database and decide placement. Every write is idempotent: a retried
+activity (same task, same seq) records nothing twice.
+"""
+
+from __future__ import annotations
+
+from temporalio import activity
+
+from activities.region_view import RegionView
+from meridian.contracts import (
+    PlaceTaskInput,
+    PlaceTaskResult,
+    RecordOrphanInput,
+    RecordStatusInput,
+    RecordStatusResult,
+    RegionHealthInput,
+    RegionHealthResult,
+    UpdateSpecInput,
+    UpdateSpecResult,
+)
+from meridian.placement.scoring import place
+from meridian.placement.types import PlacementRequest
+from meridian.store import Store, Transition
+
+
+class TaskActivities:
+    def __init__(self, store: Store, regions: RegionView):
+        self.store = store
+        self.regions = regions
+
+    @activity.defn(name="record_status")
+    def record_status(self, inp: RecordStatusInput) -> RecordStatusResult:
+        if inp.orphan is not None:
+            self.record_orphan(inp.orphan)
+        recorded = self.store.record_transition(
+            Transition(
+                task_id=inp.task_id,
+                event_key=f"{inp.seq}",
+                seq=inp.seq,
+                status=inp.status,
+                attempt=inp.attempt,
+                region=inp.region,
+                job_name=inp.job_name,
+                reason=inp.reason,
+                at=inp.at,
+                error=inp.error,
+                exit_code=inp.exit_code,
+                placement_summary=inp.placement_summary,
+                details=inp.details,
+            )
+        )
+        return RecordStatusResult(recorded=recorded)
+
+    @activity.defn(name="update_spec")
+    def update_spec(self, inp: UpdateSpecInput) -> UpdateSpecResult:
+        self.store.update_spec(inp.task_id, inp.spec)
+        return UpdateSpecResult(updated=True)
+
+    @activity.defn(name="place_task")
+    def place_task(self, inp: PlaceTaskInput) -> PlaceTaskResult:
+        request = PlacementRequest(
+            task_id=inp.task_id,
+            data_source=inp.spec.data_source,
+            resources=inp.spec.job.resources,
+            constraints=inp.spec.placement,
+            excluded_regions=sorted(inp.excluded_regions),
+            exclusion_reasons=dict(inp.excluded_regions),
+        )
+        decision = place(
+            request, self.regions.snapshots(), self.regions.weights, self.regions.catalog
+        )
+        decided_at = activity.info().current_attempt_scheduled_time
+        self.store.record_placement(
+            inp.task_id, inp.attempt, inp.seq, decision.model_dump(mode="json"), decided_at
+        )
+        chosen = next((c for c in decision.candidates if c.region == decision.chosen), None)
+        summary: dict[str, object] = {"region": decision.chosen, "reason": decision.reason}
+        if chosen is not None:
+            summary["score"] = round(chosen.total, 4)
+            summary["breakdown"] = {
+                "locality": round(chosen.locality, 4),
+                "network": round(chosen.network, 4),
+                "load": round(chosen.load, 4),
+            }
+        return PlaceTaskResult(
+            region=decision.chosen,
+            reason=decision.reason,
+            summary=summary,
+            fingerprint=decision.snapshot_fingerprint,
+        )
+
+    @activity.defn(name="record_orphan")
+    def record_orphan(self, inp: RecordOrphanInput) -> bool:
+        return self.store.record_orphan(
+            region=inp.region,
+            job_name=inp.job_name,
+            task_id=inp.task_id,
+            attempt=inp.attempt,
+            reason=inp.reason,
+            at=inp.at,
+        )
+
+    @activity.defn(name="region_health")
+    def region_health(self, inp: RegionHealthInput) -> RegionHealthResult:
+        state = self.store.get_region_states().get(inp.region)
+        if state is None:
+            return RegionHealthResult(region=inp.region, down=False, reason="no health recorded")
+        return RegionHealthResult(
+            region=inp.region,
+            down=state.state == "down",
+            state=state.state,
+            reason=state.reason or "",
+        )

@@ -1,0 +1,144 @@
+"""/v1/regions/{name}: one region with its water level, pools and scaling decisions, and
+the switch between `auto`, `advise` and `off`."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query
+
+from api.deps import StateDep
+from api.routes.regions import list_regions
+from api.scaling_schemas import (
+    PoolPublic,
+    RegionDetail,
+    RegionEventList,
+    RegionEventPublic,
+    ScalingDecisionList,
+    ScalingDecisionPublic,
+    ScalingModePublic,
+    ScalingModeUpdate,
+    WaterLevelPoint,
+)
+
+router = APIRouter(prefix="/v1/regions", tags=["regions", "scaling"])
+
+REGION_NOT_FOUND = "region not found"
+# Health state changes shown with a region; all of them at /v1/regions/{name}/events.
+RECENT_EVENTS = 20
+
+
+def _known(state: StateDep, name: str) -> None:
+    if name not in state.regions.names:
+        raise HTTPException(status_code=404, detail=REGION_NOT_FOUND)
+
+
+def _pools(state: StateDep, name: str, observed: list[dict[str, Any]]) -> list[PoolPublic]:
+    """The pools as the control loop last saw them; before its first tick, the bounds
+    from the regions file."""
+    drivers = {p.name: p.driver for p in state.regions.get(name).node_pools}
+    if observed:
+        return [PoolPublic(**p, driver=drivers.get(str(p.get("name")))) for p in observed]
+    return [
+        PoolPublic(
+            name=p.name, min=p.min, desired=p.count, max=p.max, current=0, ready=0, driver=p.driver
+        )
+        for p in state.regions.get(name).node_pools
+    ]
+
+
+@router.get("/{name}", response_model=RegionDetail)
+async def get_region(
+    name: str, state: StateDep, history: Annotated[int, Query(ge=1, le=1000)] = 60
+) -> RegionDetail:
+    _known(state, name)
+    listed = await list_regions(state)
+    entry = next(item for item in listed.items if item.name == name)
+    records = await asyncio.to_thread(state.store.get_region_states)
+    record = records.get(name)
+    details: dict[str, Any] = dict(record.details or {}) if record is not None else {}
+    scaling: dict[str, Any] = dict(details.get("scaling") or {})
+    mode = await asyncio.to_thread(state.store.get_scaling_mode, name)
+    levels = await asyncio.to_thread(state.store.water_level_history, name, history)
+    events = await asyncio.to_thread(state.store.list_region_events, name, RECENT_EVENTS)
+    observed_at = scaling.get("at")
+    return RegionDetail(
+        **entry.model_dump(),
+        scaling_mode=mode,
+        draining=bool(details.get("draining", False)),
+        draining_reason=details.get("draining_reason"),
+        scaling_observed_at=datetime.fromisoformat(observed_at) if observed_at else None,
+        pools=_pools(state, name, list(scaling.get("pools") or [])),
+        pending_demand={
+            "pending_pods": int(scaling.get("pending_pods") or 0),
+            "waiting_tasks": int(scaling.get("waiting_tasks") or 0),
+        },
+        water_level_history=[
+            WaterLevelPoint(
+                at=w.at,
+                level=w.level,
+                cpu_requested_millis=w.cpu_requested,
+                cpu_allocatable_millis=w.cpu_allocatable,
+                memory_requested_bytes=w.mem_requested,
+                memory_allocatable_bytes=w.mem_allocatable,
+            )
+            for w in levels
+        ],
+        events=[_event(e) for e in events],
+    )
+
+
+def _event(record: Any) -> RegionEventPublic:
+    return RegionEventPublic(
+        at=record.at,
+        state=record.state,
+        previous_state=record.previous_state,
+        reason=record.reason,
+    )
+
+
+@router.get("/{name}/events", response_model=RegionEventList)
+async def list_region_events(
+    name: str, state: StateDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+) -> RegionEventList:
+    """The region's health state changes (up, degraded, down), newest first."""
+    _known(state, name)
+    events = await asyncio.to_thread(state.store.list_region_events, name, limit)
+    return RegionEventList(items=[_event(e) for e in events])
+
+
+@router.get("/{name}/scaling", response_model=ScalingDecisionList)
+async def list_scaling_decisions(
+    name: str, state: StateDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+) -> ScalingDecisionList:
+    _known(state, name)
+    mode = await asyncio.to_thread(state.store.get_scaling_mode, name)
+    records = await asyncio.to_thread(state.store.list_scaling_decisions, name, limit)
+    return ScalingDecisionList(
+        region=name,
+        mode=mode,
+        items=[
+            ScalingDecisionPublic(
+                id=r.id,
+                at=r.at,
+                kind=r.kind,
+                target=r.target,
+                reason=r.reason,
+                applied=r.applied,
+                numbers=r.numbers,
+            )
+            for r in records
+        ],
+    )
+
+
+@router.put("/{name}/scaling/mode", response_model=ScalingModePublic)
+async def set_scaling_mode(
+    name: str, body: ScalingModeUpdate, state: StateDep
+) -> ScalingModePublic:
+    """Takes effect on the region's next control tick."""
+    _known(state, name)
+    changed = await asyncio.to_thread(state.store.set_scaling_mode, name, body.mode)
+    return ScalingModePublic(region=name, mode=body.mode, changed=changed)

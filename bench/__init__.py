@@ -1,0 +1,1 @@
+"""Meridian benchmarks: `python -m bench [--quick]`."""

@@ -1,0 +1,196 @@
+"""Nodes and node pools of one simulated cluster."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from kubesim.config import PoolSpec, cpu_millis, memory_bytes
+from kubesim.util import new_uid, now_iso
+
+Obj = dict[str, Any]
+
+POOL_LABEL = "kubesim.io/pool"
+REGION_LABEL = "topology.kubernetes.io/region"
+MAX_PODS = 110
+KUBELET_VERSION = "v1.32.0"
+
+_node_ip_counter = 0
+
+
+def _next_node_ip() -> str:
+    # Node addresses live in 127.255.0.0/16 so they never collide with pod IPs.
+    global _node_ip_counter
+    _node_ip_counter += 1
+    n = _node_ip_counter
+    return f"127.255.{(n // 254) % 256}.{1 + n % 254}"
+
+
+def reserve_node_ip(ip: str) -> None:
+    """Make sure ``_next_node_ip`` never hands out ``ip`` (a restored node holds it)."""
+    global _node_ip_counter
+    try:
+        first, second, b, c = (int(part) for part in ip.split("."))
+    except ValueError:
+        return
+    if first != 127 or second != 255 or not 1 <= c <= 254:
+        return
+    _node_ip_counter = max(_node_ip_counter, b * 254 + (c - 1))
+
+
+@dataclass(slots=True)
+class Pool:
+    name: str
+    cpu: str
+    memory: str
+    min: int
+    max: int
+    desired: int
+    next_index: int = 0
+    nodes: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_spec(cls, spec: PoolSpec) -> Pool:
+        return cls(spec.name, spec.cpu, spec.memory, spec.min, spec.max, spec.count)
+
+
+@dataclass(slots=True)
+class NodeState:
+    """Scheduling view of a node, kept in step with the Node object and its pods."""
+
+    name: str
+    pool: str
+    cpu: int  # allocatable millicores
+    memory: int  # allocatable bytes
+    pods_max: int
+    labels: dict[str, str]
+    ready: bool = False
+    schedulable: bool = True
+    cpu_used: int = 0
+    memory_used: int = 0
+    pods: set[tuple[str, str]] = field(default_factory=set)
+
+    def fits(self, cpu: int, memory: int) -> bool:
+        return (
+            len(self.pods) < self.pods_max
+            and self.cpu_used + cpu <= self.cpu
+            and self.memory_used + memory <= self.memory
+        )
+
+
+def ready_condition(ready: bool, stamp: str, reason: str | None = None, message: str | None = None) -> Obj:  # noqa: E501
+    if ready:
+        return {
+            "type": "Ready", "status": "True", "lastHeartbeatTime": stamp,
+            "lastTransitionTime": stamp, "reason": reason or "KubeletReady",
+            "message": message or "kubelet is posting ready status",
+        }
+    return {
+        "type": "Ready", "status": "False", "lastHeartbeatTime": stamp,
+        "lastTransitionTime": stamp, "reason": reason or "KubeletNotReady",
+        "message": message or "container runtime network not ready: NetworkReady=false",
+    }
+
+
+def build_node(region: str, pool: Pool, name: str, ready: bool) -> Obj:
+    stamp = now_iso()
+    capacity = {
+        "cpu": pool.cpu,
+        "memory": pool.memory,
+        "pods": str(MAX_PODS),
+        "ephemeral-storage": "100Gi",
+    }
+    taints: list[Obj] = []
+    if not ready:
+        taints.append({"key": "node.kubernetes.io/not-ready", "effect": "NoSchedule"})
+    ip = _next_node_ip()
+    spec: Obj = {"providerID": f"kubesim://{region}/{name}"}
+    if taints:
+        spec["taints"] = taints
+    return {
+        "kind": "Node",
+        "apiVersion": "v1",
+        "metadata": {
+            "name": name,
+            "uid": new_uid(),
+            "creationTimestamp": stamp,
+            "labels": {
+                "kubernetes.io/hostname": name,
+                "kubernetes.io/os": "linux",
+                "kubernetes.io/arch": "amd64",
+                "beta.kubernetes.io/os": "linux",
+                "beta.kubernetes.io/arch": "amd64",
+                "node.kubernetes.io/instance-type": f"kubesim-{pool.cpu}c-{pool.memory}",
+                REGION_LABEL: region,
+                "topology.kubernetes.io/zone": f"{region}-a",
+                POOL_LABEL: pool.name,
+            },
+            "annotations": {"node.alpha.kubernetes.io/ttl": "0"},
+        },
+        "spec": spec,
+        "status": {
+            "capacity": dict(capacity),
+            "allocatable": dict(capacity),
+            "conditions": [
+                {"type": "MemoryPressure", "status": "False", "lastHeartbeatTime": stamp,
+                 "lastTransitionTime": stamp, "reason": "KubeletHasSufficientMemory",
+                 "message": "kubelet has sufficient memory available"},
+                {"type": "DiskPressure", "status": "False", "lastHeartbeatTime": stamp,
+                 "lastTransitionTime": stamp, "reason": "KubeletHasNoDiskPressure",
+                 "message": "kubelet has no disk pressure"},
+                {"type": "PIDPressure", "status": "False", "lastHeartbeatTime": stamp,
+                 "lastTransitionTime": stamp, "reason": "KubeletHasSufficientPID",
+                 "message": "kubelet has sufficient PID available"},
+                ready_condition(ready, stamp),
+            ],
+            "addresses": [
+                {"type": "InternalIP", "address": ip},
+                {"type": "Hostname", "address": name},
+            ],
+            "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}},
+            "nodeInfo": {
+                "machineID": new_uid().replace("-", ""),
+                "systemUUID": new_uid(),
+                "bootID": new_uid(),
+                "kernelVersion": "6.1.0-kubesim",
+                "osImage": "kubesim simulated node",
+                "containerRuntimeVersion": "containerd://1.7.0-kubesim",
+                "kubeletVersion": KUBELET_VERSION,
+                "kubeProxyVersion": KUBELET_VERSION,
+                "operatingSystem": "linux",
+                "architecture": "amd64",
+            },
+            "images": [],
+        },
+    }
+
+
+def node_state_from(obj: Obj) -> NodeState:
+    status = obj.get("status") or {}
+    alloc = status.get("allocatable") or status.get("capacity") or {}
+    labels = obj["metadata"].get("labels") or {}
+    state = NodeState(
+        name=obj["metadata"]["name"],
+        pool=labels.get(POOL_LABEL, ""),
+        cpu=cpu_millis(alloc.get("cpu", "0")),
+        memory=memory_bytes(alloc.get("memory", "0")),
+        pods_max=int(alloc.get("pods", MAX_PODS)),
+        labels=dict(labels),
+    )
+    refresh_node_state(state, obj)
+    return state
+
+
+def refresh_node_state(state: NodeState, obj: Obj) -> None:
+    status = obj.get("status") or {}
+    state.ready = any(
+        c.get("type") == "Ready" and c.get("status") == "True"
+        for c in status.get("conditions") or []
+    )
+    state.schedulable = not (obj.get("spec") or {}).get("unschedulable", False)
+    state.labels = dict(obj["metadata"].get("labels") or {})
+    alloc = status.get("allocatable") or status.get("capacity") or {}
+    if alloc:
+        state.cpu = cpu_millis(alloc.get("cpu", "0"))
+        state.memory = memory_bytes(alloc.get("memory", "0"))
+        state.pods_max = int(alloc.get("pods", MAX_PODS))

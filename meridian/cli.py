@@ -1,0 +1,178 @@
+"""`meridian`: one entry point for every role.
+
+meridian up                                   the whole system on one machine
+meridian worker --role central                TaskWorkflow, region monitor, sweeps
+meridian worker --role unit --region NAME     one region's Jobs, watch, resident channels
+meridian api                                  the REST API
+meridian migrate                              bring the database schema up to date
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+
+from meridian.settings import Settings
+
+
+def _configure_logging(level: str = "INFO") -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    # The SDK's worker logs every activity failure at WARNING; that is our retry path.
+    logging.getLogger("temporalio.activity").setLevel(logging.ERROR)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+def _settings_from(args: argparse.Namespace) -> Settings:
+    overrides: dict[str, object] = {}
+    for field in (
+        "state_dir",
+        "database_url",
+        "temporal_address",
+        "regions_file",
+        "kubeconfig",
+        "api_host",
+        "api_port",
+        "temporal_port",
+        "temporal_ui_port",
+        "kubesim_base_port",
+    ):
+        value = getattr(args, field, None)
+        if value is not None:
+            overrides[field] = value
+    return Settings(**overrides)  # type: ignore[arg-type]
+
+
+def _stop_event() -> asyncio.Event:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+def _exit_hard(code: int) -> None:
+    # The Temporal SDK can abort the interpreter during finalisation after a clean
+    # shutdown (PyGILState_Release); everything is closed by now, so skip finalisation.
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def cmd_worker(args: argparse.Namespace) -> None:
+    settings = _settings_from(args)
+
+    async def main() -> None:
+        stop = _stop_event()
+        if args.role == "central":
+            from workers.central import run_central
+
+            await run_central(settings, stop)
+        else:
+            from meridian.regions import load_regions
+            from workers.unit import run_units
+
+            regions = args.region or load_regions(settings.regions_file).names
+            await run_units(settings, regions, stop)
+
+    asyncio.run(main())
+    _exit_hard(0)
+
+
+def cmd_api(args: argparse.Namespace) -> None:
+    import uvicorn
+
+    from api.main import create_app
+
+    settings = _settings_from(args)
+    uvicorn.run(
+        create_app(settings), host=settings.api_host, port=settings.api_port, log_level="warning"
+    )
+
+
+def cmd_migrate(args: argparse.Namespace) -> None:
+    from meridian.store import Store
+
+    store = Store.from_settings(_settings_from(args))
+    store.migrate()
+    store.close()
+    print(f"database at {store.url} is up to date")
+
+
+def cmd_up(args: argparse.Namespace) -> None:
+    from meridian.supervisor import Supervisor
+
+    settings = _settings_from(args)
+    supervisor = Supervisor(settings, temporal_bin=args.temporal_bin)
+    code = asyncio.run(supervisor.run())
+    sys.exit(code)
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--state-dir",
+        dest="state_dir",
+        type=Path,
+        help="local state (SQLite, kubeconfig, logs); default .meridian",
+    )
+    parser.add_argument("--database-url", dest="database_url")
+    parser.add_argument("--temporal-address", dest="temporal_address")
+    parser.add_argument("--regions-file", "--regions", dest="regions_file", type=Path)
+    parser.add_argument("--kubeconfig")
+    parser.add_argument("--log-level", default="INFO")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="meridian", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    up = sub.add_parser("up", help="run the whole system on one machine")
+    _common(up)
+    up.add_argument("--api-port", dest="api_port", type=int)
+    up.add_argument("--api-host", dest="api_host")
+    up.add_argument("--temporal-port", dest="temporal_port", type=int)
+    up.add_argument("--ui-port", dest="temporal_ui_port", type=int)
+    up.add_argument("--kubesim-base-port", dest="kubesim_base_port", type=int)
+    up.add_argument("--temporal-bin", help="path of the temporal CLI (default: beside python)")
+    up.set_defaults(func=cmd_up)
+
+    worker = sub.add_parser("worker", help="run a central or unit worker")
+    _common(worker)
+    worker.add_argument("--role", choices=["central", "unit"], required=True)
+    worker.add_argument(
+        "--region",
+        action="append",
+        help="region(s) this unit worker serves (repeatable; default: all)",
+    )
+    worker.set_defaults(func=cmd_worker)
+
+    api = sub.add_parser("api", help="run the REST API")
+    _common(api)
+    api.add_argument("--host", dest="api_host")
+    api.add_argument("--port", dest="api_port", type=int)
+    api.set_defaults(func=cmd_api)
+
+    migrate = sub.add_parser("migrate", help="bring the database schema up to date")
+    _common(migrate)
+    migrate.set_defaults(func=cmd_migrate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    _configure_logging(getattr(args, "log_level", "INFO"))
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main()

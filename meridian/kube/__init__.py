@@ -1,0 +1,1 @@
+"""Kubernetes access: one ApiClient per region, errors mapped once, Jobs built and read."""

@@ -1,0 +1,244 @@
+"""Job operations against one region's cluster, with errors mapped at the boundary."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from kubernetes import client
+
+from meridian.contracts import LABEL_TASK_ID, MANAGED_SELECTOR, JobObservation, JobPhase
+from meridian.kube.clients import ClusterClients
+from meridian.kube.errors import KubeConflict, KubeNotFound, KubeUnavailable, translate
+from meridian.kube.jobs import build_job, observe_job
+from meridian.models import TaskSpec, job_name_for
+
+
+@dataclass
+class CallStats:
+    """Requests made and how many of them the API answered with an error (429, 5xx)."""
+
+    requests: int = 0
+    errors: int = 0
+
+    @property
+    def error_rate(self) -> float:
+        return self.errors / self.requests if self.requests else 0.0
+
+
+class JobGateway:
+    """Everything the engine does to Jobs. Sync: it runs in activity threads.
+
+    An API that answers 429 or 5xx is there but failing (overloaded, a flaky apiserver):
+    each request is tried up to `answered_attempts` times, after the answer's
+    Retry-After (at most `max_retry_wait`, so a probe keeps its deadline), as client-go
+    does. A refused connection or a timeout is a dead API: it raises at once, because
+    failover detection waits on that answer. Retrying a create is safe (409 is success),
+    and so is a delete (404 is gone).
+    """
+
+    def __init__(
+        self, clients: ClusterClients, answered_attempts: int = 3, max_retry_wait: float = 0.25
+    ):
+        self.clients = clients
+        self.answered_attempts = answered_attempts
+        self.max_retry_wait = max_retry_wait
+        self.requests = 0  # Kubernetes requests made by this process, for the benchmarks
+        self._counting = threading.local()  # requests of the operation running in a thread
+
+    @contextmanager
+    def counting(self) -> Iterator[CallStats]:
+        """Count the requests this thread makes inside the block (a sweep's own cost,
+        a probe's error rate)."""
+        stats = CallStats()
+        self._counting.stats = stats
+        try:
+            yield stats
+        finally:
+            self._counting.stats = None
+
+    def counted(self, fn: Any, *args: Any, **kwargs: Any) -> tuple[Any, int]:
+        """Run `fn` in this thread; (its result, the Kubernetes requests it made)."""
+        with self.counting() as stats:
+            result = fn(*args, **kwargs)
+        return result, stats.requests
+
+    def _call(self, fn: Any, *args: Any, retry_answered: bool = True, **kwargs: Any) -> Any:
+        """One request, mapped errors. `retry_answered=False` for a call whose 429 means
+        something of its own (an eviction blocked by a PodDisruptionBudget)."""
+        stats: CallStats | None = getattr(self._counting, "stats", None)
+        attempts = self.answered_attempts if retry_answered else 1
+        for attempt in range(1, attempts + 1):
+            self.requests += 1
+            if stats is not None:
+                stats.requests += 1
+            try:
+                return fn(*args, _request_timeout=self.clients.timeout, **kwargs)
+            except Exception as exc:  # noqa: BLE001 - mapped to our own types just below
+                error = translate(exc)
+                answered = isinstance(error, KubeUnavailable) and bool(error.status)
+                if answered and stats is not None:
+                    stats.errors += 1
+                if not answered or attempt == attempts:
+                    raise error from exc
+            time.sleep(min(error.retry_after or 0.1, self.max_retry_wait))
+        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+
+    def get_json(self, fn: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        response = self._call(fn, *args, _preload_content=False, **kwargs)
+        try:
+            return dict(json.loads(response.data))
+        finally:
+            response.release_conn()
+
+    def nodes_and_live_pods(self, region: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The region's nodes and every pod still holding resources (not finished): what
+        both the health probe and the scaling loop compute a water level from."""
+        core = self.clients.core(region)
+        nodes = self.get_json(core.list_node)
+        pods = self.get_json(
+            core.list_pod_for_all_namespaces,
+            field_selector="status.phase!=Succeeded,status.phase!=Failed",
+        )
+        return nodes, pods
+
+    def ensure_namespace(self, region: str, namespace: str) -> None:
+        core = self.clients.core(region)
+        try:
+            self._call(core.read_namespace, namespace)
+        except KubeNotFound:
+            body = client.V1Namespace(metadata=client.V1ObjectMeta(name=namespace))
+            try:
+                self._call(core.create_namespace, body)
+            except KubeConflict:
+                pass
+
+    def create_job(
+        self, region: str, namespace: str, task_id: str, spec: TaskSpec, attempt: int
+    ) -> tuple[str, bool]:
+        """Create the attempt's Job; (name, created). An existing Job of that name is success."""
+        job = build_job(task_id, spec, attempt, namespace)
+        name = job_name_for(task_id, attempt)
+        batch = self.clients.batch(region)
+        try:
+            self._call(batch.create_namespaced_job, namespace, job)
+            return name, True
+        except KubeConflict:
+            return name, False
+        except KubeNotFound:
+            # The namespace is missing in a fresh cluster: create it once and retry.
+            self.ensure_namespace(region, namespace)
+            try:
+                self._call(batch.create_namespaced_job, namespace, job)
+                return name, True
+            except KubeConflict:
+                return name, False
+
+    def delete_job(self, region: str, namespace: str, name: str) -> bool:
+        """Delete a Job and its pods now; False if it was already gone."""
+        batch = self.clients.batch(region)
+        body = client.V1DeleteOptions(propagation_policy="Background", grace_period_seconds=0)
+        try:
+            self._call(batch.delete_namespaced_job, name, namespace, body=body)
+            return True
+        except KubeNotFound:
+            return False
+
+    def job_pods(self, region: str, namespace: str, job_name: str) -> list[dict[str, Any]]:
+        core = self.clients.core(region)
+        data = self.get_json(
+            core.list_namespaced_pod, namespace, label_selector=f"job-name={job_name}"
+        )
+        return list(data.get("items") or [])
+
+    def observe(
+        self,
+        region: str,
+        namespace: str,
+        job_name: str,
+        *,
+        task_id: str,
+        attempt: int,
+        source: str,
+    ) -> JobObservation:
+        """Read one Job and its pods; a missing Job is an observation too."""
+        batch = self.clients.batch(region)
+        try:
+            job = self.get_json(batch.read_namespaced_job, job_name, namespace)
+        except KubeNotFound:
+            return JobObservation(
+                task_id=task_id,
+                attempt=attempt,
+                region=region,
+                job_name=job_name,
+                phase=JobPhase.MISSING,
+                source=source,
+            )
+        pods = self.job_pods(region, namespace, job_name)
+        obs = observe_job(job, region, pods, source=source)
+        if obs is None:
+            return JobObservation(
+                task_id=task_id,
+                attempt=attempt,
+                region=region,
+                job_name=job_name,
+                phase=JobPhase.MISSING,
+                source=source,
+                reason="not a Meridian Job",
+            )
+        return obs
+
+    def list_jobs_raw(
+        self, region: str, namespace: str, *, page_size: int = 500, label_selector: str = ""
+    ) -> Iterator[list[dict[str, Any]]]:
+        """Pages of managed Jobs (raw JSON) by label selector, following `continue`."""
+        batch = self.clients.batch(region)
+        selector = MANAGED_SELECTOR + (f",{label_selector}" if label_selector else "")
+        token: str | None = None
+        while True:
+            kwargs: dict[str, Any] = {"label_selector": selector, "limit": page_size}
+            if token:
+                kwargs["_continue"] = token
+            data = self.get_json(batch.list_namespaced_job, namespace, **kwargs)
+            yield list(data.get("items") or [])
+            token = (data.get("metadata") or {}).get("continue")
+            if not token:
+                return
+
+    def list_observations(
+        self,
+        region: str,
+        namespace: str,
+        *,
+        page_size: int = 500,
+        source: str,
+        task_ids: set[str] | None = None,
+    ) -> list[JobObservation]:
+        """Every managed Job in the region as observations, pods read only for failures."""
+        result: list[JobObservation] = []
+        for page in self.list_jobs_raw(region, namespace, page_size=page_size):
+            for job in page:
+                labels = (job.get("metadata") or {}).get("labels") or {}
+                if task_ids is not None and labels.get(LABEL_TASK_ID) not in task_ids:
+                    continue
+                obs = observe_job(job, region, source=source)
+                if obs is None:
+                    continue
+                if obs.phase is JobPhase.FAILED:
+                    # Only failures need the pod: was it the task or the node?
+                    obs = (
+                        observe_job(
+                            job,
+                            region,
+                            self.job_pods(region, namespace, obs.job_name),
+                            source=source,
+                        )
+                        or obs
+                    )
+                result.append(obs)
+        return result

@@ -1,0 +1,197 @@
+"""Build a task attempt's Job and read a Job (plus its pods) back as an observation.
+
+Reads work on the JSON the API server sends (not the client's models): a list of
+thousands of Jobs deserialises several times faster that way, and the sweeps read a lot.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from kubernetes import client
+
+from meridian.contracts import (
+    ANNOTATION_STATUS_PORT,
+    ENV_ATTEMPT,
+    ENV_TASK_ID,
+    LABEL_ATTEMPT,
+    LABEL_BUSINESS_UNIT,
+    LABEL_MANAGED,
+    LABEL_TASK_ID,
+    FailureKind,
+    JobObservation,
+    JobPhase,
+)
+from meridian.models import TaskKind, TaskSpec, job_name_for
+
+# Pod-level reasons that mean the infrastructure, not the task, failed.
+INFRA_POD_REASONS = frozenset({"NodeLost", "Evicted", "NodeShutdown", "Preempting", "Terminated"})
+RESIDENT_ANNOTATION = "kubesim.io/resident"
+# Finished Jobs stay for the sweeps to reconcile; the TTL is only a safety net.
+FINISHED_JOB_TTL_SECONDS = 3600
+
+
+def build_job(task_id: str, spec: TaskSpec, attempt: int, namespace: str) -> client.V1Job:
+    name = job_name_for(task_id, attempt)
+    labels = {
+        **spec.labels,
+        LABEL_MANAGED: "true",
+        LABEL_TASK_ID: task_id,
+        LABEL_ATTEMPT: str(attempt),
+        LABEL_BUSINESS_UNIT: spec.business_unit,
+    }
+    annotations = dict(spec.job.annotations)
+    ports: list[client.V1ContainerPort] = []
+    if spec.kind is TaskKind.RESIDENT:
+        annotations[RESIDENT_ANNOTATION] = "true"
+        if spec.job.status_port is not None:
+            annotations[ANNOTATION_STATUS_PORT] = str(spec.job.status_port)
+            ports.append(client.V1ContainerPort(name="status", container_port=spec.job.status_port))
+    # The attempt is the fencing token: a process of a stale attempt can tell it is stale.
+    env = [client.V1EnvVar(name=k, value=v) for k, v in sorted(spec.job.env.items())]
+    env += [
+        client.V1EnvVar(name=ENV_TASK_ID, value=task_id),
+        client.V1EnvVar(name=ENV_ATTEMPT, value=str(attempt)),
+    ]
+    requests = {"cpu": spec.job.resources.cpu, "memory": spec.job.resources.memory}
+    container = client.V1Container(
+        name="task",
+        image=spec.job.image,
+        command=spec.job.command or None,
+        args=spec.job.args or None,
+        env=env,
+        ports=ports or None,
+        resources=client.V1ResourceRequirements(requests=requests, limits=requests),
+    )
+    return client.V1Job(
+        api_version="batch/v1",
+        kind="Job",
+        metadata=client.V1ObjectMeta(name=name, namespace=namespace, labels=labels),
+        spec=client.V1JobSpec(
+            # One pod per attempt: Meridian's retry policy decides about retries, so that
+            # every retry is a new, fenced attempt it can see and place.
+            backoff_limit=0,
+            completions=1,
+            parallelism=1,
+            ttl_seconds_after_finished=FINISHED_JOB_TTL_SECONDS,
+            template=client.V1PodTemplateSpec(
+                metadata=client.V1ObjectMeta(labels=labels, annotations=annotations or None),
+                spec=client.V1PodSpec(restart_policy="Never", containers=[container]),
+            ),
+        ),
+    )
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def _condition(status: dict[str, Any], kind: str) -> dict[str, Any] | None:
+    for cond in status.get("conditions") or []:
+        if cond.get("type") == kind and cond.get("status") == "True":
+            return dict(cond)
+    return None
+
+
+def observe_job(
+    job: dict[str, Any], region: str, pods: list[dict[str, Any]] | None = None, *, source: str
+) -> JobObservation | None:
+    """Turn a Job (JSON) and optionally its pods into an observation; None if unmanaged."""
+    meta = job.get("metadata") or {}
+    labels = meta.get("labels") or {}
+    task_id = labels.get(LABEL_TASK_ID)
+    if not task_id:
+        return None
+    try:
+        attempt = int(labels.get(LABEL_ATTEMPT, "0"))
+        resource_version = int(meta.get("resourceVersion") or 0)
+    except ValueError:
+        return None
+    status = job.get("status") or {}
+    obs = JobObservation(
+        task_id=task_id,
+        attempt=attempt,
+        region=region,
+        job_name=str(meta.get("name")),
+        phase=JobPhase.PENDING,
+        resource_version=resource_version,
+        source=source,
+        observed_at=datetime.now(UTC),
+    )
+    complete = _condition(status, "Complete")
+    failed = _condition(status, "Failed")
+    if complete:
+        obs.phase = JobPhase.SUCCEEDED
+        obs.exit_code = 0
+    elif failed:
+        obs.phase = JobPhase.FAILED
+        obs.reason = failed.get("reason")
+        obs.message = failed.get("message")
+        # Without pods we cannot tell a crash from a lost node; the caller reads pods
+        # for failed Jobs. A deadline is the task's own fault.
+        obs.failure_kind = FailureKind.APPLICATION
+    elif int(status.get("ready") or 0) > 0:
+        # `active` counts pending pods too; only a ready pod means the task runs. (A
+        # zero count may be left out of the status, as the API server does.)
+        obs.phase = JobPhase.RUNNING
+    template_annotations = (
+        ((job.get("spec") or {}).get("template") or {}).get("metadata") or {}
+    ).get("annotations") or {}
+    port = template_annotations.get(ANNOTATION_STATUS_PORT)
+    if port and str(port).isdigit():
+        obs.status_port = int(port)
+    if pods:
+        _apply_pods(obs, pods)
+    if (
+        pods is not None
+        and obs.phase is JobPhase.FAILED
+        and obs.exit_code is None
+        and obs.failure_kind is not FailureKind.INFRASTRUCTURE
+        and obs.reason != "DeadlineExceeded"
+    ):
+        # The pods were read and none says how the task ended: its pod was removed
+        # (deleted, its node gone) before it could exit. Nothing blames the task, so
+        # this is the infrastructure's failure, and the task moves instead of retrying.
+        obs.failure_kind = FailureKind.INFRASTRUCTURE
+        obs.message = f"pod gone before it exited ({obs.reason or 'no reason given'})"
+        obs.reason = "PodGone"
+    return obs
+
+
+def _apply_pods(obs: JobObservation, pods: list[dict[str, Any]]) -> None:
+    # The newest pod tells the current story.
+    pods = sorted(pods, key=lambda p: (p.get("metadata") or {}).get("creationTimestamp") or "")
+    pod = pods[-1]
+    spec = pod.get("spec") or {}
+    status = pod.get("status") or {}
+    obs.node_name = spec.get("nodeName")
+    phase = status.get("phase")
+    if phase == "Running" and obs.phase is JobPhase.PENDING:
+        obs.phase = JobPhase.RUNNING
+    for cond in status.get("conditions") or []:
+        if (
+            cond.get("type") == "PodScheduled"
+            and cond.get("status") == "False"
+            and cond.get("reason") == "Unschedulable"
+        ):
+            obs.unschedulable_since = _parse_time(cond.get("lastTransitionTime"))
+            obs.message = cond.get("message")
+    for cstatus in status.get("containerStatuses") or []:
+        terminated = (cstatus.get("state") or {}).get("terminated")
+        if terminated is not None:
+            obs.exit_code = int(terminated.get("exitCode", 0))
+            obs.reason = obs.reason or terminated.get("reason")
+    pod_reason = status.get("reason")
+    if obs.phase is JobPhase.FAILED or phase == "Failed":
+        if pod_reason in INFRA_POD_REASONS:
+            obs.failure_kind = FailureKind.INFRASTRUCTURE
+            obs.reason = pod_reason
+            obs.message = status.get("message") or obs.message
+        elif obs.exit_code not in (None, 0):
+            obs.failure_kind = FailureKind.APPLICATION

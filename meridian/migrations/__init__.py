@@ -1,0 +1,1 @@
+"""Alembic environment and versions for Meridian's database (run via Store.migrate())."""

@@ -1,0 +1,81 @@
+"""Hard filters: a region that fails one is not a candidate, whatever its score."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from meridian.placement.format import cpu_text, memory_text, percent
+from meridian.placement.types import FilterCode, RegionSnapshot
+
+DEFAULT_WATER_CEILING = 0.95
+
+
+@dataclass(frozen=True, slots=True)
+class Rules:
+    """The request's hard constraints, resolved once per decision."""
+
+    need_cpu_millis: int
+    need_memory_bytes: int
+    pinned: str | None
+    providers: frozenset[str]
+    regions: frozenset[str]
+    excluded: frozenset[str]
+    exclusion_reasons: Mapping[str, str]
+    water_ceiling: float = DEFAULT_WATER_CEILING
+
+
+def rejection(snap: RegionSnapshot, water: float, rules: Rules) -> tuple[FilterCode, str] | None:
+    """The first filter `snap` fails, as (code, reason); None when it is a candidate.
+
+    Order matters only for which reason is shown: the submitter's own constraints come
+    before transient health, which comes before capacity, so that the reason shown is
+    the one that would still hold after the region recovers.
+    """
+    name = snap.name
+    if name in rules.excluded:
+        why = rules.exclusion_reasons.get(name)
+        return FilterCode.EXCLUDED, (
+            f"excluded after an earlier failed attempt: {why}"
+            if why
+            else "excluded after an earlier failed attempt"
+        )
+    if rules.pinned is not None and name != rules.pinned:
+        return FilterCode.CONSTRAINT, f"not the pinned region {rules.pinned}"
+    if rules.providers and snap.provider not in rules.providers:
+        allowed = ", ".join(sorted(rules.providers))
+        return FilterCode.CONSTRAINT, f"provider {snap.provider.value} not allowed ({allowed})"
+    if rules.regions and name not in rules.regions:
+        return FilterCode.CONSTRAINT, "not in the task's allowed regions"
+    if not snap.healthy or snap.state == "down":
+        return FilterCode.DOWN, f"region down: {snap.health_reason or 'unhealthy'}"
+    if not snap.worker_polling:
+        return FilterCode.NOT_POLLING, f"unit worker not polling its task queue region.{name}"
+    if snap.draining:
+        return FilterCode.DRAINING, "region is draining"
+    if water >= rules.water_ceiling:
+        return FilterCode.SATURATED, (
+            f"water level {percent(water)} at or above ceiling {percent(rules.water_ceiling)}"
+        )
+    if snap.nodes_ready == 0:
+        return FilterCode.NO_NODES, f"no Ready nodes (0 of {snap.nodes_total})"
+    return _capacity_rejection(snap, rules)
+
+
+def _capacity_rejection(snap: RegionSnapshot, rules: Rules) -> tuple[FilterCode, str] | None:
+    # The two maxima may sit on different nodes, so passing here is necessary, not
+    # sufficient; a Job that still cannot schedule is caught as unschedulable and moved.
+    short: list[str] = []
+    if snap.largest_free_cpu_millis < rules.need_cpu_millis:
+        short.append(
+            f"needs {cpu_text(rules.need_cpu_millis)} CPU, "
+            f"largest free node has {cpu_text(snap.largest_free_cpu_millis)}"
+        )
+    if snap.largest_free_memory_bytes < rules.need_memory_bytes:
+        short.append(
+            f"needs {memory_text(rules.need_memory_bytes)} memory, "
+            f"largest free node has {memory_text(snap.largest_free_memory_bytes)}"
+        )
+    if short:
+        return FilterCode.CAPACITY, "; ".join(short)
+    return None

@@ -1,0 +1,158 @@
+"""Inputs and outputs of placement. Pydantic models: they travel through Temporal
+(`pydantic_data_converter`), are stored with each decision and served by the API."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from meridian.models import DataSource, PlacementConstraints, Provider, Resources, TaskSpec
+from meridian.network import NetworkPath
+from meridian.settings import PlacementWeights
+
+RegionState = Literal["up", "degraded", "down"]
+_M = TypeVar("_M", bound=BaseModel)
+
+
+def trusted(cls: type[_M], values: dict[str, Any]) -> _M:
+    """Build a model from values placement computed itself, skipping validation.
+
+    What `model_construct` does, minus its per-field default handling, which costs more
+    than the rest of scoring a region: every field must be given. The result compares,
+    serialises and re-validates like a validated model (tests hold it to that).
+    """
+    model = cls.__new__(cls)
+    object.__setattr__(model, "__dict__", values)
+    object.__setattr__(model, "__pydantic_fields_set__", set(values))
+    object.__setattr__(model, "__pydantic_extra__", None)
+    object.__setattr__(model, "__pydantic_private__", None)
+    return model
+
+
+class RegionSnapshot(BaseModel):
+    """One region as the health loop last saw it, from the Kubernetes API and Temporal."""
+
+    name: str
+    provider: Provider
+    location: str = Field(description="the provider's region id, a catalog key")
+    healthy: bool = True
+    health_reason: str | None = None
+    state: RegionState = "up"
+    worker_polling: bool = True
+    nodes_ready: int = Field(0, ge=0)
+    nodes_total: int = Field(0, ge=0)
+    cpu_allocatable_millis: int = Field(0, ge=0)
+    cpu_requested_millis: int = Field(0, ge=0)
+    memory_allocatable_bytes: int = Field(0, ge=0)
+    memory_requested_bytes: int = Field(0, ge=0)
+    # The most free on any single Ready, schedulable node: a pod cannot span nodes, so a
+    # region's total free capacity says nothing about whether one task fits.
+    largest_free_cpu_millis: int = Field(0, ge=0)
+    largest_free_memory_bytes: int = Field(0, ge=0)
+    pending_pods: int = Field(0, ge=0)
+    api_error_rate: float = Field(0.0, ge=0, le=1)
+    draining: bool = False
+    network: dict[str, NetworkPath] = Field(
+        default_factory=dict, description="smoothed paths keyed by data-source key"
+    )
+    observed_at: datetime | None = None
+
+    @property
+    def water_level(self) -> float:
+        """Requested / allocatable of the scarcer resource; 1.0 when nothing is allocatable."""
+        cpu = (
+            self.cpu_requested_millis / self.cpu_allocatable_millis
+            if self.cpu_allocatable_millis
+            else 1.0
+        )
+        mem = (
+            self.memory_requested_bytes / self.memory_allocatable_bytes
+            if self.memory_allocatable_bytes
+            else 1.0
+        )
+        return max(cpu, mem)
+
+
+class PlacementRequest(BaseModel):
+    task_id: str
+    data_source: DataSource
+    resources: Resources = Field(default_factory=Resources)
+    constraints: PlacementConstraints = Field(default_factory=PlacementConstraints)
+    # Regions where an earlier attempt failed for infrastructure reasons.
+    excluded_regions: list[str] = Field(default_factory=list)
+    exclusion_reasons: dict[str, str] = Field(default_factory=dict)
+
+    @classmethod
+    def for_task(
+        cls,
+        task_id: str,
+        spec: TaskSpec,
+        excluded_regions: Iterable[str] = (),
+        exclusion_reasons: dict[str, str] | None = None,
+    ) -> PlacementRequest:
+        return cls(
+            task_id=task_id,
+            data_source=spec.data_source,
+            resources=spec.job.resources,
+            constraints=spec.placement,
+            excluded_regions=list(excluded_regions),
+            exclusion_reasons=dict(exclusion_reasons or {}),
+        )
+
+
+class FilterCode(StrEnum):
+    """Why a region was filtered out, as a stable code (the reason is the sentence)."""
+
+    EXCLUDED = "excluded"
+    CONSTRAINT = "constraint"
+    DOWN = "down"
+    NOT_POLLING = "not_polling"
+    DRAINING = "draining"
+    SATURATED = "saturated"
+    NO_NODES = "no_nodes"
+    CAPACITY = "capacity"
+
+
+class FilteredRegion(BaseModel):
+    region: str
+    code: FilterCode
+    reason: str
+
+
+class CandidateScore(BaseModel):
+    """A region that passed every hard filter, with its score and why."""
+
+    region: str
+    total: float
+    locality: float
+    network: float
+    load: float
+    tier: int
+    # Human-readable reason per component: locality, network, load, tier.
+    details: dict[str, str] = Field(default_factory=dict)
+
+
+class PlacementDecision(BaseModel):
+    model_config = ConfigDict(ser_json_inf_nan="constants")
+
+    task_id: str
+    chosen: str | None
+    reason: str
+    # Ranked: (tier, -total, name). candidates[0] is the chosen one when there is one.
+    candidates: list[CandidateScore] = Field(default_factory=list)
+    # Sorted by region name.
+    filtered: list[FilteredRegion] = Field(default_factory=list)
+    weights: PlacementWeights
+    # Set by the caller (placement is pure and reads no clock).
+    decided_at: datetime | None = None
+    # Hash of the inputs that can change this decision; the engine re-places an
+    # unplaceable task only when it changes.
+    snapshot_fingerprint: str
+
+    @property
+    def placeable(self) -> bool:
+        return self.chosen is not None

@@ -1,0 +1,130 @@
+"""Status channel 2: a WebSocket to each resident task's pod.
+
+Once a resident task's pod runs, the unit worker connects to
+`ws://<podIP>:<status port>/status`, turns the pod's state messages (healthy, degraded,
+failing) into signals, and reconnects with backoff. Silence past the heartbeat timeout
+makes the task *suspect*, never dead: the Kubernetes API is asked whether the pod still
+runs, and only a pod that is gone makes the task move.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import websockets
+from temporalio.client import Client
+
+from meridian.contracts import (
+    SIGNAL_INFRA_FAILURE,
+    SIGNAL_RESIDENT_STATUS,
+    InfraFailure,
+    JobObservation,
+    JobPhase,
+    ResidentStatus,
+)
+from meridian.kube.errors import KubeError
+from meridian.kube.gateway import JobGateway
+from meridian.settings import FailoverSettings
+from meridian.signals import signal_task
+
+log = logging.getLogger(__name__)
+
+
+class ResidentChannels:
+    def __init__(
+        self, client: Client, gateway: JobGateway, namespace: str, failover: FailoverSettings
+    ):
+        self.client = client
+        self.gateway = gateway
+        self.namespace = namespace
+        self.heartbeat_timeout = failover.resident_heartbeat_timeout_seconds
+        self._channels: dict[str, asyncio.Task[None]] = {}
+
+    @property
+    def open_channels(self) -> int:
+        return len(self._channels)
+
+    def observe(self, obs: JobObservation) -> None:
+        """Open a channel when a resident Job runs; close it when the Job ends."""
+        if obs.status_port is None:
+            return
+        key = f"{obs.region}/{obs.job_name}"
+        if obs.phase is JobPhase.RUNNING:
+            if key not in self._channels:
+                task = asyncio.create_task(self._follow(obs), name=f"resident-{key}")
+                self._channels[key] = task
+                task.add_done_callback(self._forget(key))
+        else:
+            existing = self._channels.pop(key, None)
+            if existing is not None:
+                existing.cancel()
+
+    def _forget(self, key: str) -> Callable[[asyncio.Task[None]], None]:
+        def forget(_task: asyncio.Task[None]) -> None:
+            self._channels.pop(key, None)
+
+        return forget
+
+    async def close(self) -> None:
+        tasks = list(self._channels.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _pod(self, obs: JobObservation) -> dict[str, Any] | None:
+        """The attempt's running pod, or None when it is gone or has ended."""
+        pods = await asyncio.to_thread(
+            self.gateway.job_pods, obs.region, self.namespace, obs.job_name
+        )
+        for pod in pods:
+            if (pod.get("status") or {}).get("phase") == "Running":
+                return pod
+        return None
+
+    async def _follow(self, obs: JobObservation) -> None:
+        backoff = 0.5
+        last_state: str | None = None
+        while True:
+            try:
+                pod = await self._pod(obs)
+            except KubeError as exc:
+                # The API is unreachable: that is the region monitor's call, not ours.
+                log.info("resident %s: API unreachable (%s)", obs.job_name, exc)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 10.0)
+                continue
+            if pod is None:
+                await self._infra(obs, "resident pod gone (confirmed by the Kubernetes API)")
+                return
+            ip = (pod.get("status") or {}).get("podIP")
+            url = f"ws://{ip}:{obs.status_port}/status"
+            try:
+                async with websockets.connect(url, open_timeout=3, close_timeout=1) as ws:
+                    backoff = 0.5
+                    while True:
+                        raw = await asyncio.wait_for(ws.recv(), timeout=self.heartbeat_timeout)
+                        state = str(json.loads(raw).get("state", "healthy"))
+                        if state != last_state:
+                            last_state = state
+                            await self._status(obs, state)
+            except TimeoutError:
+                # Silence: suspect. Ask the API before anything drastic.
+                if last_state != "suspect":
+                    last_state = "suspect"
+                    await self._status(obs, "suspect", "no heartbeat; verifying with the API")
+            except (OSError, websockets.WebSocketException, ValueError) as exc:
+                log.info("resident %s: channel lost (%s); reconnecting", obs.job_name, exc)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 10.0)
+
+    async def _status(self, obs: JobObservation, state: str, detail: str | None = None) -> None:
+        status = ResidentStatus(attempt=obs.attempt, state=state, detail=detail)
+        await signal_task(self.client, obs.task_id, SIGNAL_RESIDENT_STATUS, status)
+
+    async def _infra(self, obs: JobObservation, reason: str) -> None:
+        failure = InfraFailure(region=obs.region, attempt=obs.attempt, reason=reason)
+        await signal_task(self.client, obs.task_id, SIGNAL_INFRA_FAILURE, failure)

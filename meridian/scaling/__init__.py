@@ -1,0 +1,35 @@
+"""Resource scheduling policy: water level, node health and pool size decisions."""
+
+from meridian.scaling.models import (
+    Cause,
+    Decision,
+    DecisionKind,
+    Mode,
+    NodeObservation,
+    PendingDemand,
+    PolicyInput,
+    PolicyResult,
+    PolicyTuning,
+    PoolObservation,
+    RegionObservation,
+    Request,
+    ScalingState,
+)
+from meridian.scaling.policy import decide
+
+__all__ = [
+    "Cause",
+    "Decision",
+    "DecisionKind",
+    "Mode",
+    "NodeObservation",
+    "PendingDemand",
+    "PolicyInput",
+    "PolicyResult",
+    "PolicyTuning",
+    "PoolObservation",
+    "RegionObservation",
+    "Request",
+    "ScalingState",
+    "decide",
+]

@@ -1,0 +1,26 @@
+"""The scaling policy: one pure, deterministic function from a region observation to
+decisions. No I/O and no clock; the control workflow gathers the observation, calls
+`decide`, persists `result.state` and, in `auto` mode only, carries out the decisions.
+
+Order within a tick: node health first (cordon, drain, uncordon, give up), then pool
+size (grow, finish or cancel pending removals, shrink). In `advise` mode the decisions
+and state are exactly those of `auto` (cooldowns included, so advice comes at the pace
+actions would), but nothing is carried out; `off` only keeps the node memory current.
+"""
+
+from __future__ import annotations
+
+from meridian.scaling import health, resize
+from meridian.scaling.models import PolicyInput, PolicyResult
+from meridian.scaling.tick import Tick
+
+
+def decide(inp: PolicyInput) -> PolicyResult:
+    tick = Tick(inp=inp, state=inp.state.model_copy(deep=True))
+    health.track(tick)
+    if inp.mode != "off":
+        given_up = health.apply(tick)
+        resize.apply(tick, given_up)
+    return PolicyResult(
+        water_level=round(tick.water, 4), decisions=tick.decisions, state=tick.state
+    )

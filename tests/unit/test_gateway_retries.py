@@ -1,0 +1,121 @@
+"""The gateway's answered-error retries: a failing API is retried and counted, a dead
+one is reported at once."""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from kubernetes.client.exceptions import ApiException
+from urllib3.exceptions import NewConnectionError
+
+from meridian.kube.errors import KubeError, KubeUnavailable
+from meridian.kube.gateway import JobGateway
+from meridian.models import TaskSpec
+
+
+class Response:
+    data = json.dumps({"items": [1]}).encode()
+
+    def release_conn(self) -> None:
+        pass
+
+
+def scripted(*outcomes: BaseException | None) -> tuple[Any, list[int]]:
+    """A client call that raises the scripted errors in turn (None: answers)."""
+    calls: list[int] = []
+
+    def call(**_: Any) -> Response:
+        calls.append(1)
+        outcome = outcomes[min(len(calls), len(outcomes)) - 1]
+        if outcome is not None:
+            raise outcome
+        return Response()
+
+    return call, calls
+
+
+def gateway() -> JobGateway:
+    return JobGateway(SimpleNamespace(timeout=1), max_retry_wait=0)  # type: ignore[arg-type]
+
+
+def api_error(status: int) -> ApiException:
+    return ApiException(status=status, reason="injected")
+
+
+def test_answered_errors_are_retried_and_counted() -> None:
+    call, calls = scripted(api_error(503), api_error(429), None)
+    gw = gateway()
+    with gw.counting() as stats:
+        assert gw.get_json(call) == {"items": [1]}
+    assert len(calls) == 3 and (stats.requests, stats.errors) == (3, 2)
+    assert stats.error_rate == pytest.approx(2 / 3)
+    assert gw.requests == 3
+
+
+def test_an_api_that_only_fails_raises_after_the_attempts() -> None:
+    call, calls = scripted(api_error(500))
+    gw = gateway()
+    with gw.counting() as stats, pytest.raises(KubeUnavailable):
+        gw.get_json(call)
+    assert len(calls) == gw.answered_attempts == 3 and stats.error_rate == 1.0
+
+
+def test_a_refused_connection_is_not_retried() -> None:
+    # Failover detection waits on this answer: no retries, no sleeping.
+    call, calls = scripted(NewConnectionError(None, "Connection refused"))  # type: ignore[arg-type]
+    gw = gateway()
+    with gw.counting() as stats, pytest.raises(KubeUnavailable):
+        gw.get_json(call)
+    assert len(calls) == 1 and (stats.requests, stats.errors) == (1, 0)
+
+
+def test_errors_of_meaning_are_not_retried() -> None:
+    # An eviction's 429 is a PodDisruptionBudget refusing; a 404 or 409 is an answer.
+    for outcome, opt_out in ((api_error(429), True), (api_error(404), False),
+                             (api_error(409), False)):
+        call, calls = scripted(outcome)
+        with pytest.raises(KubeError):
+            gateway().get_json(call, retry_answered=not opt_out)
+        assert len(calls) == 1, outcome
+
+
+class Batch:
+    """A cluster whose first write answer is lost to a 5xx after the write landed."""
+
+    def __init__(self, landed_status: int) -> None:
+        self.landed_status = landed_status
+        self.calls = 0
+
+    def _answer(self, **_: Any) -> None:
+        self.calls += 1
+        if self.calls == 1:
+            raise api_error(500)  # the write landed; its answer did not
+        raise api_error(self.landed_status)
+
+    def create_namespaced_job(self, *_: Any, **kw: Any) -> None:
+        self._answer(**kw)
+
+    def delete_namespaced_job(self, *_: Any, **kw: Any) -> None:
+        self._answer(**kw)
+
+
+def test_a_create_whose_answer_was_lost_is_not_a_failure() -> None:
+    # The retry finds the Job there (409): created by us, one Job, no error.
+    batch = Batch(landed_status=409)
+    gw = JobGateway(SimpleNamespace(timeout=1, batch=lambda _: batch), max_retry_wait=0)  # type: ignore[arg-type]
+    spec = TaskSpec.model_validate(
+        {"name": "n", "business_unit": "bu", "data_source": {"provider": "aws",
+         "region": "us-east-1"}, "job": {"image": "img"}}
+    )
+    assert gw.create_job("r", "ns", "t1", spec, 1) == ("t1-a1", False)
+    assert batch.calls == 2
+
+
+def test_a_delete_whose_answer_was_lost_reports_the_job_gone() -> None:
+    batch = Batch(landed_status=404)
+    gw = JobGateway(SimpleNamespace(timeout=1, batch=lambda _: batch), max_retry_wait=0)  # type: ignore[arg-type]
+    assert gw.delete_job("r", "ns", "t1-a1") is False
+    assert batch.calls == 2

@@ -1,0 +1,219 @@
+"""Same-name stand-ins for TaskWorkflow's activities, backed by a tiny in-memory world.
+
+Only for the workflow-logic unit tests on the time-skipping server; the integration
+tests run the real activities against kubesim and a real database.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from temporalio import activity
+from temporalio.client import Client
+from temporalio.exceptions import ApplicationError
+from temporalio.worker import Worker
+
+from meridian.contracts import (
+    TASK_WORKFLOW,
+    CreateJobInput,
+    CreateJobResult,
+    DeleteJobResult,
+    JobObservation,
+    JobPhase,
+    JobRef,
+    PlaceTaskInput,
+    PlaceTaskResult,
+    RecordOrphanInput,
+    RecordStatusInput,
+    RecordStatusResult,
+    RegionHealthInput,
+    RegionHealthResult,
+    TaskWorkflowInput,
+    TaskWorkflowResult,
+    UpdateSpecInput,
+    UpdateSpecResult,
+)
+from meridian.models import DataSource, JobSpec, RetryPolicy, TaskSpec, job_name_for
+from meridian.timing import WorkflowTiming
+from workflows.task import TaskWorkflow
+
+
+@dataclass
+class FakeWorld:
+    regions: list[str] = field(default_factory=lambda: ["aws-us-east-1", "azure-eastus"])
+    jobs: dict[tuple[str, str], JobPhase] = field(default_factory=dict)  # (region, name)
+    created: list[tuple[str, str]] = field(default_factory=list)
+    deleted: list[tuple[str, str]] = field(default_factory=list)
+    orphans: list[tuple[str, str]] = field(default_factory=list)
+    records: list[RecordStatusInput] = field(default_factory=list)
+    placements: list[PlaceTaskInput] = field(default_factory=list)
+    specs: list[TaskSpec] = field(default_factory=list)
+    unreachable: set[str] = field(default_factory=set)
+    down: set[str] = field(default_factory=set)
+    read_phase: dict[str, JobPhase] = field(default_factory=dict)  # job name -> phase on read
+
+    def statuses(self) -> list[str]:
+        return [r.status.value for r in self.records]
+
+    def activities(self) -> list[Any]:
+        world = self
+
+        @activity.defn(name="place_task")
+        def place_task(inp: PlaceTaskInput) -> PlaceTaskResult:
+            world.placements.append(inp)
+            for region in world.regions:
+                if region not in inp.excluded_regions:
+                    return PlaceTaskResult(
+                        region=region, reason=f"{region} is best", summary={"region": region}
+                    )
+            return PlaceTaskResult(region=None, reason="no healthy region", summary={})
+
+        @activity.defn(name="record_status")
+        def record_status(inp: RecordStatusInput) -> RecordStatusResult:
+            # As activities/tasks.py does: a fenced Job rides along with its transition.
+            if inp.orphan is not None:
+                world.orphans.append((inp.orphan.region, inp.orphan.job_name))
+            world.records.append(inp)
+            return RecordStatusResult(recorded=True)
+
+        @activity.defn(name="update_spec")
+        def update_spec(inp: UpdateSpecInput) -> UpdateSpecResult:
+            world.specs.append(inp.spec)
+            return UpdateSpecResult(updated=True)
+
+        @activity.defn(name="record_orphan")
+        def record_orphan(inp: RecordOrphanInput) -> bool:
+            world.orphans.append((inp.region, inp.job_name))
+            return True
+
+        @activity.defn(name="region_health")
+        def region_health(inp: RegionHealthInput) -> RegionHealthResult:
+            return RegionHealthResult(
+                region=inp.region,
+                down=inp.region in world.down,
+                state="down" if inp.region in world.down else "up",
+            )
+
+        @activity.defn(name="create_job")
+        def create_job(inp: CreateJobInput) -> CreateJobResult:
+            if inp.region in world.unreachable:
+                raise ApplicationError("connection refused", type="KubeUnavailable")
+            name = job_name_for(inp.task_id, inp.attempt)
+            existed = (inp.region, name) in world.jobs
+            world.jobs[(inp.region, name)] = JobPhase.PENDING
+            world.created.append((inp.region, name))
+            return CreateJobResult(job_name=name, created=not existed)
+
+        @activity.defn(name="read_job")
+        def read_job(ref: JobRef) -> JobObservation:
+            if ref.region in world.unreachable:
+                raise ApplicationError("connection refused", type="KubeUnavailable")
+            phase = world.read_phase.get(ref.job_name) or world.jobs.get(
+                (ref.region, ref.job_name), JobPhase.MISSING
+            )
+            return JobObservation(
+                task_id=ref.task_id,
+                attempt=ref.attempt,
+                region=ref.region,
+                job_name=ref.job_name,
+                phase=phase,
+                source="backstop",
+            )
+
+        @activity.defn(name="delete_job")
+        def delete_job(ref: JobRef) -> DeleteJobResult:
+            if ref.region in world.unreachable:
+                raise ApplicationError("connection refused", type="KubeUnavailable")
+            existed = world.jobs.pop((ref.region, ref.job_name), None) is not None
+            world.deleted.append((ref.region, ref.job_name))
+            return DeleteJobResult(deleted=existed)
+
+        return [
+            place_task,
+            record_status,
+            update_spec,
+            record_orphan,
+            region_health,
+            create_job,
+            read_job,
+            delete_job,
+        ]
+
+
+def spec(**overrides: Any) -> TaskSpec:
+    base: dict[str, Any] = {
+        "name": "nightly-etl",
+        "business_unit": "ads",
+        "data_source": DataSource(provider="aws", region="us-east-1"),
+        "job": JobSpec(image="busybox"),
+        "retry": RetryPolicy(max_attempts=2, backoff_seconds=1),
+    }
+    base.update(overrides)
+    return TaskSpec(**base)
+
+
+def worker_for(client: Client, world: FakeWorld, queue: str) -> Worker:
+    """One worker serving the central queue and every region's queue's activities.
+
+    Region queues are real task queues on the test server, so a worker per region."""
+    return Worker(
+        client,
+        task_queue=queue,
+        workflows=[TaskWorkflow],
+        activities=world.activities(),
+        activity_executor=_executor(),
+    )
+
+
+def region_workers(client: Client, world: FakeWorld) -> list[Worker]:
+    return [
+        Worker(
+            client,
+            task_queue=f"region.{r}",
+            activities=world.activities(),
+            activity_executor=_executor(),
+        )
+        for r in world.regions
+    ]
+
+
+_EXECUTOR: Any = None
+
+
+def _executor() -> Any:
+    global _EXECUTOR
+    if _EXECUTOR is None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        _EXECUTOR = ThreadPoolExecutor(max_workers=16)
+    return _EXECUTOR
+
+
+async def start(client: Client, queue: str, task_spec: TaskSpec, **timing: Any) -> Any:
+    task_id = f"t-{uuid.uuid4().hex[:10]}"
+    return await client.start_workflow(
+        TASK_WORKFLOW,
+        TaskWorkflowInput(
+            task_id=task_id,
+            spec=task_spec,
+            timing=WorkflowTiming(**{"backstop_seconds": 30.0, **timing}),
+        ),
+        id=task_id,
+        task_queue=queue,
+        execution_timeout=timedelta(hours=1),
+        result_type=TaskWorkflowResult,
+    )
+
+
+def obs(handle_id: str, attempt: int, region: str, phase: JobPhase, **extra: Any) -> JobObservation:
+    return JobObservation(
+        task_id=handle_id,
+        attempt=attempt,
+        region=region,
+        job_name=job_name_for(handle_id, attempt),
+        phase=phase,
+        **extra,
+    )

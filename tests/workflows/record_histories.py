@@ -1,0 +1,100 @@
+"""Record TaskWorkflow histories for the replay test.
+
+Run deliberately, after a change that is *meant* to alter histories (with a workflow
+patch for running workflows):  .venv/bin/python -m tests.workflows.record_histories
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from temporalio.testing import WorkflowEnvironment
+
+from meridian.contracts import SIGNAL_JOB_STATUS, SIGNAL_STOP, FailureKind, JobPhase, StopRequest
+from meridian.models import TaskKind
+from tests.workflows import recording
+from tests.workflows.fakes import FakeWorld, obs, region_workers, spec, start, worker_for
+
+
+async def _created(world: FakeWorld, n: int) -> None:
+    for _ in range(400):
+        if len(world.created) >= n:
+            return
+        await asyncio.sleep(0.05)
+    raise TimeoutError
+
+
+async def _record(env: WorkflowEnvironment) -> None:
+    scenarios = {
+        "task_success": (spec(), "success"),
+        "task_retry_then_move": (spec(), "retry_move"),
+        "task_resident_stopped": (spec(kind=TaskKind.RESIDENT), "stop"),
+    }
+    for name, (task_spec, script) in scenarios.items():
+        world = FakeWorld()
+        queue = f"record-{name}"
+        async with worker_for(env.client, world, queue):
+            workers = region_workers(env.client, world)
+            for w in workers:
+                await w.__aenter__()
+            try:
+                handle = await start(env.client, queue, task_spec)
+                await _created(world, 1)
+                region = world.created[0][0]
+                if script == "success":
+                    await handle.signal(
+                        SIGNAL_JOB_STATUS,
+                        obs(handle.id, 1, region, JobPhase.RUNNING, resource_version=2),
+                    )
+                    await handle.signal(
+                        SIGNAL_JOB_STATUS,
+                        obs(handle.id, 1, region, JobPhase.SUCCEEDED, resource_version=3),
+                    )
+                elif script == "retry_move":
+                    await handle.signal(
+                        SIGNAL_JOB_STATUS,
+                        obs(
+                            handle.id,
+                            1,
+                            region,
+                            JobPhase.FAILED,
+                            exit_code=1,
+                            failure_kind=FailureKind.APPLICATION,
+                            resource_version=3,
+                        ),
+                    )
+                    await _created(world, 2)
+                    await handle.signal(
+                        SIGNAL_JOB_STATUS,
+                        obs(
+                            handle.id,
+                            2,
+                            region,
+                            JobPhase.FAILED,
+                            reason="NodeLost",
+                            failure_kind=FailureKind.INFRASTRUCTURE,
+                            resource_version=5,
+                        ),
+                    )
+                    await _created(world, 3)
+                    other = world.created[2][0]
+                    await handle.signal(
+                        SIGNAL_JOB_STATUS,
+                        obs(handle.id, 3, other, JobPhase.SUCCEEDED, resource_version=2),
+                    )
+                else:
+                    await handle.signal(
+                        SIGNAL_JOB_STATUS,
+                        obs(handle.id, 1, region, JobPhase.RUNNING, resource_version=2),
+                    )
+                    await handle.signal(SIGNAL_STOP, StopRequest(reason="recorded"))
+                await handle.result()
+                history = await handle.fetch_history()
+                recording.save(name, history.to_json())
+            finally:
+                for w in workers:
+                    await w.__aexit__(None, None, None)
+
+
+if __name__ == "__main__":
+    recording.run(_record)

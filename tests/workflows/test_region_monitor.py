@@ -1,0 +1,112 @@
+"""RegionMonitorWorkflow on the real dev server, with its activities faked: a unit
+worker's suspect report makes it probe at once instead of at the next tick."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from contextlib import AsyncExitStack
+from datetime import datetime
+
+from temporalio import activity
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from meridian.contracts import (
+    REGION_MONITOR_WORKFLOW,
+    SIGNAL_REGION_SUSPECT,
+    AssessRegionsInput,
+    AssessRegionsResult,
+    RegionMonitorInput,
+    RegionProbeInput,
+    RegionProbeResult,
+    RegionSuspect,
+    SignalRegionTasksInput,
+    SignalRegionTasksResult,
+    TriggerSweepInput,
+    region_health_queue,
+)
+from workers.central import SANDBOX
+from workflows.regions import RegionMonitorWorkflow
+
+REGIONS = ["aws-x", "gcp-y"]
+
+
+class FakeFleet:
+    def __init__(self) -> None:
+        self.reachable = dict.fromkeys(REGIONS, True)
+        self.rounds: list[datetime] = []
+
+    @activity.defn(name="probe_region")
+    async def probe_region(self, inp: RegionProbeInput) -> RegionProbeResult:
+        ok = self.reachable[inp.region]
+        return RegionProbeResult(region=inp.region, reachable=ok, error=None if ok else "refused")
+
+    @activity.defn(name="assess_regions")
+    async def assess_regions(self, inp: AssessRegionsInput) -> AssessRegionsResult:
+        self.rounds.append(inp.at)
+        return AssessRegionsResult(
+            states={p.region: "healthy" if p.reachable else "degraded" for p in inp.probes}
+        )
+
+    @activity.defn(name="signal_region_tasks")
+    async def signal_region_tasks(self, inp: SignalRegionTasksInput) -> SignalRegionTasksResult:
+        return SignalRegionTasksResult(signalled=0)
+
+    @activity.defn(name="trigger_job_sweep")
+    async def trigger_job_sweep(self, inp: TriggerSweepInput) -> bool:
+        return True
+
+
+async def _wait_for(condition: object, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():  # type: ignore[operator]
+            return True
+        await asyncio.sleep(0.05)
+    return False
+
+
+async def test_suspect_report_triggers_a_probe_round_at_once(dev_env: WorkflowEnvironment) -> None:
+    client: Client = dev_env.client
+    fleet = FakeFleet()
+    queue = f"monitor-{uuid.uuid4().hex[:8]}"
+    async with AsyncExitStack() as stack:
+        await stack.enter_async_context(
+            Worker(
+                client,
+                task_queue=queue,
+                workflows=[RegionMonitorWorkflow],
+                activities=[fleet.assess_regions, fleet.signal_region_tasks,
+                            fleet.trigger_job_sweep],
+                workflow_runner=SANDBOX,
+            )
+        )
+        for region in REGIONS:
+            await stack.enter_async_context(
+                Worker(client, task_queue=region_health_queue(region),
+                       activities=[fleet.probe_region])
+            )
+        handle = await client.start_workflow(
+            REGION_MONITOR_WORKFLOW,
+            # A tick far longer than the test: any second round comes from the report.
+            RegionMonitorInput(regions=REGIONS, interval_seconds=600, probe_timeout_seconds=5),
+            id=f"monitor-{uuid.uuid4().hex[:8]}",
+            task_queue=queue,
+        )
+        try:
+            assert await _wait_for(lambda: len(fleet.rounds) == 1, timeout=20)
+            await asyncio.sleep(0.5)
+            assert len(fleet.rounds) == 1  # waiting out its interval
+
+            fleet.reachable["aws-x"] = False
+            await handle.signal(
+                SIGNAL_REGION_SUSPECT, RegionSuspect(region="aws-x", reason="watch refused")
+            )
+            assert await _wait_for(lambda: len(fleet.rounds) == 2, timeout=20), fleet.rounds
+            states = await handle.query("states")
+            assert states == {"aws-x": "degraded", "gcp-y": "healthy"}
+        finally:
+            await handle.terminate("test over")

@@ -1,0 +1,360 @@
+"""TaskWorkflow logic on the time-skipping server, with same-name fake activities."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from contextlib import AsyncExitStack
+from typing import Any
+
+import pytest
+from temporalio.client import WorkflowFailureError, WorkflowUpdateFailedError
+from temporalio.testing import WorkflowEnvironment
+
+from meridian.contracts import (
+    SIGNAL_INFRA_FAILURE,
+    SIGNAL_JOB_STATUS,
+    SIGNAL_RESIDENT_STATUS,
+    SIGNAL_STOP,
+    UPDATE_MODIFY,
+    FailureKind,
+    InfraFailure,
+    JobPhase,
+    ModifyInput,
+    ModifyResult,
+    ResidentStatus,
+    StopRequest,
+    TaskWorkflowResult,
+)
+from meridian.models import FailoverPolicy, JobPatch, TaskKind, TaskPatch, TaskStatus
+from tests.workflows.fakes import FakeWorld, obs, region_workers, spec, start, worker_for
+
+
+async def _wait(predicate: Any, env: WorkflowEnvironment, timeout: float = 10.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not reached")
+        await asyncio.sleep(0.05)
+
+
+class Harness:
+    def __init__(self, env: WorkflowEnvironment, world: FakeWorld):
+        self.env = env
+        self.world = world
+        self.queue = f"central-{uuid.uuid4().hex[:8]}"
+        self.stack = AsyncExitStack()
+
+    async def __aenter__(self) -> Harness:
+        client = self.env.client
+        await self.stack.enter_async_context(worker_for(client, self.world, self.queue))
+        for worker in region_workers(client, self.world):
+            await self.stack.enter_async_context(worker)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stack.aclose()
+
+    async def start(self, **kwargs: Any) -> Any:
+        timing = kwargs.pop("timing", {})
+        return await start(self.env.client, self.queue, spec(**kwargs), **timing)
+
+    async def created(self, n: int) -> None:
+        await _wait(lambda: len(self.world.created) >= n, self.env)
+
+
+async def test_success_records_each_transition(time_skipping_env: WorkflowEnvironment) -> None:
+    world = FakeWorld()
+    async with Harness(time_skipping_env, world) as h:
+        handle = await h.start()
+        await h.created(1)
+        region, name = world.created[0]
+        await handle.signal(
+            SIGNAL_JOB_STATUS, obs(handle.id, 1, region, JobPhase.RUNNING, resource_version=5)
+        )
+        await handle.signal(
+            SIGNAL_JOB_STATUS, obs(handle.id, 1, region, JobPhase.SUCCEEDED, resource_version=9)
+        )
+        result: TaskWorkflowResult = await handle.result()
+    assert result.status is TaskStatus.SUCCEEDED
+    assert result.region == "aws-us-east-1"
+    assert world.statuses() == ["SCHEDULING", "RUNNING", "SUCCEEDED"]
+    assert [r.seq for r in world.records] == sorted({r.seq for r in world.records})
+
+
+async def test_application_failure_retries_then_fails(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    world = FakeWorld()
+    async with Harness(time_skipping_env, world) as h:
+        handle = await h.start()
+        for attempt in (1, 2):
+            await h.created(attempt)
+            region, _ = world.created[attempt - 1]
+            await handle.signal(
+                SIGNAL_JOB_STATUS,
+                obs(
+                    handle.id,
+                    attempt,
+                    region,
+                    JobPhase.FAILED,
+                    exit_code=3,
+                    failure_kind=FailureKind.APPLICATION,
+                    resource_version=10 + attempt,
+                ),
+            )
+        result: TaskWorkflowResult = await handle.result()
+    assert result.status is TaskStatus.FAILED
+    assert result.exit_code == 3
+    assert result.attempt == 2
+    # Same region both times: an exit code is not the region's fault.
+    assert [c[0] for c in world.created] == ["aws-us-east-1", "aws-us-east-1"]
+    assert len(world.deleted) == 2  # each failed attempt's Job is cleaned up
+    assert "exit code 3" in (world.records[-1].error or "")
+
+
+async def test_node_lost_moves_to_another_region(time_skipping_env: WorkflowEnvironment) -> None:
+    world = FakeWorld()
+    async with Harness(time_skipping_env, world) as h:
+        handle = await h.start()
+        await h.created(1)
+        await handle.signal(
+            SIGNAL_JOB_STATUS,
+            obs(
+                handle.id,
+                1,
+                "aws-us-east-1",
+                JobPhase.FAILED,
+                reason="NodeLost",
+                failure_kind=FailureKind.INFRASTRUCTURE,
+                resource_version=4,
+            ),
+        )
+        await h.created(2)
+        assert world.created[1][0] == "azure-eastus"
+        assert "aws-us-east-1" in world.placements[-1].excluded_regions
+        # Before the replacement was created, the old Job was deleted: never two copies.
+        assert ("aws-us-east-1", world.created[0][1]) in world.deleted
+        await handle.signal(
+            SIGNAL_JOB_STATUS,
+            obs(handle.id, 2, "azure-eastus", JobPhase.SUCCEEDED, resource_version=2),
+        )
+        result: TaskWorkflowResult = await handle.result()
+    assert result.status is TaskStatus.SUCCEEDED
+    assert result.region == "azure-eastus"
+    assert result.attempt == 2
+
+
+async def test_stale_attempt_observation_is_ignored(time_skipping_env: WorkflowEnvironment) -> None:
+    world = FakeWorld()
+    async with Harness(time_skipping_env, world) as h:
+        handle = await h.start()
+        await h.created(1)
+        await handle.signal(
+            SIGNAL_JOB_STATUS,
+            obs(
+                handle.id,
+                1,
+                "aws-us-east-1",
+                JobPhase.FAILED,
+                reason="NodeLost",
+                failure_kind=FailureKind.INFRASTRUCTURE,
+                resource_version=4,
+            ),
+        )
+        await h.created(2)
+        # A late success of attempt 1 (fenced off) must not finish the task.
+        await handle.signal(
+            SIGNAL_JOB_STATUS,
+            obs(handle.id, 1, "aws-us-east-1", JobPhase.SUCCEEDED, resource_version=99),
+        )
+        await asyncio.sleep(0.3)
+        assert (await handle.describe()).status is not None
+        assert world.statuses()[-1] != "SUCCEEDED"
+        await handle.signal(SIGNAL_STOP, StopRequest(reason="test over"))
+        result: TaskWorkflowResult = await handle.result()
+    assert result.status is TaskStatus.STOPPED
+
+
+async def test_stop_signal_deletes_job(time_skipping_env: WorkflowEnvironment) -> None:
+    world = FakeWorld()
+    async with Harness(time_skipping_env, world) as h:
+        handle = await h.start()
+        await h.created(1)
+        await handle.signal(SIGNAL_STOP, StopRequest(reason="no longer needed"))
+        result: TaskWorkflowResult = await handle.result()
+    assert result.status is TaskStatus.STOPPED
+    assert world.deleted == [world.created[0]]
+    assert world.records[-1].reason == "no longer needed"
+
+
+async def test_cancel_deletes_job_and_records_stopped(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    world = FakeWorld()
+    async with Harness(time_skipping_env, world) as h:
+        handle = await h.start()
+        await h.created(1)
+        await handle.cancel()
+        with pytest.raises(WorkflowFailureError):
+            await handle.result()
+    assert world.deleted == [world.created[0]]
+    assert world.statuses()[-1] == "STOPPED"
+
+
+async def test_backstop_read_finds_completion_without_signals(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    world = FakeWorld()
+    async with Harness(time_skipping_env, world) as h:
+        handle = await h.start()
+        await h.created(1)
+        world.read_phase[world.created[0][1]] = JobPhase.SUCCEEDED
+        # No signal at all: the timer backstop reads the Job (time skips 30 s).
+        result: TaskWorkflowResult = await handle.result()
+    assert result.status is TaskStatus.SUCCEEDED
+
+
+async def test_region_down_moves_without_waiting_for_dead_api(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    world = FakeWorld()
+    async with Harness(time_skipping_env, world) as h:
+        handle = await h.start()
+        await h.created(1)
+        world.unreachable.add("aws-us-east-1")
+        await handle.signal(
+            SIGNAL_INFRA_FAILURE,
+            InfraFailure(region="aws-us-east-1", reason="region down", region_down=True),
+        )
+        await h.created(2)
+        assert world.created[1][0] == "azure-eastus"
+        # The old Job is fenced off as an orphan for the job sweep, not silently left,
+        # in the same write as the "moving" transition.
+        assert world.orphans == [world.created[0]]
+        moving = [r for r in world.records if (r.reason or "").startswith("moving")]
+        assert len(moving) == 1 and moving[0].orphan is not None
+        assert moving[0].orphan.job_name == world.created[0][1]
+        await handle.signal(
+            SIGNAL_JOB_STATUS,
+            obs(handle.id, 2, "azure-eastus", JobPhase.SUCCEEDED, resource_version=3),
+        )
+        result: TaskWorkflowResult = await handle.result()
+    assert result.region == "azure-eastus"
+
+
+async def test_failover_never_waits_for_its_region(time_skipping_env: WorkflowEnvironment) -> None:
+    world = FakeWorld()
+    async with Harness(time_skipping_env, world) as h:
+        handle = await h.start(failover=FailoverPolicy.NEVER)
+        await h.created(1)
+        await handle.signal(
+            SIGNAL_INFRA_FAILURE,
+            InfraFailure(region="aws-us-east-1", reason="region down", region_down=True),
+        )
+        await _wait(
+            lambda: any("waiting" in (r.reason or "") for r in world.records), time_skipping_env
+        )
+        assert len(world.created) == 1
+        await handle.signal(
+            SIGNAL_JOB_STATUS,
+            obs(handle.id, 1, "aws-us-east-1", JobPhase.SUCCEEDED, resource_version=7),
+        )
+        result: TaskWorkflowResult = await handle.result()
+    assert result.region == "aws-us-east-1"
+    assert len(world.created) == 1
+
+
+async def test_unit_worker_unreachable_at_create_moves_on(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    world = FakeWorld()
+    world.unreachable.add("aws-us-east-1")
+    async with Harness(time_skipping_env, world) as h:
+        handle = await h.start(timing={"region_call_seconds": 5.0})
+        await _wait(lambda: any(c[0] == "azure-eastus" for c in world.created), time_skipping_env)
+        await handle.signal(
+            SIGNAL_JOB_STATUS,
+            obs(handle.id, 2, "azure-eastus", JobPhase.SUCCEEDED, resource_version=3),
+        )
+        result: TaskWorkflowResult = await handle.result()
+    assert result.region == "azure-eastus"
+    assert ("aws-us-east-1", f"{handle.id}-a1") in world.orphans
+
+
+async def test_modify_replaces_running_job(time_skipping_env: WorkflowEnvironment) -> None:
+    world = FakeWorld()
+    async with Harness(time_skipping_env, world) as h:
+        handle = await h.start()
+        await h.created(1)
+        result: ModifyResult = await handle.execute_update(
+            UPDATE_MODIFY,
+            ModifyInput(patch=TaskPatch(job=JobPatch(image="busybox:2"))),
+            result_type=ModifyResult,
+        )
+        assert result.job_replaced
+        assert result.spec.job.image == "busybox:2"
+        await h.created(2)
+        assert world.deleted == [world.created[0]]
+        # Valid on its own, invalid once merged: the validator rejects it, nothing changes.
+        with pytest.raises(WorkflowUpdateFailedError):
+            await handle.execute_update(
+                UPDATE_MODIFY,
+                ModifyInput(patch=TaskPatch(labels={"meridian.io/x": "y"})),
+            )
+        assert len(world.specs) == 1
+        await handle.signal(SIGNAL_STOP, StopRequest())
+        await handle.result()
+    assert world.specs[-1].job.image == "busybox:2"
+
+
+async def test_modify_of_finished_task_is_rejected(time_skipping_env: WorkflowEnvironment) -> None:
+    world = FakeWorld()
+    async with Harness(time_skipping_env, world) as h:
+        handle = await h.start()
+        await h.created(1)
+        await handle.signal(SIGNAL_STOP, StopRequest())
+        await handle.result()
+        with pytest.raises(Exception):  # noqa: B017 - closed workflow: RPC or update failure
+            await handle.execute_update(UPDATE_MODIFY, ModifyInput(patch=TaskPatch(name="renamed")))
+
+
+async def test_resident_failing_channel_moves_task(time_skipping_env: WorkflowEnvironment) -> None:
+    world = FakeWorld()
+    async with Harness(time_skipping_env, world) as h:
+        handle = await h.start(kind=TaskKind.RESIDENT)
+        await h.created(1)
+        await handle.signal(SIGNAL_RESIDENT_STATUS, ResidentStatus(attempt=1, state="degraded"))
+        await _wait(
+            lambda: any("resident channel degraded" in (r.reason or "") for r in world.records),
+            time_skipping_env,
+        )
+        assert len(world.created) == 1  # degraded is recorded, not acted on
+        await handle.signal(SIGNAL_RESIDENT_STATUS, ResidentStatus(attempt=1, state="failing"))
+        await h.created(2)
+        assert world.created[1][0] == "azure-eastus"
+        await handle.signal(SIGNAL_STOP, StopRequest())
+        result: TaskWorkflowResult = await handle.result()
+    assert result.status is TaskStatus.STOPPED
+
+
+async def test_node_level_move_keeps_the_region_eligible(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    world = FakeWorld()
+    async with Harness(time_skipping_env, world) as h:
+        handle = await h.start()
+        await h.created(1)
+        await handle.signal(
+            SIGNAL_INFRA_FAILURE,
+            InfraFailure(region="aws-us-east-1", reason="scale-down: node removed",
+                         exclude_region=False),
+        )
+        await h.created(2)
+        # The old Job is gone first; the region was not excluded (its node is cordoned).
+        assert world.deleted == [world.created[0]]
+        assert "aws-us-east-1" not in world.placements[-1].excluded_regions
+        assert world.created[1][0] == "aws-us-east-1"
+        await handle.signal(SIGNAL_STOP, StopRequest())
+        result: TaskWorkflowResult = await handle.result()
+    assert result.status is TaskStatus.STOPPED

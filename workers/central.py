@@ -1,0 +1,127 @@
+"""The central role: TaskWorkflow, the region monitor and the sweeps, with their
+store and placement activities. Stateless: run as many replicas as you like."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+from temporalio.client import Client, WorkflowHandle
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+
+from activities.region_view import RegionView
+from activities.regions import RegionActivities
+from activities.scaling import ScalingCentralActivities
+from activities.sweeps import SweepActivities
+from activities.tasks import TaskActivities
+from meridian.catalog import catalog_for
+from meridian.contracts import REGION_MONITOR_ID, REGION_MONITOR_WORKFLOW, RegionMonitorInput
+from meridian.control_loop import ScalingConfig, ensure_region_control
+from meridian.regions import RegionsFile, load_regions
+from meridian.settings import Settings
+from meridian.store import Store
+from meridian.sweeps import ensure_sweep_schedules
+from meridian.temporal import connect
+from workflows.region_control import RegionControlWorkflow
+from workflows.regions import RegionMonitorWorkflow
+from workflows.sweeps import JobSweepWorkflow, RunningTaskSweepWorkflow
+from workflows.task import TaskWorkflow
+
+log = logging.getLogger(__name__)
+
+# The sandbox still guards every workflow run against non-deterministic calls, but our
+# own modules are imported once, not re-executed for each new workflow: re-importing
+# workflows/ and the models for every task was a sixth of the central worker's CPU.
+# They hold no mutable module state; the replay tests guard determinism.
+SANDBOX = SandboxedWorkflowRunner(
+    restrictions=SandboxRestrictions.default.with_passthrough_modules(
+        "workflows", "meridian", "pydantic", "pydantic_core"
+    )
+)
+
+
+def build_central_worker(
+    client: Client,
+    settings: Settings,
+    store: Store,
+    regions: RegionsFile,
+    executor: ThreadPoolExecutor,
+) -> Worker:
+    view = RegionView(store, regions, settings.placement, catalog_for(settings.catalog_files))
+    tasks = TaskActivities(store, view)
+    region_acts = RegionActivities(store, view, settings.failover, client)
+    sweeps = SweepActivities(store, client, settings)
+    # Resource scheduling (RegionControlWorkflow): decide, move tasks, record failures.
+    scaling = ScalingCentralActivities(store, ScalingConfig(settings.scaling, regions), client)
+    return Worker(
+        client,
+        task_queue=settings.central_task_queue,
+        workflow_runner=SANDBOX,
+        workflows=[
+            TaskWorkflow,
+            RegionMonitorWorkflow,
+            RunningTaskSweepWorkflow,
+            JobSweepWorkflow,
+            RegionControlWorkflow,
+        ],
+        activities=[
+            tasks.record_status,
+            tasks.update_spec,
+            tasks.place_task,
+            tasks.record_orphan,
+            tasks.region_health,
+            region_acts.assess_regions,
+            region_acts.signal_region_tasks,
+            region_acts.trigger_job_sweep,
+            sweeps.active_tasks_for_region,
+            sweeps.reconcile_jobs,
+            sweeps.resume_unstarted_tasks,
+            sweeps.mark_orphans_deleted,
+            sweeps.record_sweep,
+            scaling.decide_scaling,
+            scaling.move_tasks,
+            scaling.record_scaling_outcome,
+        ],
+        activity_executor=executor,
+        max_concurrent_activities=64,
+    )
+
+
+async def ensure_region_monitor(
+    client: Client, settings: Settings, regions: RegionsFile
+) -> WorkflowHandle[object, object]:
+    """Start the singleton monitor unless it runs; a second central replica changes nothing."""
+    names = [r.name for r in regions.regions if r.role != "central" or r.node_pools]
+    return await client.start_workflow(
+        REGION_MONITOR_WORKFLOW,
+        RegionMonitorInput(
+            regions=names,
+            interval_seconds=settings.failover.health_interval_seconds,
+            probe_timeout_seconds=max(1.5, settings.failover.health_interval_seconds * 1.5),
+        ),
+        id=REGION_MONITOR_ID,
+        task_queue=settings.central_task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+        run_timeout=timedelta(days=3650),
+    )
+
+
+async def run_central(settings: Settings, stop: asyncio.Event) -> None:
+    regions = load_regions(settings.regions_file)
+    store = Store.from_settings(settings)
+    store.migrate()
+    client = await connect(settings)
+    with ThreadPoolExecutor(max_workers=64, thread_name_prefix="central-act") as executor:
+        worker = build_central_worker(client, settings, store, regions, executor)
+        async with worker:
+            await ensure_region_monitor(client, settings, regions)
+            await ensure_sweep_schedules(client, settings)
+            await ensure_region_control(client, settings, regions)  # resource scheduling
+            log.info("central worker polling %s", settings.central_task_queue)
+            await stop.wait()
+    store.close()

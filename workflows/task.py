@@ -1,0 +1,710 @@
+"""TaskWorkflow: one durable workflow per task (workflow id = task id).
+
+place → create the attempt's Job on the region's queue → follow its status (signals from
+the watch, the resident channel and the sweeps; a timer-driven read as the backstop) →
+record every transition. Application failures follow the task's retry policy;
+infrastructure failures exclude the region and start a new, fenced attempt elsewhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import timedelta
+from enum import StrEnum
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy, SearchAttributeKey
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from meridian.contracts import (
+        QUERY_STATE,
+        SA_BUSINESS_UNIT,
+        SA_KIND,
+        SA_REGION,
+        SA_STATUS,
+        SIGNAL_INFRA_FAILURE,
+        SIGNAL_JOB_STATUS,
+        SIGNAL_RESIDENT_STATUS,
+        SIGNAL_STOP,
+        TASK_WORKFLOW,
+        UPDATE_MODIFY,
+        CreateJobInput,
+        CreateJobResult,
+        DeleteJobResult,
+        FailureKind,
+        InfraFailure,
+        JobObservation,
+        JobPhase,
+        JobRef,
+        ModifyInput,
+        ModifyResult,
+        PlaceTaskInput,
+        PlaceTaskResult,
+        RecordOrphanInput,
+        RecordStatusInput,
+        RecordStatusResult,
+        RegionHealthInput,
+        RegionHealthResult,
+        ResidentStatus,
+        StopRequest,
+        TaskProgress,
+        TaskWorkflowInput,
+        TaskWorkflowResult,
+        UpdateSpecInput,
+        UpdateSpecResult,
+        region_task_queue,
+    )
+    from meridian.models import FailoverPolicy, TaskSpec, TaskStatus, job_name_for
+    from meridian.timing import WorkflowTiming
+
+SA_KEYS = {
+    SA_STATUS: SearchAttributeKey.for_keyword(SA_STATUS),
+    SA_REGION: SearchAttributeKey.for_keyword(SA_REGION),
+    SA_BUSINESS_UNIT: SearchAttributeKey.for_keyword(SA_BUSINESS_UNIT),
+    SA_KIND: SearchAttributeKey.for_keyword(SA_KIND),
+}
+
+# Workflow patches (workflow.patched): histories recorded before a change keep replaying
+# the old commands. Remove a patch only once no workflow that started before it runs.
+PATCH_ORPHAN_WITH_RECORD = "orphan-with-record"  # one local activity, not two, per move
+
+# DB writes and placement run as local activities on the central worker that runs this
+# workflow: no task-queue round trip, which is most of a task's cost on the server.
+LOCAL_RETRY = RetryPolicy(
+    initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=5)
+)
+REGION_RETRY = RetryPolicy(
+    initial_interval=timedelta(milliseconds=300),
+    maximum_interval=timedelta(seconds=2),
+    non_retryable_error_types=["KubeInvalid"],
+)
+
+
+class Outcome(StrEnum):
+    SUCCEEDED = "succeeded"
+    APP_FAILED = "app_failed"
+    INFRA_FAILED = "infra_failed"
+    STOP = "stop"
+    REPLACE = "replace"
+
+
+@dataclass
+class AttemptEnd:
+    outcome: Outcome
+    reason: str
+    exit_code: int | None = None
+    region_down: bool = False
+    exclude_region: bool = True
+
+
+@workflow.defn(name=TASK_WORKFLOW)
+class TaskWorkflow:
+    def __init__(self) -> None:
+        self.task_id = ""
+        self.spec: TaskSpec | None = None
+        self.p = TaskProgress()
+        self.timing = WorkflowTiming()
+        self._observations: list[JobObservation] = []
+        self._infra: list[InfraFailure] = []
+        self._stop: StopRequest | None = None
+        self._replace_job = False
+        self._terminal = False
+        self._sa_enabled = False
+        self._sa_status: TaskStatus | None = TaskStatus.SCHEDULING  # what the starter set
+        self._mark_running: JobObservation | None = None
+        self._waiting_for_region = False
+        self._confirm_missing = False
+        self._creating: tuple[str, str] | None = None
+        self._notes: list[str] = []
+        self._backstop_generation = 0
+        self._backstop_due = False
+        self._backstop_timer: asyncio.Task[None] | None = None
+
+    # -- run ---------------------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, inp: TaskWorkflowInput) -> TaskWorkflowResult:
+        self.task_id = inp.task_id
+        self.spec = inp.spec
+        self.p = inp.progress or TaskProgress()
+        self.timing = inp.timing or WorkflowTiming()
+        # Search attributes are only upserted when the starter registered them (the API
+        # does); the workflow then works on servers without them (unit tests).
+        started_with = workflow.info().typed_search_attributes
+        self._sa_enabled = started_with.get(SA_KEYS[SA_STATUS]) is not None
+        try:
+            return await self._lifecycle()
+        except asyncio.CancelledError:
+            # `temporal workflow cancel` (or a cancelled REST stop): clean up, record, and
+            # let the workflow close as Canceled.
+            await self._cleanup_stopped("cancelled")
+            raise
+
+    async def _lifecycle(self) -> TaskWorkflowResult:
+        spec = self._spec
+        while True:
+            if self._stop is not None:
+                return await self._finish_stopped(self._stop.reason)
+            if self.p.job_name is None:
+                placed = await self._place()
+                if placed is None:
+                    return await self._finish_stopped(
+                        self._stop.reason if self._stop else "stopped"
+                    )
+                await self._start_attempt(placed)
+                if self.p.job_name is None:
+                    continue  # the create failed for the infrastructure; re-place
+            end = await self._follow()
+            if end.outcome is Outcome.SUCCEEDED:
+                return await self._finish(TaskStatus.SUCCEEDED, end.reason, exit_code=0)
+            if end.outcome is Outcome.STOP:
+                return await self._finish_stopped(end.reason)
+            if end.outcome is Outcome.REPLACE:
+                await self._retire_attempt(end.reason, exclude=False)
+            elif end.outcome is Outcome.INFRA_FAILED:
+                await self._retire_attempt(
+                    end.reason, exclude=end.exclude_region, region_down=end.region_down
+                )
+            elif end.outcome is Outcome.APP_FAILED:
+                self.p.app_failures += 1
+                if self.p.app_failures >= spec.retry.max_attempts:
+                    await self._retire_attempt(end.reason, exclude=False, quiet=True)
+                    return await self._finish(
+                        TaskStatus.FAILED,
+                        f"{end.reason} (attempt {self.p.attempt}; "
+                        f"{self.p.app_failures} of {spec.retry.max_attempts} attempts failed)",
+                        error=end.reason,
+                        exit_code=end.exit_code,
+                    )
+                await self._retire_attempt(end.reason, exclude=False)
+                delay = spec.retry.backoff_for(self.p.app_failures)
+                await self._sleep_unless_stopped(delay)
+            if self._continue_as_new_due():
+                workflow.continue_as_new(
+                    TaskWorkflowInput(
+                        task_id=self.task_id, spec=spec, progress=self.p, timing=self.timing
+                    )
+                )
+
+    # -- placement and attempts ----------------------------------------------------------
+
+    async def _place(self) -> PlaceTaskResult | None:
+        backoff = self.timing.unplaced_backoff_seconds
+        last_reason = ""
+        while self._stop is None:
+            result: PlaceTaskResult = await workflow.execute_local_activity(
+                "place_task",
+                PlaceTaskInput(
+                    task_id=self.task_id,
+                    spec=self._spec,
+                    attempt=self.p.attempt + 1,
+                    seq=self._next_seq(),
+                    excluded_regions=self.p.excluded_regions,
+                ),
+                result_type=PlaceTaskResult,
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=LOCAL_RETRY,
+            )
+            if result.region is not None:
+                return result
+            if result.reason != last_reason:
+                # "Why still pending" always has an answer in the API.
+                await self._record(TaskStatus.SCHEDULING, result.reason, placement=result.summary)
+                last_reason = result.reason
+            await self._sleep_unless_stopped(backoff)
+            backoff = min(backoff * 2, self.timing.unplaced_backoff_max_seconds)
+            # Regions excluded for earlier failures get another chance once they recover.
+            if (
+                len(self.p.excluded_regions) > 0
+                and backoff >= self.timing.unplaced_backoff_max_seconds
+            ):
+                self.p.excluded_regions = {}
+        return None
+
+    async def _start_attempt(self, placed: PlaceTaskResult) -> None:
+        spec = self._spec
+        region = str(placed.region)
+        self.p.attempt += 1
+        self.p.region = region
+        self.p.last_resource_version = 0
+        self.p.resident_state = None
+        name = job_name_for(self.task_id, self.p.attempt)
+        # Known before the create is sent: a cancel that lands mid-create still finds it.
+        self._creating = (region, name)
+        try:
+            created: CreateJobResult = await workflow.execute_activity(
+                "create_job",
+                CreateJobInput(
+                    task_id=self.task_id, spec=spec, attempt=self.p.attempt, region=region
+                ),
+                result_type=CreateJobResult,
+                task_queue=region_task_queue(region),
+                # A region whose unit worker stopped polling never starts the activity:
+                # schedule-to-close bounds that wait, then the task moves on.
+                schedule_to_close_timeout=timedelta(seconds=self.timing.region_call_seconds),
+                start_to_close_timeout=timedelta(seconds=15),
+                retry_policy=REGION_RETRY,
+            )
+        except ActivityError as err:
+            if _cause_type(err) == "KubeInvalid":
+                await self._finish(
+                    TaskStatus.FAILED,
+                    f"Job rejected: {_cause_message(err)}",
+                    error=_cause_message(err),
+                )
+                raise ApplicationError(f"Job rejected by {region}", non_retryable=True) from err
+            reason = f"could not create Job in {region}: {_cause_message(err)}"
+            # The create may have landed before the region went away: fence it off.
+            await self._record_orphan(region, name, reason)
+            self._creating = None
+            self.p.excluded_regions[region] = reason
+            await self._record(TaskStatus.SCHEDULING, reason)
+            self.p.job_name = None
+            return
+        self._creating = None
+        self.p.job_name = created.job_name
+        await self._record(
+            TaskStatus.SCHEDULING,
+            f"Job {created.job_name} created in {region}"
+            + ("" if created.created else " (already existed)"),
+            placement=placed.summary,
+        )
+
+    async def _retire_attempt(
+        self, reason: str, *, exclude: bool, quiet: bool = False, region_down: bool = False
+    ) -> None:
+        """Delete the attempt's Job before any replacement starts: never two live copies.
+
+        When the region is down the Job cannot be reached: it is recorded as orphaned
+        (fenced by its attempt number) and the job sweep deletes it once the region is
+        back, so the move does not wait for a dead API to time out.
+        """
+        region, name = self.p.region, self.p.job_name
+        if region is None or name is None:
+            return
+        if exclude:
+            self.p.excluded_regions[region] = reason
+        deleted = False if region_down else await self._delete_job(region, name)
+        verb = "moving" if exclude else "retrying"
+        if not deleted and not quiet and workflow.patched(PATCH_ORPHAN_WITH_RECORD):
+            # One local activity for both writes: a region going down moves all its
+            # tasks at once, and every round trip per task counts.
+            await self._record(
+                TaskStatus.SCHEDULING,
+                f"{verb}: {reason}",
+                orphan=self._orphan_input(region, name, reason),
+            )
+        else:
+            if not deleted:
+                await self._record_orphan(region, name, reason)
+            if not quiet:
+                await self._record(TaskStatus.SCHEDULING, f"{verb}: {reason}")
+        self.p.job_name = None
+
+    async def _delete_job(self, region: str, name: str) -> bool:
+        try:
+            await workflow.execute_activity(
+                "delete_job",
+                JobRef(task_id=self.task_id, attempt=self.p.attempt, region=region, job_name=name),
+                result_type=DeleteJobResult,
+                task_queue=region_task_queue(region),
+                schedule_to_close_timeout=timedelta(seconds=self.timing.region_call_seconds),
+                start_to_close_timeout=timedelta(seconds=10),
+                retry_policy=REGION_RETRY,
+            )
+            return True
+        except ActivityError:
+            return False
+
+    def _orphan_input(self, region: str, name: str, reason: str) -> RecordOrphanInput:
+        return RecordOrphanInput(
+            task_id=self.task_id,
+            region=region,
+            job_name=name,
+            attempt=self.p.attempt,
+            reason=reason,
+            at=workflow.now(),
+        )
+
+    async def _record_orphan(self, region: str, name: str, reason: str) -> None:
+        await workflow.execute_local_activity(
+            "record_orphan",
+            self._orphan_input(region, name, reason),
+            start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=LOCAL_RETRY,
+        )
+
+    # -- following the Job ---------------------------------------------------------------
+
+    async def _follow(self) -> AttemptEnd:
+        self._waiting_for_region = False
+        self._arm_backstop()
+        while True:
+            end = await self._under_policy(self._consume_signals())
+            if end is not None:
+                if self._mark_running is not None and end.outcome in (
+                    Outcome.SUCCEEDED,
+                    Outcome.APP_FAILED,
+                ):
+                    # It ran before it ended: keep that in the record, even when both
+                    # news arrive together.
+                    await self._record_running()
+                return end
+            if self._stop is not None:
+                return AttemptEnd(Outcome.STOP, self._stop.reason)
+            if self._replace_job:
+                self._replace_job = False
+                return AttemptEnd(Outcome.REPLACE, "Job spec modified")
+            if self._mark_running is not None:
+                await self._record_running()
+                continue
+            if self._notes:
+                notes, self._notes = self._notes, []
+                for note in notes:
+                    await self._record(self.p.status, note)
+                continue
+            if self._continue_as_new_due():
+                # A resident task can follow its Job for months: roll the history over,
+                # carrying the progress (attempt, fencing token, region) forward.
+                workflow.continue_as_new(
+                    TaskWorkflowInput(
+                        task_id=self.task_id, spec=self._spec, progress=self.p, timing=self.timing
+                    )
+                )
+            if self._backstop_due or self._confirm_missing:
+                self._backstop_due = False
+                self._confirm_missing = False
+                self._arm_backstop()
+                end = await self._under_policy(await self._backstop_read())
+                if end is not None:
+                    return end
+                continue
+            await workflow.wait_condition(
+                lambda: bool(
+                    self._observations
+                    or self._infra
+                    or self._stop
+                    or self._replace_job
+                    or self._notes
+                    or self._backstop_due
+                )
+            )
+
+    def _arm_backstop(self) -> None:
+        """Start the backstop timer for the current wait.
+
+        One timer per backstop period, never re-armed per signal: a stream of signals
+        that change nothing (e.g. a sweep's "missing") cannot starve it, and a task that
+        ends in time costs one timer event instead of a start/cancel pair per wake-up.
+        A superseded timer still fires but is ignored (its generation is stale).
+        """
+        self._backstop_generation += 1
+        self._backstop_due = False
+        generation = self._backstop_generation
+
+        async def fire() -> None:
+            await workflow.sleep(timedelta(seconds=self.timing.backstop_seconds))
+            if generation == self._backstop_generation:
+                self._backstop_due = True
+
+        self._backstop_timer = asyncio.create_task(fire())
+
+    async def _record_running(self) -> None:
+        obs, self._mark_running = self._mark_running, None
+        if obs is None:
+            return
+        await self._record(
+            TaskStatus.RUNNING,
+            f"Job {obs.job_name} running in {obs.region}"
+            + (f" on node {obs.node_name}" if obs.node_name else ""),
+        )
+
+    async def _under_policy(self, end: AttemptEnd | None) -> AttemptEnd | None:
+        """Apply `failover: never`: wait out a dead region, rerun in place otherwise."""
+        if end is None or end.outcome is not Outcome.INFRA_FAILED:
+            return end
+        if self._spec.failover is not FailoverPolicy.NEVER:
+            return end
+        if end.region_down:
+            if not self._waiting_for_region:
+                self._waiting_for_region = True
+                await self._record(self.p.status, f"failover: never; waiting: {end.reason}")
+            return None
+        return AttemptEnd(Outcome.REPLACE, f"{end.reason} (failover: never; rerun in place)")
+
+    def _consume_signals(self) -> AttemptEnd | None:
+        observations, self._observations = self._observations, []
+        for obs in observations:
+            end = self._apply_observation(obs)
+            if end is not None:
+                return end
+        infra, self._infra = self._infra, []
+        for failure in infra:
+            if failure.region != self.p.region:
+                continue
+            if failure.attempt is not None and failure.attempt != self.p.attempt:
+                continue
+            return AttemptEnd(
+                Outcome.INFRA_FAILED,
+                failure.reason,
+                region_down=failure.region_down,
+                exclude_region=failure.exclude_region,
+            )
+        return None
+
+    def _apply_observation(self, obs: JobObservation) -> AttemptEnd | None:
+        # Fencing: anything about another attempt's Job is history, not news.
+        if obs.attempt != self.p.attempt or obs.job_name != self.p.job_name:
+            return None
+        if obs.resource_version and obs.resource_version < self.p.last_resource_version:
+            return None
+        self.p.last_resource_version = max(self.p.last_resource_version, obs.resource_version)
+        if obs.phase is JobPhase.SUCCEEDED:
+            return AttemptEnd(Outcome.SUCCEEDED, f"Job {obs.job_name} completed in {obs.region}")
+        if obs.phase is JobPhase.FAILED:
+            if obs.failure_kind is FailureKind.INFRASTRUCTURE:
+                return AttemptEnd(
+                    Outcome.INFRA_FAILED,
+                    f"{obs.reason or 'infrastructure failure'} in {obs.region}"
+                    + (f" on node {obs.node_name}" if obs.node_name else ""),
+                )
+            detail = (
+                f"exit code {obs.exit_code}"
+                if obs.exit_code is not None
+                else (obs.reason or "failed")
+            )
+            return AttemptEnd(
+                Outcome.APP_FAILED, f"Job {obs.job_name} failed: {detail}", exit_code=obs.exit_code
+            )
+        if obs.phase is JobPhase.MISSING:
+            if obs.source == "backstop":
+                return AttemptEnd(
+                    Outcome.INFRA_FAILED, f"Job {obs.job_name} disappeared from {obs.region}"
+                )
+            # Hearsay from a sweep: confirm with our own read before acting on it.
+            self._confirm_missing = True
+            return None
+        if obs.unschedulable_since is not None:
+            waited = (workflow.now() - obs.unschedulable_since).total_seconds()
+            if waited >= self.timing.unschedulable_seconds:
+                return AttemptEnd(
+                    Outcome.INFRA_FAILED,
+                    f"Job unschedulable in {obs.region} for {int(waited)}s"
+                    + (f": {obs.message}" if obs.message else ""),
+                )
+        if obs.phase is JobPhase.RUNNING and self.p.status is not TaskStatus.RUNNING:
+            self._mark_running = obs
+        return None
+
+    async def _backstop_read(self) -> AttemptEnd | None:
+        region, name = self.p.region, self.p.job_name
+        if region is None or name is None:
+            return None
+        try:
+            obs: JobObservation = await workflow.execute_activity(
+                "read_job",
+                JobRef(task_id=self.task_id, attempt=self.p.attempt, region=region, job_name=name),
+                result_type=JobObservation,
+                task_queue=region_task_queue(region),
+                schedule_to_close_timeout=timedelta(seconds=self.timing.region_call_seconds),
+                start_to_close_timeout=timedelta(seconds=10),
+                retry_policy=REGION_RETRY,
+            )
+        except ActivityError as err:
+            health: RegionHealthResult = await workflow.execute_local_activity(
+                "region_health",
+                RegionHealthInput(region=region),
+                result_type=RegionHealthResult,
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=LOCAL_RETRY,
+            )
+            if health.down:
+                return AttemptEnd(
+                    Outcome.INFRA_FAILED,
+                    f"region {region} down: {health.reason}",
+                    region_down=True,
+                )
+            workflow.logger.info("backstop read failed in %s: %s", region, _cause_message(err))
+            return None
+        self._observations.append(obs)
+        return self._consume_signals()
+
+    # -- recording -----------------------------------------------------------------------
+
+    def _next_seq(self) -> int:
+        self.p.seq += 1
+        return self.p.seq
+
+    async def _record(
+        self,
+        status: TaskStatus,
+        reason: str,
+        *,
+        error: str | None = None,
+        exit_code: int | None = None,
+        placement: dict[str, object] | None = None,
+        orphan: RecordOrphanInput | None = None,
+    ) -> None:
+        self.p.status = status
+        await workflow.execute_local_activity(
+            "record_status",
+            RecordStatusInput(
+                task_id=self.task_id,
+                seq=self._next_seq(),
+                status=status,
+                attempt=self.p.attempt,
+                region=self.p.region,
+                job_name=self.p.job_name,
+                reason=reason,
+                error=error,
+                exit_code=exit_code,
+                placement_summary=placement,
+                at=workflow.now(),
+                orphan=orphan,
+            ),
+            result_type=RecordStatusResult,
+            start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=LOCAL_RETRY,
+        )
+        self._upsert_search_attributes()
+
+    def _upsert_search_attributes(self) -> None:
+        # Only when the status changes (the region rides along): every upsert is a
+        # history event and a visibility write, and the UI filters by status.
+        if not self._sa_enabled or self.p.status == self._sa_status:
+            return
+        self._sa_status = self.p.status
+        updates = [SA_KEYS[SA_STATUS].value_set(self.p.status.value)]
+        if self.p.region:
+            updates.append(SA_KEYS[SA_REGION].value_set(self.p.region))
+        workflow.upsert_search_attributes(updates)
+
+    async def _finish(
+        self,
+        status: TaskStatus,
+        reason: str,
+        *,
+        error: str | None = None,
+        exit_code: int | None = None,
+    ) -> TaskWorkflowResult:
+        self._terminal = True
+        await self._record(status, reason, error=error, exit_code=exit_code)
+        return TaskWorkflowResult(
+            task_id=self.task_id,
+            status=status,
+            attempt=self.p.attempt,
+            region=self.p.region,
+            error=error,
+            exit_code=exit_code,
+        )
+
+    async def _finish_stopped(self, reason: str) -> TaskWorkflowResult:
+        live = (self.p.region, self.p.job_name) if self.p.region and self.p.job_name else None
+        target = live or self._creating
+        if target is not None:
+            region, name = target
+            if not await self._delete_job(region, name):
+                await self._record_orphan(region, name, f"stopped: {reason}")
+        return await self._finish(TaskStatus.STOPPED, reason)
+
+    async def _cleanup_stopped(self, reason: str) -> None:
+        if not self._terminal:
+            await self._finish_stopped(reason)
+
+    async def _sleep_unless_stopped(self, seconds: float) -> None:
+        if seconds <= 0:
+            return
+        try:
+            await workflow.wait_condition(
+                lambda: self._stop is not None, timeout=timedelta(seconds=seconds)
+            )
+        except TimeoutError:
+            pass
+
+    def _continue_as_new_due(self) -> bool:
+        info = workflow.info()
+        return (
+            info.is_continue_as_new_suggested()
+            or info.get_current_history_length() > self.timing.history_event_limit
+        )
+
+    @property
+    def _spec(self) -> TaskSpec:
+        if self.spec is None:
+            raise ApplicationError("workflow has no spec", non_retryable=True)
+        return self.spec
+
+    # -- signals, updates, queries ---------------------------------------------------------
+
+    @workflow.signal(name=SIGNAL_JOB_STATUS)
+    def job_status(self, obs: JobObservation) -> None:
+        self._observations.append(obs)
+
+    @workflow.signal(name=SIGNAL_INFRA_FAILURE)
+    def infra_failure(self, failure: InfraFailure) -> None:
+        self._infra.append(failure)
+
+    @workflow.signal(name=SIGNAL_RESIDENT_STATUS)
+    def resident_status(self, status: ResidentStatus) -> None:
+        if status.attempt != self.p.attempt or self.p.region is None:
+            return
+        if status.state != self.p.resident_state and status.state in ("suspect", "degraded"):
+            # Worth a line in the task's history, though nothing moves for it.
+            detail = f": {status.detail}" if status.detail else ""
+            self._notes.append(f"resident channel {status.state}{detail}")
+        self.p.resident_state = status.state
+        if status.state == "failing":
+            self._infra.append(
+                InfraFailure(
+                    region=self.p.region,
+                    attempt=status.attempt,
+                    reason="resident channel reports failing"
+                    + (f": {status.detail}" if status.detail else ""),
+                )
+            )
+
+    @workflow.signal(name=SIGNAL_STOP)
+    def stop(self, request: StopRequest | None = None) -> None:
+        if self._stop is None:
+            self._stop = request or StopRequest()
+
+    @workflow.update(name=UPDATE_MODIFY)
+    async def modify(self, inp: ModifyInput) -> ModifyResult:
+        spec = self._spec
+        changed_job = inp.patch.changes_job(spec)
+        new_spec = inp.patch.apply_to(spec)
+        await workflow.execute_local_activity(
+            "update_spec",
+            UpdateSpecInput(task_id=self.task_id, spec=new_spec),
+            result_type=UpdateSpecResult,
+            start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=LOCAL_RETRY,
+        )
+        self.spec = new_spec
+        replaced = changed_job and self.p.job_name is not None
+        if replaced:
+            self._replace_job = True
+        return ModifyResult(spec=new_spec, job_replaced=replaced)
+
+    @modify.validator
+    def _validate_modify(self, inp: ModifyInput) -> None:
+        if self._terminal or self._stop is not None:
+            raise ValueError(f"task is {self.p.status.value}; a finished task cannot be modified")
+        # Raises ValueError naming the field when the merged spec is invalid.
+        inp.patch.apply_to(self._spec)
+
+    @workflow.query(name=QUERY_STATE)
+    def state(self) -> TaskProgress:
+        return self.p
+
+
+def _cause_type(err: ActivityError) -> str:
+    cause = err.cause
+    return cause.type or "" if isinstance(cause, ApplicationError) else type(cause).__name__
+
+
+def _cause_message(err: BaseException) -> str:
+    cause = err.__cause__ or getattr(err, "cause", None) or err
+    return str(cause)[:300]

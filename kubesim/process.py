@@ -26,9 +26,27 @@ def _ports_free(host: str, ports: range) -> bool:
     return True
 
 
+def _ephemeral_low(default: int = 32768) -> int:
+    """The lowest port the kernel hands out for outgoing connections and bind(0)."""
+    try:
+        text = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text(encoding="ascii")
+        return int(text.split()[0])
+    except (OSError, ValueError, IndexError):
+        return default
+
+
 def find_free_base_port(count: int, host: str = "127.0.0.1", start: int = 20000,
-                        stop: int = 60000) -> int:
-    """A base port such that base..base+count are all free right now."""
+                        stop: int | None = None) -> int:
+    """A base port such that base..base+count are all free right now.
+
+    By default the search stays below the kernel's ephemeral range: a port there that is
+    free now can be taken a moment later by any outgoing connection or ``bind(0)``, and a
+    process started on it then fails with "address in use".
+    """
+    if stop is None:
+        stop = _ephemeral_low()
+        if stop - start < 10 * (count + 1):
+            stop = 60000
     # Start from a pid-dependent offset so that parallel test runs rarely collide.
     span = stop - start
     offset = (os.getpid() * 97) % span

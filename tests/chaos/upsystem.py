@@ -15,7 +15,6 @@ import httpx
 import psutil
 
 from kubesim.process import find_free_base_port
-from tests.integration.harness import free_port
 
 MERIDIAN = str(Path(sys.executable).parent / "meridian")
 
@@ -27,10 +26,11 @@ class UpSystem:
         self.state_dir = state_dir
         self.database_url = database_url
         self.env = {**os.environ, **env}
-        self.api_port = free_port()
-        self.temporal_port = free_port()
-        self.ui_port = free_port()
-        self.kubesim_base_port = find_free_base_port(8)
+        # One block below the ephemeral range: a restart reuses these ports, and a port
+        # from bind(0) may meanwhile go to some outgoing connection.
+        base = find_free_base_port(24)
+        self.api_port, self.temporal_port, self.ui_port = base, base + 1, base + 2
+        self.kubesim_base_port = base + 4
         self.proc: subprocess.Popen[str] | None = None
         self.output: list[str] = []
 

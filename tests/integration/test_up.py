@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import queue
 import signal
 import subprocess
@@ -17,7 +16,8 @@ import httpx
 import psutil
 import pytest
 
-from tests.integration.harness import free_port, task_body
+from kubesim.process import find_free_base_port
+from tests.integration.harness import task_body
 
 MERIDIAN = str(Path(sys.executable).parent / "meridian")
 
@@ -25,12 +25,10 @@ MERIDIAN = str(Path(sys.executable).parent / "meridian")
 class Up:
     def __init__(self, state_dir: Path):
         self.state_dir = state_dir
-        self.ports = {
-            "api": free_port(),
-            "temporal": free_port(),
-            "ui": free_port(),
-            "kubesim": 20000 + (os.getpid() % 2000) * 10,
-        }
+        # One block below the ephemeral range: the second `meridian up` reuses these ports,
+        # and a port from bind(0) may meanwhile go to some outgoing connection.
+        base = find_free_base_port(24)
+        self.ports = {"api": base, "temporal": base + 1, "ui": base + 2, "kubesim": base + 4}
         self.proc: subprocess.Popen[str] | None = None
         self.output: list[str] = []
 

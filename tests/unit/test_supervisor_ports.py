@@ -50,3 +50,10 @@ def test_taken_api_and_kubesim_ports_are_named(tmp_path: Path) -> None:
         region.close()
     assert f"127.0.0.1:{api_port} (API; choose another with --api-port)" in busy, busy
     assert f"127.0.0.1:{region_port} (kubesim; choose another with --kubesim-base-port)" in busy
+
+
+def test_base_port_search_stays_below_the_ephemeral_range() -> None:
+    # A port the kernel may hand to any outgoing connection is not "free" for a restart.
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    base = find_free_base_port(24)
+    assert 20000 <= base and base + 24 < low

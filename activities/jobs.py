@@ -8,6 +8,7 @@ so the worker runs them on a thread pool.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
@@ -47,6 +48,21 @@ if TYPE_CHECKING:
     from temporalio.client import Client
 
     from meridian.settings import Settings
+
+
+# Of a probe's start-to-close time, what is left for the region's API once the network
+# samples and the reply are allowed for.
+PROBE_REPLY_RESERVE_SECONDS = 1.0
+PROBE_DEFAULT_SECONDS = 5.0
+
+
+def _api_budget_seconds() -> float:
+    try:
+        timeout = activity.info().start_to_close_timeout
+    except RuntimeError:  # called outside an activity (tests, tools)
+        timeout = None
+    total = timeout.total_seconds() if timeout else PROBE_DEFAULT_SECONDS
+    return max(0.5, total - PROBE_REPLY_RESERVE_SECONDS)
 
 
 def _fail(exc: KubeError) -> ApplicationError:
@@ -139,12 +155,23 @@ class JobActivities:
 
     @activity.defn(name="probe_region")
     def probe_region(self, inp: RegionProbeInput) -> RegionProbeResult:
-        """Nodes and pods → load; network samples to the data sources, when any are due."""
+        """Nodes and pods → load; network samples to the data sources, when any are due.
+
+        The probe answers within its own deadline whatever the API does: a slow API is
+        reported as slow (its latency), one that does not answer in time as unreachable,
+        and neither as a unit worker that did not answer.
+        """
+        started = time.monotonic()
+        budget = _api_budget_seconds()
         with self.gateway.counting() as stats:
             try:
-                nodes, pods = self.gateway.nodes_and_live_pods(inp.region)
+                nodes, pods = self.gateway.nodes_and_live_pods(inp.region, within=budget)
             except KubeError as exc:
-                return RegionProbeResult(region=inp.region, reachable=False, error=str(exc))
+                error = str(exc)
+                if time.monotonic() - started >= budget:
+                    error = f"API did not answer within {budget:.1f}s ({exc})"
+                return RegionProbeResult(region=inp.region, reachable=False, error=error[:300])
+        latency_ms = (time.monotonic() - started) * 1000.0
         snapshot: dict[str, Any] = compute_load(
             list(nodes.get("items") or []), list(pods.get("items") or [])
         )
@@ -155,6 +182,7 @@ class JobActivities:
             snapshot=snapshot,
             # The share of this probe's requests answered with 429/5xx (retries included).
             api_error_rate=stats.error_rate,
+            api_latency_ms=round(latency_ms, 1),
         )
 
     def _network_samples(self, region: str) -> list[dict[str, Any]]:
@@ -171,7 +199,11 @@ class JobActivities:
             # SSL context each time, which was a third of the unit worker's CPU.
             self._http = httpx.Client(timeout=2.0)
         try:
-            response = self._http.get(f"{self.control_url}/sim/regions/{region}/network")
+            # Within the probe's reply reserve; a missed round only means no new samples.
+            response = self._http.get(
+                f"{self.control_url}/sim/regions/{region}/network",
+                timeout=PROBE_REPLY_RESERVE_SECONDS / 2,
+            )
             response.raise_for_status()
             return list(response.json().get("paths") or [])
         except (httpx.HTTPError, ValueError):

@@ -60,6 +60,9 @@ def next_state(
     `degraded_error_rate` the region is degraded; at or above `down_error_rate` it is
     failing, which, like being unreachable, makes it down once it lasts the grace period.
     A flaky API that mostly answers is degraded, never down: its tasks stay where they are.
+    So is a slow one: the probe's API time, smoothed the same way, at or above
+    `degraded_latency_ms` makes the region degraded; only no answer within the probe's
+    deadline counts as unreachable.
     """
     if probe.worker_answered and pollers == 0:
         probe = probe.model_copy(
@@ -79,8 +82,12 @@ def next_state(
     if pollers is not None:
         new["pollers"] = pollers
     new["last_probe_at"] = at.isoformat()
+    latency_ms = float(details.get("api_latency_ms") or 0.0)
     if probe.reachable:
         new["load"] = {k: v for k, v in probe.snapshot.items() if k != "network_samples"}
+        # Smoothed like the error rate: one slow probe (a pause anywhere) is not a slow API.
+        latency_ms = (1 - ERROR_RATE_ALPHA) * latency_ms + ERROR_RATE_ALPHA * probe.api_latency_ms
+        new["api_latency_ms"] = round(latency_ms, 1)
     failing: str | None = None
     if not probe.reachable:
         failing = probe.error or "unreachable"
@@ -90,8 +97,13 @@ def next_state(
         failing = f"API failing: recent error rate {error_rate:.0%}"
     if failing is None:
         new["bad_since"] = None
+        troubles = []
         if error_rate >= failover.degraded_error_rate:
-            return "degraded", f"recent API error rate {error_rate:.0%}", new
+            troubles.append(f"recent API error rate {error_rate:.0%}")
+        if latency_ms >= failover.degraded_latency_ms:
+            troubles.append(f"API slow: {latency_ms / 1000:.1f}s per probe (smoothed)")
+        if troubles:
+            return "degraded", "; ".join(troubles), new
         return "up", "healthy", new
     bad_since_raw = details.get("bad_since")
     bad_since = datetime.fromisoformat(bad_since_raw) if bad_since_raw else at

@@ -162,6 +162,8 @@ class RegionPublic(BaseModel):
     memory_free_bytes: int | None
     pending_pods: int | None
     api_error_rate: float | None
+    # Smoothed time the region's API took to answer a health probe.
+    api_latency_ms: float | None = None
     worker_polling: bool | None
     pollers: int | None
     task_queue: str

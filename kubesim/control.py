@@ -157,6 +157,9 @@ class AsyncKubesimControl:
     async def latency(self, region: str, ms: float) -> Obj:
         return dict(await self._call("POST", f"/sim/regions/{region}/latency", {"ms": ms}))
 
+    async def clear_latency(self, region: str) -> Obj:
+        return dict(await self._call("DELETE", f"/sim/regions/{region}/latency"))
+
     async def drop_watches(self, region: str) -> Obj:
         return dict(await self._call("POST", f"/sim/regions/{region}/drop-watches"))
 

@@ -260,6 +260,8 @@ class RegionProbeResult(BaseModel):
     # Share of the probe's requests the API answered with 429/5xx (retried ones count):
     # an API that answers is there, however badly; this says how badly.
     api_error_rate: float = 0.0
+    # Wall time of the probe's API requests (sent together): how slow the API answers.
+    api_latency_ms: float = 0.0
     snapshot: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -289,6 +291,7 @@ class ProbeOutcome(BaseModel):
     worker_answered: bool
     error: str | None = None
     api_error_rate: float = 0.0
+    api_latency_ms: float = 0.0
     snapshot: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -344,7 +347,11 @@ class SignalRegionTasksResult(BaseModel):
 class RegionMonitorInput(BaseModel):
     regions: list[str]
     interval_seconds: float = 2.0
+    # A probe no unit worker picks up within this long: the worker is not polling.
     probe_timeout_seconds: float = 3.0
+    # A probe taken up has this long to answer: the API's time to reply is in it, so a
+    # slow region reads slow (degraded), and only one that does not answer reads down.
+    probe_api_timeout_seconds: float = 5.0
     iterations_before_rollover: int = 200
 
 

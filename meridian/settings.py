@@ -34,6 +34,11 @@ class FailoverSettings(BaseModel):
     # API error rate above which a region is degraded / down.
     degraded_error_rate: float = Field(0.2, ge=0, le=1)
     down_error_rate: float = Field(0.8, ge=0, le=1)
+    # A region whose API takes this long (smoothed, per probe) is degraded: slow, not dead.
+    degraded_latency_ms: float = Field(1000.0, gt=0)
+    # A health probe's time to answer, the region API's replies included. An API that
+    # does not answer within it counts as unreachable (down after the grace period).
+    probe_api_timeout_seconds: float = Field(5.0, gt=1)
     # A Job whose pod stays unschedulable this long is moved.
     unschedulable_seconds: float = Field(60.0, gt=0)
     # A resident channel silent this long is suspect (verified through the API).

@@ -102,6 +102,7 @@ async def ensure_region_monitor(
             regions=names,
             interval_seconds=settings.failover.health_interval_seconds,
             probe_timeout_seconds=max(1.5, settings.failover.health_interval_seconds * 1.5),
+            probe_api_timeout_seconds=settings.failover.probe_api_timeout_seconds,
         ),
         id=REGION_MONITOR_ID,
         task_queue=settings.central_task_queue,

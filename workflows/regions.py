@@ -13,7 +13,8 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ActivityError, TimeoutType
+from temporalio.exceptions import TimeoutError as ActivityTimeout
 
 with workflow.unsafe.imports_passed_through():
     from meridian.contracts import (
@@ -105,15 +106,27 @@ class RegionMonitorWorkflow:
                 RegionProbeInput(region=region),
                 result_type=RegionProbeResult,
                 task_queue=region_health_queue(region),
-                schedule_to_close_timeout=timedelta(seconds=inp.probe_timeout_seconds),
+                # Two clocks: not taken up in time means the unit worker is not polling;
+                # taken up, the probe bounds its API calls to answer within the second.
+                schedule_to_start_timeout=timedelta(seconds=inp.probe_timeout_seconds),
+                start_to_close_timeout=timedelta(seconds=inp.probe_api_timeout_seconds),
                 retry_policy=RetryPolicy(maximum_attempts=1),
             )
         except ActivityError as err:
+            cause = err.cause
+            if isinstance(cause, ActivityTimeout) and cause.type == TimeoutType.START_TO_CLOSE:
+                # A worker took the probe: it polls; what hung was the call to the region.
+                return ProbeOutcome(
+                    region=region,
+                    reachable=False,
+                    worker_answered=True,
+                    error=f"probe did not finish within {inp.probe_api_timeout_seconds:.0f}s",
+                )
             return ProbeOutcome(
                 region=region,
                 reachable=False,
                 worker_answered=False,
-                error=f"unit worker did not answer: {err.cause or err}"[:300],
+                error=f"unit worker did not answer: {cause or err}"[:300],
             )
         return ProbeOutcome(
             region=region,
@@ -121,6 +134,7 @@ class RegionMonitorWorkflow:
             worker_answered=True,
             error=result.error,
             api_error_rate=result.api_error_rate,
+            api_latency_ms=result.api_latency_ms,
             snapshot=result.snapshot,
         )
 

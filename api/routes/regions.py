@@ -54,6 +54,7 @@ async def list_regions(state: StateDep) -> RegionList:
                 else None,
                 pending_pods=load.get("pending_pods"),
                 api_error_rate=details.get("api_error_rate"),
+                api_latency_ms=details.get("api_latency_ms"),
                 worker_polling=details.get("worker_polling"),
                 pollers=poller_count,
                 task_queue=region_task_queue(region.name),

@@ -6,6 +6,8 @@ import json
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -50,6 +52,9 @@ class JobGateway:
         self.max_retry_wait = max_retry_wait
         self.requests = 0  # Kubernetes requests made by this process, for the benchmarks
         self._counting = threading.local()  # requests of the operation running in a thread
+        # Threads for a second request sent alongside the caller's (nodes_and_live_pods).
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
 
     @contextmanager
     def counting(self) -> Iterator[CallStats]:
@@ -68,17 +73,32 @@ class JobGateway:
             result = fn(*args, **kwargs)
         return result, stats.requests
 
-    def _call(self, fn: Any, *args: Any, retry_answered: bool = True, **kwargs: Any) -> Any:
+    def _call(
+        self,
+        fn: Any,
+        *args: Any,
+        retry_answered: bool = True,
+        deadline: float | None = None,
+        **kwargs: Any,
+    ) -> Any:
         """One request, mapped errors. `retry_answered=False` for a call whose 429 means
-        something of its own (an eviction blocked by a PodDisruptionBudget)."""
+        something of its own (an eviction blocked by a PodDisruptionBudget). `deadline`
+        (time.monotonic()) bounds the whole call, retries included: a health probe must
+        answer in time even from a slow API."""
         stats: CallStats | None = getattr(self._counting, "stats", None)
         attempts = self.answered_attempts if retry_answered else 1
         for attempt in range(1, attempts + 1):
+            timeout = self.clients.timeout
+            if deadline is not None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise KubeUnavailable("no answer before the deadline")
+                timeout = (min(timeout[0], left), min(timeout[1], left))
             self.requests += 1
             if stats is not None:
                 stats.requests += 1
             try:
-                return fn(*args, _request_timeout=self.clients.timeout, **kwargs)
+                return fn(*args, _request_timeout=timeout, **kwargs)
             except Exception as exc:  # noqa: BLE001 - mapped to our own types just below
                 error = translate(exc)
                 answered = isinstance(error, KubeUnavailable) and bool(error.status)
@@ -86,7 +106,10 @@ class JobGateway:
                     stats.errors += 1
                 if not answered or attempt == attempts:
                     raise error from exc
-            time.sleep(min(error.retry_after or 0.1, self.max_retry_wait))
+            wait = min(error.retry_after or 0.1, self.max_retry_wait)
+            if deadline is not None and time.monotonic() + wait >= deadline:
+                raise error
+            time.sleep(wait)
         raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
 
     def get_json(self, fn: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
@@ -96,16 +119,51 @@ class JobGateway:
         finally:
             response.release_conn()
 
-    def nodes_and_live_pods(self, region: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    def nodes_and_live_pods(
+        self, region: str, *, within: float | None = None
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
         """The region's nodes and every pod still holding resources (not finished): what
-        both the health probe and the scaling loop compute a water level from."""
+        both the health probe and the scaling loop compute a water level from.
+
+        The two lists go out together, so a slow API costs one round trip, not two.
+        `within` (seconds) bounds both, retries included; past it the API counts as not
+        answering (KubeUnavailable).
+        """
         core = self.clients.core(region)
-        nodes = self.get_json(core.list_node)
-        pods = self.get_json(
-            core.list_pod_for_all_namespaces,
-            field_selector="status.phase!=Succeeded,status.phase!=Failed",
-        )
+        deadline = None if within is None else time.monotonic() + within
+        pod_stats = CallStats()
+
+        def live_pods() -> dict[str, Any]:
+            self._counting.stats = pod_stats  # the pool thread counts for the caller
+            try:
+                return self.get_json(
+                    core.list_pod_for_all_namespaces,
+                    field_selector="status.phase!=Succeeded,status.phase!=Failed",
+                    deadline=deadline,
+                )
+            finally:
+                self._counting.stats = None
+
+        pending = self._side_pool().submit(live_pods)
+        try:
+            nodes = self.get_json(core.list_node, deadline=deadline)
+            wait = None if deadline is None else max(0.0, deadline - time.monotonic()) + 0.2
+            try:
+                pods = pending.result(timeout=wait)
+            except FutureTimeout:
+                raise KubeUnavailable("no answer before the deadline") from None
+        finally:
+            stats: CallStats | None = getattr(self._counting, "stats", None)
+            if stats is not None:
+                stats.requests += pod_stats.requests
+                stats.errors += pod_stats.errors
         return nodes, pods
+
+    def _side_pool(self) -> ThreadPoolExecutor:
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="kube-side")
+            return self._pool
 
     def ensure_namespace(self, region: str, namespace: str) -> None:
         core = self.clients.core(region)

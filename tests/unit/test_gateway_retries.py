@@ -4,12 +4,14 @@ one is reported at once."""
 from __future__ import annotations
 
 import json
+import threading
+import time
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from kubernetes.client.exceptions import ApiException
-from urllib3.exceptions import NewConnectionError
+from urllib3.exceptions import NewConnectionError, ReadTimeoutError
 
 from meridian.kube.errors import KubeError, KubeUnavailable
 from meridian.kube.gateway import JobGateway
@@ -119,3 +121,60 @@ def test_a_delete_whose_answer_was_lost_reports_the_job_gone() -> None:
     gw = JobGateway(SimpleNamespace(timeout=1, batch=lambda _: batch), max_retry_wait=0)  # type: ignore[arg-type]
     assert gw.delete_job("r", "ns", "t1-a1") is False
     assert batch.calls == 2
+
+
+def test_a_deadline_bounds_every_attempt_and_stops_the_retries() -> None:
+    timeouts: list[Any] = []
+
+    def slow_failing(**kw: Any) -> Response:
+        timeouts.append(kw["_request_timeout"])
+        time.sleep(0.05)
+        raise api_error(503)
+
+    gw = JobGateway(SimpleNamespace(timeout=(3.0, 10.0)), max_retry_wait=0.2)  # type: ignore[arg-type]
+    started = time.monotonic()
+    with pytest.raises(KubeUnavailable):
+        gw.get_json(slow_failing, deadline=started + 0.15)
+    # Each request may take no longer than what is left; no retry starts past the deadline.
+    assert all(read <= 0.15 for _, read in timeouts) and len(timeouts) < 3
+
+
+class SlowCore:
+    """A core API whose pod list takes `pods_delay` (a read timeout past the caller's)."""
+
+    def __init__(self, pods_delay: float) -> None:
+        self.pods_delay = pods_delay
+        self.pods_started = threading.Event()
+        self.overlapped = False
+
+    def list_node(self, **_: Any) -> Response:
+        # Sent together, the pod list is already out while the nodes are read.
+        self.overlapped = self.pods_started.wait(timeout=5)
+        return Response()
+
+    def list_pod_for_all_namespaces(self, **kw: Any) -> Response:
+        self.pods_started.set()
+        read_timeout = kw["_request_timeout"][1]
+        time.sleep(min(self.pods_delay, read_timeout))
+        if self.pods_delay > read_timeout:
+            raise ReadTimeoutError(None, "/api/v1/pods", "read timed out")  # type: ignore[arg-type]
+        return Response()
+
+
+def test_nodes_and_pods_are_read_together_and_counted() -> None:
+    core = SlowCore(pods_delay=0.0)
+    gw = JobGateway(SimpleNamespace(timeout=(3.0, 10.0), core=lambda _: core))  # type: ignore[arg-type]
+    with gw.counting() as stats:
+        nodes, pods = gw.nodes_and_live_pods("r", within=10.0)
+    assert nodes == pods == {"items": [1]}
+    assert core.overlapped  # one round trip, not two
+    assert stats.requests == 2  # the pool thread's request counts for the caller
+
+
+def test_an_api_slower_than_the_deadline_does_not_answer() -> None:
+    core = SlowCore(pods_delay=5.0)
+    gw = JobGateway(SimpleNamespace(timeout=(3.0, 10.0), core=lambda _: core))  # type: ignore[arg-type]
+    started = time.monotonic()
+    with pytest.raises(KubeUnavailable):
+        gw.nodes_and_live_pods("r", within=0.3)
+    assert time.monotonic() - started < 4.0  # the deadline, not the 5 s the API takes

@@ -185,3 +185,30 @@ def test_api_failing_beyond_the_down_rate_is_down_after_the_grace_period() -> No
     assert (first_down - first_failing) * 2.0 >= 10
     assert all(s == "degraded" for s in states[first_failing:first_down])
     assert "API failing: recent error rate" in seen[first_down][1]
+
+
+def test_slow_api_that_answers_is_degraded_never_down() -> None:
+    failover = FailoverSettings(region_grace_seconds=10, degraded_latency_ms=1000)
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    state: str | None = "up"
+    details: dict[str, Any] = {}
+    seen = []
+    for i, latency in enumerate([2000.0] * 20 + [20.0] * 8):
+        probe = ProbeOutcome(region="r", reachable=True, worker_answered=True,
+                             api_latency_ms=latency, snapshot={"nodes_ready": 3})
+        state, reason, details = next_state(state, details, probe,
+                                            t0 + timedelta(seconds=2 * i), failover)
+        seen.append((state, reason))
+    states = [s for s, _ in seen]
+    assert "down" not in states
+    assert states[0] == "up" and states[2] == "degraded"  # smoothed: not on one slow probe
+    assert "API slow: 2.0s" in seen[19][1]
+    assert states[-1] == "up" and details["api_latency_ms"] < 1000
+
+
+def test_a_probe_without_an_answer_keeps_the_last_latency() -> None:
+    failover = FailoverSettings()
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    bad = ProbeOutcome(region="r", reachable=False, worker_answered=True, error="no answer")
+    _, _, details = next_state("up", {"api_latency_ms": 1500.0}, bad, t0, failover)
+    assert details["api_latency_ms"] == 1500.0

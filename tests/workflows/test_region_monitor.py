@@ -19,6 +19,7 @@ from meridian.contracts import (
     SIGNAL_REGION_SUSPECT,
     AssessRegionsInput,
     AssessRegionsResult,
+    ProbeOutcome,
     RegionMonitorInput,
     RegionProbeInput,
     RegionProbeResult,
@@ -110,3 +111,61 @@ async def test_suspect_report_triggers_a_probe_round_at_once(dev_env: WorkflowEn
             assert states == {"aws-x": "degraded", "gcp-y": "healthy"}
         finally:
             await handle.terminate("test over")
+
+
+class HungFleet(FakeFleet):
+    """aws-x's worker takes the probe and never answers; gcp-y has no worker at all."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.outcomes: list[ProbeOutcome] = []
+
+    @activity.defn(name="probe_region")
+    async def probe_region(self, inp: RegionProbeInput) -> RegionProbeResult:
+        await asyncio.sleep(30)
+        raise AssertionError("the probe's own deadline ends it first")
+
+    @activity.defn(name="assess_regions")
+    async def assess_regions(self, inp: AssessRegionsInput) -> AssessRegionsResult:
+        self.outcomes.extend(inp.probes)
+        return await super().assess_regions(inp)
+
+
+async def test_a_hung_probe_is_the_api_and_an_untaken_one_the_worker(
+    dev_env: WorkflowEnvironment,
+) -> None:
+    client: Client = dev_env.client
+    fleet = HungFleet()
+    queue = f"monitor-{uuid.uuid4().hex[:8]}"
+    async with AsyncExitStack() as stack:
+        await stack.enter_async_context(
+            Worker(
+                client,
+                task_queue=queue,
+                workflows=[RegionMonitorWorkflow],
+                activities=[fleet.assess_regions, fleet.signal_region_tasks,
+                            fleet.trigger_job_sweep],
+                workflow_runner=SANDBOX,
+            )
+        )
+        await stack.enter_async_context(
+            Worker(client, task_queue=region_health_queue("aws-x"),
+                   activities=[fleet.probe_region])
+        )
+        handle = await client.start_workflow(
+            REGION_MONITOR_WORKFLOW,
+            RegionMonitorInput(regions=REGIONS, interval_seconds=600, probe_timeout_seconds=1,
+                               probe_api_timeout_seconds=2),
+            id=f"monitor-{uuid.uuid4().hex[:8]}",
+            task_queue=queue,
+        )
+        try:
+            assert await _wait_for(lambda: len(fleet.outcomes) == 2, timeout=30)
+        finally:
+            await handle.terminate("test over")
+    by_region = {o.region: o for o in fleet.outcomes}
+    hung, absent = by_region["aws-x"], by_region["gcp-y"]
+    assert not hung.reachable and hung.worker_answered
+    assert hung.error == "probe did not finish within 2s"
+    assert not absent.reachable and not absent.worker_answered
+    assert absent.error is not None and absent.error.startswith("unit worker did not answer")

@@ -17,6 +17,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from meridian.contracts import (
+    PROBE_REPLY_RESERVE_SECONDS,
     SIGNAL_JOB_STATUS,
     CreateJobInput,
     CreateJobResult,
@@ -35,6 +36,7 @@ from meridian.contracts import (
     RegionProbeResult,
     SweepRegionResult,
     SweepRunningInput,
+    probe_api_budget_seconds,
 )
 from meridian.kube.errors import KubeError, KubeInvalid
 from meridian.kube.gateway import JobGateway
@@ -48,21 +50,6 @@ if TYPE_CHECKING:
     from temporalio.client import Client
 
     from meridian.settings import Settings
-
-
-# Of a probe's start-to-close time, what is left for the region's API once the network
-# samples and the reply are allowed for.
-PROBE_REPLY_RESERVE_SECONDS = 1.0
-PROBE_DEFAULT_SECONDS = 5.0
-
-
-def _api_budget_seconds() -> float:
-    try:
-        timeout = activity.info().start_to_close_timeout
-    except RuntimeError:  # called outside an activity (tests, tools)
-        timeout = None
-    total = timeout.total_seconds() if timeout else PROBE_DEFAULT_SECONDS
-    return max(0.5, total - PROBE_REPLY_RESERVE_SECONDS)
 
 
 def _fail(exc: KubeError) -> ApplicationError:
@@ -162,7 +149,9 @@ class JobActivities:
         and neither as a unit worker that did not answer.
         """
         started = time.monotonic()
-        budget = _api_budget_seconds()
+        # The server always sets start-to-close (from schedule-to-close if need be).
+        timeout = activity.info().start_to_close_timeout
+        budget = probe_api_budget_seconds(timeout.total_seconds() if timeout else 0.0)
         with self.gateway.counting() as stats:
             try:
                 nodes, pods = self.gateway.nodes_and_live_pods(inp.region, within=budget)

@@ -344,6 +344,16 @@ class SignalRegionTasksResult(BaseModel):
     signalled: int
 
 
+# Of a probe's start-to-close time, what is kept for the network samples and the reply;
+# the rest is the region API's.
+PROBE_REPLY_RESERVE_SECONDS = 1.0
+
+
+def probe_api_budget_seconds(probe_seconds: float) -> float:
+    """How long a probe given `probe_seconds` to finish may wait for the region's API."""
+    return max(0.5, probe_seconds - PROBE_REPLY_RESERVE_SECONDS)
+
+
 class RegionMonitorInput(BaseModel):
     regions: list[str]
     interval_seconds: float = 2.0

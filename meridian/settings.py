@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from meridian.contracts import PROBE_REPLY_RESERVE_SECONDS, probe_api_budget_seconds
 from meridian.probing import parse_host_port, parse_target_key
 
 DEFAULT_STATE_DIR = Path(".meridian")
@@ -43,6 +44,20 @@ class FailoverSettings(BaseModel):
     unschedulable_seconds: float = Field(60.0, gt=0)
     # A resident channel silent this long is suspect (verified through the API).
     resident_heartbeat_timeout_seconds: float = Field(5.0, gt=0)
+
+    @model_validator(mode="after")
+    def _slow_before_unreachable(self) -> FailoverSettings:
+        # Otherwise a slow API would never read degraded: it would go straight from
+        # up to unreachable (and down), the move this setting exists to avoid.
+        budget_ms = probe_api_budget_seconds(self.probe_api_timeout_seconds) * 1000
+        if self.degraded_latency_ms >= budget_ms:
+            raise ValueError(
+                f"degraded_latency_ms ({self.degraded_latency_ms:g}) must be below the "
+                f"probe's API budget, {budget_ms:g} ms (probe_api_timeout_seconds "
+                f"{self.probe_api_timeout_seconds:g} less a reserve of "
+                f"{PROBE_REPLY_RESERVE_SECONDS:g} s)"
+            )
+        return self
 
 
 class SweepSettings(BaseModel):

@@ -52,9 +52,9 @@ class JobGateway:
         self.max_retry_wait = max_retry_wait
         self.requests = 0  # Kubernetes requests made by this process, for the benchmarks
         self._counting = threading.local()  # requests of the operation running in a thread
-        # Threads for a second request sent alongside the caller's (nodes_and_live_pods).
-        self._pool: ThreadPoolExecutor | None = None
-        self._pool_lock = threading.Lock()
+        # Threads for a second request sent alongside the caller's (nodes_and_live_pods);
+        # none is started until one is needed.
+        self._side = ThreadPoolExecutor(max_workers=4, thread_name_prefix="kube-side")
 
     @contextmanager
     def counting(self) -> Iterator[CallStats]:
@@ -144,7 +144,7 @@ class JobGateway:
             finally:
                 self._counting.stats = None
 
-        pending = self._side_pool().submit(live_pods)
+        pending = self._side.submit(live_pods)
         try:
             nodes = self.get_json(core.list_node, deadline=deadline)
             wait = None if deadline is None else max(0.0, deadline - time.monotonic()) + 0.2
@@ -158,12 +158,6 @@ class JobGateway:
                 stats.requests += pod_stats.requests
                 stats.errors += pod_stats.errors
         return nodes, pods
-
-    def _side_pool(self) -> ThreadPoolExecutor:
-        with self._pool_lock:
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="kube-side")
-            return self._pool
 
     def ensure_namespace(self, region: str, namespace: str) -> None:
         core = self.clients.core(region)

@@ -9,7 +9,9 @@ from typing import Any
 
 import httpx
 
-from tests.integration.harness import task_body
+from tests.chaos.audit import Auditor, AuditReport, Clusters, DuplicateWatch, expect, orphans_of
+from tests.chaos.conftest import submit_all
+from tests.integration.harness import Engine, task_body
 
 PRIMARY = "aws-us-east-1"
 STATUS_PORT = 8080
@@ -84,3 +86,54 @@ async def events(http: httpx.AsyncClient, task_id: str) -> list[dict[str, Any]]:
 
 async def sweeps(http: httpx.AsyncClient) -> list[dict[str, Any]]:
     return list((await http.get("/v1/sweeps", params={"limit": 100})).json()["items"])
+
+
+async def region_status(engine: Engine, name: str = PRIMARY) -> dict[str, Any]:
+    """One region as `GET /v1/regions` shows it."""
+    regions = (await engine.http.get("/v1/regions")).json()["items"]
+    return dict(next(r for r in regions if r["name"] == name))
+
+
+async def wait_region_up(engine: Engine, *, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while (await region_status(engine))["state"] != "up":
+        assert time.monotonic() < deadline, what
+        await asyncio.sleep(0.5)
+
+
+async def pinned_tasks_through(
+    engine: Engine,
+    clusters: Clusters,
+    auditor: Auditor,
+    tasks: list[str],
+    *,
+    duration: str,
+    watch_seconds: float,
+    audit_timeout: float,
+) -> tuple[list[tuple[str, str]], AuditReport]:
+    """Run `tasks` pinned to PRIMARY (one attempt each) while a fault is on it.
+
+    Returns PRIMARY's (state, reason) every half second for `watch_seconds` — make it
+    longer than the grace period, so a wrong "down" would show — and the audit of every
+    task ending SUCCEEDED, with no Job run twice. Pinned, a task wrongly moved for a
+    region declared down would be fenced and re-run there as attempt 2 once it "came
+    back".
+    """
+    seen: list[tuple[str, str]] = []
+    async with DuplicateWatch(clusters, tasks, orphans=orphans_of(engine.store)) as dupes:
+        await submit_all(
+            engine,
+            [
+                batch(t, duration, placement={"region": PRIMARY}, retry={"max_attempts": 1})
+                for t in tasks
+            ],
+        )
+        watch_until = time.monotonic() + watch_seconds
+        while time.monotonic() < watch_until:
+            region = await region_status(engine)
+            reason = f"{region.get('reason')} [latency {region.get('api_latency_ms')} ms]"
+            seen.append((str(region["state"]), reason))
+            await asyncio.sleep(0.5)
+        report = await auditor.audit(expect(tasks, "SUCCEEDED"), timeout=audit_timeout)
+    assert dupes.seen == {}, dupes.seen
+    return seen, report

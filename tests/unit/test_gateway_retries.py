@@ -3,16 +3,21 @@ one is reported at once."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 import time
+from datetime import timedelta
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from kubernetes.client.exceptions import ApiException
+from temporalio.testing import ActivityEnvironment
 from urllib3.exceptions import NewConnectionError, ReadTimeoutError
 
+from activities.jobs import JobActivities
+from meridian.contracts import RegionProbeInput
 from meridian.kube.errors import KubeError, KubeUnavailable
 from meridian.kube.gateway import JobGateway
 from meridian.models import TaskSpec
@@ -178,3 +183,16 @@ def test_an_api_slower_than_the_deadline_does_not_answer() -> None:
     with pytest.raises(KubeUnavailable):
         gw.nodes_and_live_pods("r", within=0.3)
     assert time.monotonic() - started < 4.0  # the deadline, not the 5 s the API takes
+
+
+def test_a_probe_of_an_api_slower_than_its_budget_reports_no_answer() -> None:
+    # The probe must answer inside its own start-to-close, naming the API, so the monitor
+    # never mistakes a slow region for a unit worker that is not polling.
+    gw = JobGateway(SimpleNamespace(timeout=(3.0, 10.0), core=lambda _: SlowCore(5.0)))  # type: ignore[arg-type]
+    env = ActivityEnvironment()
+    env.info = dataclasses.replace(env.info, start_to_close_timeout=timedelta(seconds=1.5))
+    started = time.monotonic()
+    result = env.run(JobActivities(gw, namespace="ns").probe_region, RegionProbeInput(region="r"))
+    assert time.monotonic() - started < 3.0  # the deadline, not the 5 s the API takes
+    assert not result.reachable
+    assert result.error is not None and result.error.startswith("API did not answer within 0.5s")

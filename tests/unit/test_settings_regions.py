@@ -41,6 +41,16 @@ def test_unknown_database_scheme_is_refused() -> None:
         Settings(database_url="postgresql://x")
 
 
+def test_a_slow_mark_past_the_probe_deadline_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    # 5 s probes leave the API 4 s: a 4.5 s "slow" mark could never be reached before
+    # the region counted as unreachable.
+    monkeypatch.setenv("MERIDIAN_FAILOVER__DEGRADED_LATENCY_MS", "4500")
+    with pytest.raises(ValidationError, match="degraded_latency_ms .* must be below .* 4000 ms"):
+        Settings()
+    monkeypatch.setenv("MERIDIAN_FAILOVER__PROBE_API_TIMEOUT_SECONDS", "8")
+    assert Settings().failover.degraded_latency_ms == 4500
+
+
 def test_shipped_regions_files() -> None:
     dev = load_regions(REPO / "infra/regions/dev.yaml")
     assert len(dev.regions) >= 4

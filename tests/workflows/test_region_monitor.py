@@ -8,9 +8,10 @@ import time
 import uuid
 from contextlib import AsyncExitStack
 from datetime import datetime
+from typing import Any
 
 from temporalio import activity
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -70,32 +71,44 @@ async def _wait_for(condition: object, timeout: float) -> bool:
     return False
 
 
-async def test_suspect_report_triggers_a_probe_round_at_once(dev_env: WorkflowEnvironment) -> None:
-    client: Client = dev_env.client
-    fleet = FakeFleet()
+async def _start_monitor(
+    stack: AsyncExitStack,
+    client: Client,
+    fleet: FakeFleet,
+    inp: RegionMonitorInput,
+    *,
+    probed: list[str],
+) -> WorkflowHandle[Any, Any]:
+    """The monitor on a queue of its own; `fleet` answers probes for the `probed` regions."""
     queue = f"monitor-{uuid.uuid4().hex[:8]}"
-    async with AsyncExitStack() as stack:
-        await stack.enter_async_context(
-            Worker(
-                client,
-                task_queue=queue,
-                workflows=[RegionMonitorWorkflow],
-                activities=[fleet.assess_regions, fleet.signal_region_tasks,
-                            fleet.trigger_job_sweep],
-                workflow_runner=SANDBOX,
-            )
+    await stack.enter_async_context(
+        Worker(
+            client,
+            task_queue=queue,
+            workflows=[RegionMonitorWorkflow],
+            activities=[fleet.assess_regions, fleet.signal_region_tasks, fleet.trigger_job_sweep],
+            workflow_runner=SANDBOX,
         )
-        for region in REGIONS:
-            await stack.enter_async_context(
-                Worker(client, task_queue=region_health_queue(region),
-                       activities=[fleet.probe_region])
-            )
-        handle = await client.start_workflow(
-            REGION_MONITOR_WORKFLOW,
+    )
+    for region in probed:
+        await stack.enter_async_context(
+            Worker(client, task_queue=region_health_queue(region), activities=[fleet.probe_region])
+        )
+    return await client.start_workflow(
+        REGION_MONITOR_WORKFLOW, inp, id=f"monitor-{uuid.uuid4().hex[:8]}", task_queue=queue
+    )
+
+
+async def test_suspect_report_triggers_a_probe_round_at_once(dev_env: WorkflowEnvironment) -> None:
+    fleet = FakeFleet()
+    async with AsyncExitStack() as stack:
+        handle = await _start_monitor(
+            stack,
+            dev_env.client,
+            fleet,
             # A tick far longer than the test: any second round comes from the report.
             RegionMonitorInput(regions=REGIONS, interval_seconds=600, probe_timeout_seconds=5),
-            id=f"monitor-{uuid.uuid4().hex[:8]}",
-            task_queue=queue,
+            probed=REGIONS,
         )
         try:
             assert await _wait_for(lambda: len(fleet.rounds) == 1, timeout=20)
@@ -134,30 +147,15 @@ class HungFleet(FakeFleet):
 async def test_a_hung_probe_is_the_api_and_an_untaken_one_the_worker(
     dev_env: WorkflowEnvironment,
 ) -> None:
-    client: Client = dev_env.client
     fleet = HungFleet()
-    queue = f"monitor-{uuid.uuid4().hex[:8]}"
     async with AsyncExitStack() as stack:
-        await stack.enter_async_context(
-            Worker(
-                client,
-                task_queue=queue,
-                workflows=[RegionMonitorWorkflow],
-                activities=[fleet.assess_regions, fleet.signal_region_tasks,
-                            fleet.trigger_job_sweep],
-                workflow_runner=SANDBOX,
-            )
-        )
-        await stack.enter_async_context(
-            Worker(client, task_queue=region_health_queue("aws-x"),
-                   activities=[fleet.probe_region])
-        )
-        handle = await client.start_workflow(
-            REGION_MONITOR_WORKFLOW,
+        handle = await _start_monitor(
+            stack,
+            dev_env.client,
+            fleet,
             RegionMonitorInput(regions=REGIONS, interval_seconds=600, probe_timeout_seconds=1,
                                probe_api_timeout_seconds=2),
-            id=f"monitor-{uuid.uuid4().hex[:8]}",
-            task_queue=queue,
+            probed=["aws-x"],
         )
         try:
             assert await _wait_for(lambda: len(fleet.outcomes) == 2, timeout=30)

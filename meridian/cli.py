@@ -94,7 +94,11 @@ def cmd_api(args: argparse.Namespace) -> None:
 
     settings = _settings_from(args)
     uvicorn.run(
-        create_app(settings), host=settings.api_host, port=settings.api_port, log_level="warning"
+        create_app(settings),
+        host=settings.api_host,
+        port=settings.api_port,
+        log_level="warning",
+        timeout_keep_alive=settings.api_keep_alive_seconds,
     )
 
 

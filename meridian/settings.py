@@ -145,6 +145,11 @@ class Settings(BaseSettings):
     kubernetes_namespace: str = "meridian"
     api_host: str = "127.0.0.1"
     api_port: int = Field(8000, ge=1, le=65535)
+    # How long the API keeps an idle client connection open. Longer than the idle
+    # timeout of whatever pools connections to it (load balancers: AWS ALB 60 s; httpx
+    # and most clients: 5 s): the side that closes first must be the client, or a
+    # request sent as the server closes fails with a reset connection.
+    api_keep_alive_seconds: int = Field(75, gt=0)
     temporal_port: int = Field(7233, ge=1, le=65535)
     temporal_ui_port: int = Field(8233, ge=1, le=65535)
     kubesim_base_port: int = Field(18100, ge=1, le=65535)

@@ -103,6 +103,7 @@ class Engine:
             host="127.0.0.1",
             port=self.settings.api_port,
             log_level="warning",
+            timeout_keep_alive=self.settings.api_keep_alive_seconds,
         )
         self._server = uvicorn.Server(config)
         self._server_task = asyncio.create_task(self._server.serve())

@@ -122,6 +122,10 @@ def wait_status(api: str, task_id: str, *statuses: str, timeout: float = 90) -> 
     raise AssertionError(f"{task_id} not {statuses}: {task}")
 
 
+def _client_addr(response: httpx.Response) -> Any:
+    return response.extensions["network_stream"].get_extra_info("client_addr")
+
+
 def test_up_serves_resumes_and_stops_cleanly(up: Up) -> None:
     up.start()
     assert any("Temporal Web UI" in line for line in up.output)
@@ -129,9 +133,20 @@ def test_up_serves_resumes_and_stops_cleanly(up: Up) -> None:
     assert (up.state_dir / "kubesim.json").exists()
     assert httpx.get(f"{up.api}/readyz", timeout=5).status_code == 200
 
+    # A pooled connection left idle past a client's usual 5 s is still open: the API must
+    # not be the side that closes first (a request sent as it closes would be reset).
+    pooled = httpx.Client(base_url=up.api, limits=httpx.Limits(keepalive_expiry=60))
+    first = _client_addr(pooled.get("/healthz"))
+    idle_since = time.monotonic()
+
     quick = task_body(id="up-quick")
     assert httpx.post(f"{up.api}/v1/tasks", json=quick, timeout=30).status_code == 201
     assert wait_status(up.api, "up-quick", "SUCCEEDED")["region"] == "aws-us-east-1"
+
+    time.sleep(max(0.0, 6.5 - (time.monotonic() - idle_since)))
+    second = _client_addr(pooled.get("/healthz"))
+    pooled.close()
+    assert second == first, "the API closed an idle connection"
 
     # A task that outlives the first `meridian up`.
     slow = task_body(id="up-slow")

@@ -19,6 +19,7 @@ run: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy meridian workflows activities
 
 # The whole suite: lint, unit tests, integration tests (real Temporal dev server,

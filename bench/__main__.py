@@ -138,7 +138,10 @@ class Bench:
         before = cpu_seconds(self.processes)
         run = asyncio.run(
             throughput.saturate(
-                system.api_url, self.plan.tasks, self.plan.concurrency, self.plan.timeout,
+                system.api_url,
+                self.plan.tasks,
+                self.plan.concurrency,
+                self.plan.timeout,
                 until_done=lambda: self.details.__setitem__(
                     "throughput_cpu_s", cpu_delta(before, cpu_seconds(self.processes))
                 ),
@@ -209,8 +212,11 @@ class Bench:
         from bench.failover import measure_failover  # another engineer's module
 
         outcome: Any = measure_failover(
-            system.api_url, system.control_url, FAILOVER_REGION,
-            n_tasks=self.plan.failover_tasks, kubeconfig=system.kubeconfig,
+            system.api_url,
+            system.control_url,
+            FAILOVER_REGION,
+            n_tasks=self.plan.failover_tasks,
+            kubeconfig=system.kubeconfig,
         )
         if inspect.isawaitable(outcome):
             outcome = asyncio.run(_awaited(outcome))
@@ -315,7 +321,8 @@ def main(argv: list[str] | None = None) -> int:
     machine["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     result = {
         "mode": "quick" if args.quick else "full",
-        "command": "python -m bench" + (" --quick" if args.quick else "")
+        "command": "python -m bench"
+        + (" --quick" if args.quick else "")
         + (f" --database {args.database}" if args.database != "sqlite" else ""),
         "plan": asdict(plan),
         "duration_s": round(time.monotonic() - started, 1),

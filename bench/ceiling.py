@@ -77,7 +77,10 @@ async def _run_many(client: Client, workflow: str, n: int, concurrency: int) -> 
         wid = f"bench-{workflow.lower()}-{run}-{i}"
         async with starting:
             handle = await client.start_workflow(
-                workflow, CeilingInput(workflow_id=wid), id=wid, task_queue=TASK_QUEUE,
+                workflow,
+                CeilingInput(workflow_id=wid),
+                id=wid,
+                task_queue=TASK_QUEUE,
                 result_type=CeilingResult,
             )
         # Started in order, finished roughly in order: the oldest are waited on first.

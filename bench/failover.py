@@ -171,9 +171,10 @@ def measure_failover(
     business_unit = f"failover-bench-{run}"
     ids = [f"fo-{run}-{i:04d}" for i in range(n_tasks)]
     sampler: _JobSampler | None = None
-    with httpx.Client(base_url=api_url, timeout=30.0) as http, httpx.Client(
-        base_url=control_url, timeout=10.0
-    ) as control:
+    with (
+        httpx.Client(base_url=api_url, timeout=30.0) as http,
+        httpx.Client(base_url=control_url, timeout=10.0) as control,
+    ):
         regions = [r["name"] for r in http.get("/v1/regions").json()["items"]]
         if kubeconfig is not None:
             sampler = _JobSampler(str(kubeconfig), regions, set(ids))
@@ -246,11 +247,18 @@ def measure_failover(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.failover", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.failover",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--api", default="http://127.0.0.1:8000", help="Meridian REST API")
-    parser.add_argument("--state-dir", default=".meridian", type=Path,
-                        help="state dir of `meridian up` (kubeconfig and kubesim.json)")
+    parser.add_argument(
+        "--state-dir",
+        default=".meridian",
+        type=Path,
+        help="state dir of `meridian up` (kubeconfig and kubesim.json)",
+    )
     parser.add_argument("--control", help="kubesim control URL (default: from kubesim.json)")
     parser.add_argument("--kubeconfig", help="default: <state dir>/kubeconfig")
     parser.add_argument("--region", default="aws-us-east-1")

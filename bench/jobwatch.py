@@ -47,7 +47,9 @@ class JobCompletionWatcher:
     def _api(self, region: str) -> client.BatchV1Api:
         cfg = client.Configuration()
         config.load_kube_config(  # type: ignore[no-untyped-call]
-            config_file=self.kubeconfig, context=region, client_configuration=cfg,
+            config_file=self.kubeconfig,
+            context=region,
+            client_configuration=cfg,
             persist_config=False,
         )
         return client.BatchV1Api(client.ApiClient(cfg))
@@ -77,9 +79,13 @@ class JobCompletionWatcher:
                         self._note(job, now)
                     resource_version = data["metadata"]["resourceVersion"]
                 stream = watch.Watch().stream(  # type: ignore[no-untyped-call]
-                    api.list_namespaced_job, self.namespace, label_selector=MANAGED_SELECTOR,
-                    resource_version=resource_version, timeout_seconds=2,
-                    allow_watch_bookmarks=True, deserialize=False,
+                    api.list_namespaced_job,
+                    self.namespace,
+                    label_selector=MANAGED_SELECTOR,
+                    resource_version=resource_version,
+                    timeout_seconds=2,
+                    allow_watch_bookmarks=True,
+                    deserialize=False,
                 )
                 for event in stream:
                     obj = event.get("object") or {}

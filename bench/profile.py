@@ -68,18 +68,29 @@ def main() -> None:
         procs = system.children
         recorders = [
             subprocess.Popen(
-                [py_spy(), "record", "--pid", str(procs[role].pid), "--duration",
-                 str(args.seconds), "--rate", "100", "--format", "raw", "--nonblocking",
-                 "-o", str(out / f"{role}.txt")],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                [
+                    py_spy(),
+                    "record",
+                    "--pid",
+                    str(procs[role].pid),
+                    "--duration",
+                    str(args.seconds),
+                    "--rate",
+                    "100",
+                    "--format",
+                    "raw",
+                    "--nonblocking",
+                    "-o",
+                    str(out / f"{role}.txt"),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
             )
             for role in ROLES
         ]
         before = cpu_seconds(procs)
         thread = threading.Thread(
-            target=lambda: asyncio.run(
-                throughput.saturate(system.api_url, args.tasks, 16, 300)
-            ),
+            target=lambda: asyncio.run(throughput.saturate(system.api_url, args.tasks, 16, 300)),
             daemon=True,
         )
         thread.start()

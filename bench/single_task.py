@@ -25,7 +25,9 @@ def _at(value: str) -> datetime:
 def one(api: httpx.Client) -> tuple[float, float]:
     task_id = f"lat-{uuid.uuid4().hex[:10]}"
     body = {
-        "id": task_id, "name": "latency", "business_unit": "bench",
+        "id": task_id,
+        "name": "latency",
+        "business_unit": "bench",
         "data_source": {"provider": "aws", "region": "us-east-1"},
         "job": {"image": "busybox", "annotations": {"kubesim.io/duration": "1s"}},
     }
@@ -49,10 +51,14 @@ def main() -> None:
         samples = [one(api) for _ in range(args.tasks)]
     to_running = [s[0] for s in samples]
     to_done = [s[1] for s in samples]
-    print(f"submit → RUNNING   median {statistics.median(to_running):.2f} s, "
-          f"max {max(to_running):.2f} s")
-    print(f"submit → SUCCEEDED median {statistics.median(to_done):.2f} s, "
-          f"max {max(to_done):.2f} s  (the Job itself runs 1 s)")
+    print(
+        f"submit → RUNNING   median {statistics.median(to_running):.2f} s, "
+        f"max {max(to_running):.2f} s"
+    )
+    print(
+        f"submit → SUCCEEDED median {statistics.median(to_done):.2f} s, "
+        f"max {max(to_done):.2f} s  (the Job itself runs 1 s)"
+    )
 
 
 if __name__ == "__main__":

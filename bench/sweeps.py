@@ -94,9 +94,15 @@ def seed(system: System, regions: list[str], n: int, threads: int = 8) -> dict[s
         store.create_task(task_id, specs[region], status=TaskStatus.SCHEDULING)
         store.record_transition(
             Transition(
-                task_id=task_id, event_key=f"1:0:{TaskStatus.RUNNING}", seq=0,
-                status=TaskStatus.RUNNING, attempt=1, at=datetime.now(UTC), region=region,
-                job_name=job_name_for(task_id, 1), reason="seeded by the sweep bench",
+                task_id=task_id,
+                event_key=f"1:0:{TaskStatus.RUNNING}",
+                seq=0,
+                status=TaskStatus.RUNNING,
+                attempt=1,
+                at=datetime.now(UTC),
+                region=region,
+                job_name=job_name_for(task_id, 1),
+                reason="seeded by the sweep bench",
             )
         )
 
@@ -117,13 +123,15 @@ def seed(system: System, regions: list[str], n: int, threads: int = 8) -> dict[s
     store.close()
     clients.close()
     return {
-        "tasks": n, "regions": len(regions), "rows_s": round(rows_s, 1),
-        "jobs_s": round(jobs_s, 1), "pods": pods,
+        "tasks": n,
+        "regions": len(regions),
+        "rows_s": round(rows_s, 1),
+        "jobs_s": round(jobs_s, 1),
+        "pods": pods,
     }
 
 
-def wait_pods(control: KubesimControl, regions: list[str], n: int,
-              timeout: float = 120.0) -> int:
+def wait_pods(control: KubesimControl, regions: list[str], n: int, timeout: float = 120.0) -> int:
     """Until the Job controller has made every seeded Job's pod."""
     deadline = time.monotonic() + timeout
     pods = 0
@@ -164,14 +172,21 @@ def _summary(result: SweepResult) -> dict[str, Any]:
 
 
 async def _engine_sweep(
-    client: Client, system: System, control: KubesimControl, workflow: str, queue: str,
+    client: Client,
+    system: System,
+    control: KubesimControl,
+    workflow: str,
+    queue: str,
     sweep_input: SweepInput,
 ) -> dict[str, Any]:
     before = kube_requests(control, sweep_input.regions)
     started = time.perf_counter()
     result = await client.execute_workflow(
-        workflow, sweep_input, id=f"bench-{workflow}-{uuid.uuid4().hex[:6]}",
-        task_queue=queue, result_type=SweepResult,
+        workflow,
+        sweep_input,
+        id=f"bench-{workflow}-{uuid.uuid4().hex[:6]}",
+        task_queue=queue,
+        result_type=SweepResult,
     )
     seconds = time.perf_counter() - started
     delta = _delta(before, kube_requests(control, sweep_input.regions))
@@ -186,15 +201,19 @@ async def _engine_sweep(
 
 async def measure_sweeps(system: System, regions: list[str], page_size: int) -> dict[str, Any]:
     settings = Settings(
-        temporal_address=system.temporal_address, database_url=system.database_url,
-        state_dir=system.state_dir, regions_file=system.regions_file,
+        temporal_address=system.temporal_address,
+        database_url=system.database_url,
+        state_dir=system.state_dir,
+        regions_file=system.regions_file,
     )
     client = await connect(settings)
     control = KubesimControl(system.control_url)
     sweep_input = SweepInput(regions=regions, page_size=page_size)
     out: dict[str, Any] = {"page_size": page_size}
-    for kind, workflow in (("running_task_sweep", RUNNING_SWEEP_WORKFLOW),
-                           ("job_sweep", JOB_SWEEP_WORKFLOW)):
+    for kind, workflow in (
+        ("running_task_sweep", RUNNING_SWEEP_WORKFLOW),
+        ("job_sweep", JOB_SWEEP_WORKFLOW),
+    ):
         out[kind] = await _engine_sweep(
             client, system, control, workflow, settings.central_task_queue, sweep_input
         )
@@ -202,18 +221,23 @@ async def measure_sweeps(system: System, regions: list[str], page_size: int) -> 
     activities = SweepActivities(store, client, settings)
     with ThreadPoolExecutor(16) as executor:
         worker = Worker(
-            client, task_queue=BENCH_SWEEP_QUEUE,
+            client,
+            task_queue=BENCH_SWEEP_QUEUE,
             workflows=[RunningTaskSweepWorkflow, JobSweepWorkflow],
             activities=[
-                activities.active_tasks_for_region, activities.reconcile_jobs,
-                activities.mark_orphans_deleted, activities.record_sweep,
+                activities.active_tasks_for_region,
+                activities.reconcile_jobs,
+                activities.mark_orphans_deleted,
+                activities.record_sweep,
                 activities.resume_unstarted_tasks,
             ],
             activity_executor=executor,
         )
         async with worker:
-            for kind, workflow in (("running_task_sweep", RUNNING_SWEEP_WORKFLOW),
-                                   ("job_sweep", JOB_SWEEP_WORKFLOW)):
+            for kind, workflow in (
+                ("running_task_sweep", RUNNING_SWEEP_WORKFLOW),
+                ("job_sweep", JOB_SWEEP_WORKFLOW),
+            ):
                 queries = store.query_count
                 replica = await _engine_sweep(
                     client, system, control, workflow, BENCH_SWEEP_QUEUE, sweep_input

@@ -127,14 +127,24 @@ class System:
         else:
             self.database_url = f"sqlite:///{self.state_dir / 'meridian.db'}"
         argv = [
-            sys.executable, "-m", "meridian.cli", "up",
-            "--state-dir", str(self.state_dir),
-            "--regions-file", str(self.regions_file),
-            "--database-url", self.database_url,
-            "--api-port", str(self.api_port),
-            "--temporal-port", str(self.temporal_port),
-            "--ui-port", str(ui_port),
-            "--kubesim-base-port", str(kubesim_base),
+            sys.executable,
+            "-m",
+            "meridian.cli",
+            "up",
+            "--state-dir",
+            str(self.state_dir),
+            "--regions-file",
+            str(self.regions_file),
+            "--database-url",
+            self.database_url,
+            "--api-port",
+            str(self.api_port),
+            "--temporal-port",
+            str(self.temporal_port),
+            "--ui-port",
+            str(ui_port),
+            "--kubesim-base-port",
+            str(kubesim_base),
         ]
         env = {**os.environ, "PYTHONPATH": str(REPO), **self.env}
         log = open(self.log_path, "wb")  # noqa: SIM115 - handed to the child

@@ -105,9 +105,7 @@ async def _submit(http: httpx.AsyncClient, sample: Sample, body: dict[str, Any])
         sample.error = f"submit: {exc!r}"
 
 
-async def _wait_finished(
-    http: httpx.AsyncClient, samples: list[Sample], timeout: float
-) -> None:
+async def _wait_finished(http: httpx.AsyncClient, samples: list[Sample], timeout: float) -> None:
     """Poll each unfinished task (cheap: one GET per task per round) until all are done."""
     deadline = time.monotonic() + timeout
     pending = [s for s in samples if s.error is None]
@@ -283,7 +281,9 @@ async def offered_load(
 def latencies(result: RunResult, watcher: JobCompletionWatcher) -> dict[str, list[float]]:
     """Per-task seconds for each latency figure (lists feed the table and the chart)."""
     out: dict[str, list[float]] = {
-        "submit": [], "submit_to_running": [], "completion_to_succeeded": [],
+        "submit": [],
+        "submit_to_running": [],
+        "completion_to_succeeded": [],
         "completion_to_succeeded_polled": [],
     }
     for s in result.samples:
@@ -313,9 +313,7 @@ def figures(result: RunResult, watcher: JobCompletionWatcher) -> dict[str, Any]:
         "submit_ms": summary(lat["submit"], 1000),
         "submit_to_running_ms": summary(lat["submit_to_running"], 1000),
         "completion_to_succeeded_ms": summary(lat["completion_to_succeeded"], 1000),
-        "completion_to_succeeded_polled_ms": summary(
-            lat["completion_to_succeeded_polled"], 1000
-        ),
+        "completion_to_succeeded_polled_ms": summary(lat["completion_to_succeeded_polled"], 1000),
         "errors": len(result.errors),
         "lost": len(result.lost),
         "retried": sum(1 for s in result.samples if s.attempt > 1),

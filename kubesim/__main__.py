@@ -21,20 +21,42 @@ from kubesim.watch import BOOKMARK_INTERVAL
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m kubesim", description=__doc__)
     parser.add_argument("--regions", required=True, help="regions YAML file")
-    parser.add_argument("--kubeconfig", default="kubeconfig",
-                        help="where to write the kubeconfig (kubesim.json goes beside it)")
+    parser.add_argument(
+        "--kubeconfig",
+        default="kubeconfig",
+        help="where to write the kubeconfig (kubesim.json goes beside it)",
+    )
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--base-port", type=int, default=DEFAULT_BASE_PORT,
-                        help="control API port; region i listens on base-port+1+i")
-    parser.add_argument("--watch-window", type=int, default=1000,
-                        help="watch events kept per resource kind before 410 Gone")
-    parser.add_argument("--bookmark-interval", type=float, default=BOOKMARK_INTERVAL,
-                        help="seconds between watch BOOKMARK events")
-    parser.add_argument("--state-file", default=None,
-                        help="keep every region's state in this file: restored at start if "
-                             "it exists, saved periodically and on SIGINT/SIGTERM")
-    parser.add_argument("--state-interval", type=float, default=DEFAULT_INTERVAL,
-                        help="seconds between periodic state saves (0: only on stop)")
+    parser.add_argument(
+        "--base-port",
+        type=int,
+        default=DEFAULT_BASE_PORT,
+        help="control API port; region i listens on base-port+1+i",
+    )
+    parser.add_argument(
+        "--watch-window",
+        type=int,
+        default=1000,
+        help="watch events kept per resource kind before 410 Gone",
+    )
+    parser.add_argument(
+        "--bookmark-interval",
+        type=float,
+        default=BOOKMARK_INTERVAL,
+        help="seconds between watch BOOKMARK events",
+    )
+    parser.add_argument(
+        "--state-file",
+        default=None,
+        help="keep every region's state in this file: restored at start if "
+        "it exists, saved periodically and on SIGINT/SIGTERM",
+    )
+    parser.add_argument(
+        "--state-interval",
+        type=float,
+        default=DEFAULT_INTERVAL,
+        help="seconds between periodic state saves (0: only on stop)",
+    )
     parser.add_argument("--log-level", default="WARNING")
     return parser.parse_args(argv)
 
@@ -42,9 +64,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 async def run(args: argparse.Namespace) -> int:
     config = load_config(args.regions)
     set_pod_ip_block(args.base_port)
-    sim = Simulator(config, host=args.host, base_port=args.base_port,
-                    watch_window=args.watch_window, bookmark_interval=args.bookmark_interval,
-                    state_file=args.state_file, state_interval=args.state_interval)
+    sim = Simulator(
+        config,
+        host=args.host,
+        base_port=args.base_port,
+        watch_window=args.watch_window,
+        bookmark_interval=args.bookmark_interval,
+        state_file=args.state_file,
+        state_interval=args.state_interval,
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -69,8 +97,9 @@ async def run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     return asyncio.run(run(args))
 
 

@@ -71,7 +71,9 @@ def pod_spec_defaults(spec: Obj, restart_policy: str = "Always") -> None:
         _container_defaults(container)
 
 
-def _pod_spec_errors(spec: Any, path: str, allowed_restart: tuple[str, ...]) -> list[tuple[str, str]]:  # noqa: E501
+def _pod_spec_errors(
+    spec: Any, path: str, allowed_restart: tuple[str, ...]
+) -> list[tuple[str, str]]:  # noqa: E501
     causes: list[tuple[str, str]] = []
     if not isinstance(spec, dict):
         return [(path, "Required value")]
@@ -96,8 +98,10 @@ def _pod_spec_errors(spec: Any, path: str, allowed_restart: tuple[str, ...]) -> 
             number = port.get("containerPort")
             if not isinstance(number, int) or not 0 < number < 65536:
                 causes.append(
-                    (f"{cpath}.ports[{j}].containerPort",
-                     f"Invalid value: {number}: must be between 1 and 65535, inclusive")
+                    (
+                        f"{cpath}.ports[{j}].containerPort",
+                        f"Invalid value: {number}: must be between 1 and 65535, inclusive",
+                    )
                 )
         for j, env in enumerate(container.get("env") or []):
             if not env.get("name"):
@@ -105,14 +109,18 @@ def _pod_spec_errors(spec: Any, path: str, allowed_restart: tuple[str, ...]) -> 
     policy = spec.get("restartPolicy")
     if policy is None and len(allowed_restart) < 3:
         causes.append(
-            (f"{path}.restartPolicy",
-             "Required value: valid values: " + ", ".join(f'"{p}"' for p in allowed_restart))
+            (
+                f"{path}.restartPolicy",
+                "Required value: valid values: " + ", ".join(f'"{p}"' for p in allowed_restart),
+            )
         )
     elif policy is not None and policy not in allowed_restart:
         causes.append(
-            (f"{path}.restartPolicy",
-             f'Unsupported value: "{policy}": supported values: '
-             + ", ".join(f'"{p}"' for p in allowed_restart))
+            (
+                f"{path}.restartPolicy",
+                f'Unsupported value: "{policy}": supported values: '
+                + ", ".join(f'"{p}"' for p in allowed_restart),
+            )
         )
     return causes
 
@@ -122,7 +130,9 @@ def _nonneg(spec: Obj, field: str, path: str, causes: list[tuple[str, str]]) -> 
     if value is None:
         return
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        causes.append((f"{path}.{field}", f"Invalid value: {value}: must be greater than or equal to 0"))  # noqa: E501
+        causes.append(
+            (f"{path}.{field}", f"Invalid value: {value}: must be greater than or equal to 0")
+        )  # noqa: E501
 
 
 def prepare_create(rt: ResourceType, obj: Obj, namespace: str) -> Obj:
@@ -136,7 +146,7 @@ def prepare_create(rt: ResourceType, obj: Obj, namespace: str) -> Obj:
     else:
         for err in _name_errors(rt, name):
             causes.append(("metadata.name", f'Invalid value: "{name}": {err}'))
-    for key in (meta.get("labels") or {}):
+    for key in meta.get("labels") or {}:
         if not isinstance(meta["labels"][key], str):
             causes.append((f"metadata.labels[{key}]", "Invalid value: must be a string"))
     if rt is JOBS:
@@ -146,7 +156,9 @@ def prepare_create(rt: ResourceType, obj: Obj, namespace: str) -> Obj:
     elif rt is PDBS:
         spec = obj.get("spec") or {}
         if spec.get("minAvailable") is not None and spec.get("maxUnavailable") is not None:
-            causes.append(("spec", "Invalid value: minAvailable and maxUnavailable cannot be both set"))  # noqa: E501
+            causes.append(
+                ("spec", "Invalid value: minAvailable and maxUnavailable cannot be both set")
+            )  # noqa: E501
     if causes:
         raise errors.invalid(rt.kind, rt.group, name, causes)
     obj["apiVersion"] = rt.api_version
@@ -173,8 +185,11 @@ def prepare_create(rt: ResourceType, obj: Obj, namespace: str) -> Obj:
         obj["status"] = {"phase": "Active"}
     elif rt is PDBS:
         obj["status"] = {
-            "currentHealthy": 0, "desiredHealthy": 0, "disruptionsAllowed": 0,
-            "expectedPods": 0, "observedGeneration": 0,
+            "currentHealthy": 0,
+            "desiredHealthy": 0,
+            "disruptionsAllowed": 0,
+            "expectedPods": 0,
+            "observedGeneration": 0,
         }
     elif rt is NODES:
         obj.setdefault("spec", {})
@@ -192,7 +207,9 @@ def _job_errors(obj: Obj) -> list[tuple[str, str]]:
         _nonneg(spec, field, "spec", causes)
     deadline = spec.get("activeDeadlineSeconds")
     if deadline is not None and (not isinstance(deadline, int) or deadline <= 0):
-        causes.append(("spec.activeDeadlineSeconds", f"Invalid value: {deadline}: must be greater than 0"))  # noqa: E501
+        causes.append(
+            ("spec.activeDeadlineSeconds", f"Invalid value: {deadline}: must be greater than 0")
+        )  # noqa: E501
     _nonneg(spec, "ttlSecondsAfterFinished", "spec", causes)
     return causes
 
@@ -259,8 +276,15 @@ def prepare_update(rt: ResourceType, old: Obj, new: Obj, status_only: bool) -> O
     new["kind"] = rt.kind
     meta = new.setdefault("metadata", {})
     old_meta = old["metadata"]
-    for field in ("uid", "creationTimestamp", "namespace", "deletionTimestamp",
-                  "deletionGracePeriodSeconds", "generation", "generateName"):
+    for field in (
+        "uid",
+        "creationTimestamp",
+        "namespace",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+        "generation",
+        "generateName",
+    ):
         if field in old_meta:
             meta[field] = old_meta[field]
         else:

@@ -39,8 +39,14 @@ def _container(pod: Obj, requested: str | None) -> Obj:
 
 def _log_lines(cluster: Cluster, pod: Obj, container: Obj, with_end: bool) -> list[str]:
     status = pod.get("status") or {}
-    cs: Obj = next((c for c in status.get("containerStatuses") or []
-               if c.get("name") == container.get("name")), {})
+    cs: Obj = next(
+        (
+            c
+            for c in status.get("containerStatuses") or []
+            if c.get("name") == container.get("name")
+        ),
+        {},
+    )
     state = cs.get("state") or {}
     started = (state.get("running") or state.get("terminated") or {}).get("startedAt", "")
     duration, exit_code, resident = behaviour(pod, cluster.defaults.job_duration)
@@ -85,7 +91,7 @@ async def pod_log(request: web.Request, cluster: Cluster, target: Target) -> web
     lines = _log_lines(cluster, pod, container, with_end=True)
     tail = request.query.get("tailLines")
     if tail and tail.isdigit():
-        lines = lines[-int(tail):] if int(tail) else []
+        lines = lines[-int(tail) :] if int(tail) else []
     follow = request.query.get("follow", "").lower() in ("1", "true")
     if not follow or status.get("phase") in ("Succeeded", "Failed"):
         body = "".join(line + "\n" for line in lines)
@@ -109,10 +115,14 @@ async def pod_log(request: web.Request, cluster: Cluster, target: Target) -> web
 
 def _pod_can_ignore_pdb(pod: Obj) -> bool:
     phase = (pod.get("status") or {}).get("phase")
-    return phase in ("Succeeded", "Failed", "Pending") or bool(pod["metadata"].get("deletionTimestamp"))  # noqa: E501
+    return phase in ("Succeeded", "Failed", "Pending") or bool(
+        pod["metadata"].get("deletionTimestamp")
+    )  # noqa: E501
 
 
-async def pod_eviction(request: web.Request, cluster: Cluster, target: Target) -> web.StreamResponse:  # noqa: E501
+async def pod_eviction(
+    request: web.Request, cluster: Cluster, target: Target
+) -> web.StreamResponse:  # noqa: E501
     """policy/v1 Eviction: delete the pod unless a PodDisruptionBudget forbids it (429)."""
     assert target.name is not None and target.namespace is not None
     cluster.stats.record("create", "pods/eviction")
@@ -125,8 +135,11 @@ async def pod_eviction(request: web.Request, cluster: Cluster, target: Target) -
     if not _pod_can_ignore_pdb(pod):
         labels = pod["metadata"].get("labels") or {}
         budgets = [
-            e.obj for e in cluster.store[PDBS.name].entries(target.namespace)
-            if not LabelSelector.from_label_selector((e.obj.get("spec") or {}).get("selector")).empty  # noqa: E501
+            e.obj
+            for e in cluster.store[PDBS.name].entries(target.namespace)
+            if not LabelSelector.from_label_selector(
+                (e.obj.get("spec") or {}).get("selector")
+            ).empty  # noqa: E501
             and LabelSelector.from_label_selector(e.obj["spec"]["selector"]).matches(labels)
         ]
         if len(budgets) > 1:
@@ -143,12 +156,16 @@ async def pod_eviction(request: web.Request, cluster: Cluster, target: Target) -
                 error = errors.too_many_requests(
                     "Cannot evict pod as it would violate the pod's disruption budget.", None
                 )
-                error.status["details"] = {"causes": [{
-                    "reason": "DisruptionBudget",
-                    "message": f"The disruption budget {name} needs "
-                               f"{status.get('desiredHealthy', 0)} healthy pods and has "
-                               f"{status.get('currentHealthy', 0)} currently",
-                }]}
+                error.status["details"] = {
+                    "causes": [
+                        {
+                            "reason": "DisruptionBudget",
+                            "message": f"The disruption budget {name} needs "
+                            f"{status.get('desiredHealthy', 0)} healthy pods and has "
+                            f"{status.get('currentHealthy', 0)} currently",
+                        }
+                    ]
+                }
                 raise error
 
             def disrupt(obj: Obj) -> None:

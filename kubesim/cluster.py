@@ -111,13 +111,22 @@ class Cluster:
         facts: Obj = {
             "resource_version": self.store.rv,
             "pools": [
-                {"name": p.name, "cpu": p.cpu, "memory": p.memory, "min": p.min, "max": p.max,
-                 "desired": p.desired, "next_index": p.next_index, "nodes": list(p.nodes)}
+                {
+                    "name": p.name,
+                    "cpu": p.cpu,
+                    "memory": p.memory,
+                    "min": p.min,
+                    "max": p.max,
+                    "desired": p.desired,
+                    "next_index": p.next_index,
+                    "nodes": list(p.nodes),
+                }
                 for p in self.pools.values()
             ],
             "network": list(self.network.values()),
             "provisioning": {
-                name: timer.when() + offset for name, timer in self.provisioning.items()
+                name: timer.when() + offset
+                for name, timer in self.provisioning.items()
                 if not timer.cancelled()
             },
             "kubelet": self.kubelet.capture(),
@@ -127,7 +136,8 @@ class Cluster:
         # on them (a real cluster drops them after an hour too).
         entries = {
             name: list(rs.entries())
-            for name, rs in self.store.resources.items() if name != EVENTS.name
+            for name, rs in self.store.resources.items()
+            if name != EVENTS.name
         }
         return facts, entries
 
@@ -141,8 +151,14 @@ class Cluster:
         self.pools = {}
         for raw in saved.get("pools") or []:
             self.pools[raw["name"]] = Pool(
-                raw["name"], raw["cpu"], raw["memory"], int(raw["min"]), int(raw["max"]),
-                int(raw["desired"]), int(raw["next_index"]), list(raw["nodes"]),
+                raw["name"],
+                raw["cpu"],
+                raw["memory"],
+                int(raw["min"]),
+                int(raw["max"]),
+                int(raw["desired"]),
+                int(raw["next_index"]),
+                list(raw["nodes"]),
             )
         self.network = {str(p["target"]): dict(p) for p in saved.get("network") or []}
         for node in objects.get(NODES.name) or []:
@@ -255,8 +271,9 @@ class Cluster:
         pool.nodes.append(name)
         return name
 
-    def set_node_ready(self, name: str, ready: bool, reason: str | None = None,
-                       message: str | None = None) -> Obj | None:
+    def set_node_ready(
+        self, name: str, ready: bool, reason: str | None = None, message: str | None = None
+    ) -> Obj | None:
         stamp = now_iso()
 
         def apply(node: Obj) -> bool:
@@ -265,16 +282,24 @@ class Cluster:
             if current is not None and (current.get("status") == "True") == ready:
                 return False
             replacement = ready_condition(
-                ready, stamp, reason,
+                ready,
+                stamp,
+                reason,
                 message or (None if ready else "kubesim: node marked NotReady"),
             )
             node["status"]["conditions"] = [c for c in conditions if c.get("type") != "Ready"]
             node["status"]["conditions"].append(replacement)
             spec = node.setdefault("spec", {})
-            taints = [t for t in spec.get("taints") or [] if t.get("key") != "node.kubernetes.io/not-ready"]  # noqa: E501
+            taints = [
+                t
+                for t in spec.get("taints") or []
+                if t.get("key") != "node.kubernetes.io/not-ready"
+            ]  # noqa: E501
             if not ready:
-                taints += [dict(t, timeAdded=stamp) if t["effect"] == "NoExecute" else dict(t)
-                           for t in NOT_READY_TAINTS]
+                taints += [
+                    dict(t, timeAdded=stamp) if t["effect"] == "NoExecute" else dict(t)
+                    for t in NOT_READY_TAINTS
+                ]
             if taints:
                 spec["taints"] = taints
             else:
@@ -285,7 +310,8 @@ class Cluster:
         updated = self.store.mutate(NODES.name, "", name, apply)
         if updated is not None and updated is not before:
             self.events.record(
-                updated, NORMAL if ready else WARNING,
+                updated,
+                NORMAL if ready else WARNING,
                 "NodeReady" if ready else "NodeNotReady",
                 f"Node {name} status is now: {'NodeReady' if ready else 'NodeNotReady'}",
                 "node-controller",
@@ -306,8 +332,10 @@ class Cluster:
             # Remove the emptiest nodes first (newest first among equals).
             order = sorted(
                 pool.nodes,
-                key=lambda n: (len(self.nodes[n].pods) if n in self.nodes else 0,
-                               -pool.nodes.index(n)),
+                key=lambda n: (
+                    len(self.nodes[n].pods) if n in self.nodes else 0,
+                    -pool.nodes.index(n),
+                ),
             )
             for name in order[: len(pool.nodes) - desired]:
                 self.store.delete(NODES.name, "", name)
@@ -365,7 +393,11 @@ class Cluster:
         if marked is not None:
             for container in spec.get("containers") or []:
                 self.events.record(
-                    marked, NORMAL, "Killing", f"Stopping container {container['name']}", "kubelet"  # noqa: E501
+                    marked,
+                    NORMAL,
+                    "Killing",
+                    f"Stopping container {container['name']}",
+                    "kubelet",  # noqa: E501
                 )
         return marked
 

@@ -66,8 +66,13 @@ class KubesimControl:
     def restore(self, region: str) -> Obj:
         return dict(self._call("DELETE", f"/sim/regions/{region}/outage"))
 
-    def api_errors(self, region: str, rate: float, codes: list[int] | None = None,
-                   retry_after: float | None = None) -> Obj:
+    def api_errors(
+        self,
+        region: str,
+        rate: float,
+        codes: list[int] | None = None,
+        retry_after: float | None = None,
+    ) -> Obj:
         body = _api_errors_body(rate, codes, retry_after)
         return dict(self._call("POST", f"/sim/regions/{region}/api-errors", body))
 
@@ -85,8 +90,9 @@ class KubesimControl:
 
     # nodes, pools, pods
     def set_node_ready(self, region: str, node: str, ready: bool) -> Obj:
-        return dict(self._call("POST", f"/sim/regions/{region}/nodes/{node}/ready",
-                               {"ready": ready}))
+        return dict(
+            self._call("POST", f"/sim/regions/{region}/nodes/{node}/ready", {"ready": ready})
+        )
 
     def delete_node(self, region: str, node: str) -> Obj:
         return dict(self._call("DELETE", f"/sim/regions/{region}/nodes/{node}"))
@@ -94,25 +100,33 @@ class KubesimControl:
     def pools(self, region: str) -> list[Obj]:
         return list(self._call("GET", f"/sim/regions/{region}/pools"))
 
-    def scale_pool(self, region: str, pool: str, desired: int,
-                   provisioning_delay_seconds: float | None = None) -> Obj:
+    def scale_pool(
+        self, region: str, pool: str, desired: int, provisioning_delay_seconds: float | None = None
+    ) -> Obj:
         body: Obj = {"desired": desired}
         if provisioning_delay_seconds is not None:
             body["provisioning_delay_seconds"] = provisioning_delay_seconds
         return dict(self._call("POST", f"/sim/regions/{region}/pools/{pool}/scale", body))
 
     def set_pod_status(self, region: str, namespace: str, pod: str, state: str) -> Obj:
-        return dict(self._call("POST", f"/sim/regions/{region}/pods/{namespace}/{pod}/status",
-                               {"state": state}))
+        return dict(
+            self._call(
+                "POST", f"/sim/regions/{region}/pods/{namespace}/{pod}/status", {"state": state}
+            )
+        )
 
     # network probes and counters
     def network(self, region: str) -> Obj:
         return dict(self._call("GET", f"/sim/regions/{region}/network"))
 
-    def set_network_path(self, region: str, target: str, rtt_ms: float,
-                         loss: float = 0.0) -> Obj:
-        return dict(self._call("POST", f"/sim/regions/{region}/network",
-                               {"target": target, "rtt_ms": rtt_ms, "loss": loss}))
+    def set_network_path(self, region: str, target: str, rtt_ms: float, loss: float = 0.0) -> Obj:
+        return dict(
+            self._call(
+                "POST",
+                f"/sim/regions/{region}/network",
+                {"target": target, "rtt_ms": rtt_ms, "loss": loss},
+            )
+        )
 
     def stats(self, region: str) -> Obj:
         return dict(self._call("GET", f"/sim/regions/{region}/stats"))
@@ -146,8 +160,13 @@ class AsyncKubesimControl:
     async def restore(self, region: str) -> Obj:
         return dict(await self._call("DELETE", f"/sim/regions/{region}/outage"))
 
-    async def api_errors(self, region: str, rate: float, codes: list[int] | None = None,
-                         retry_after: float | None = None) -> Obj:
+    async def api_errors(
+        self,
+        region: str,
+        rate: float,
+        codes: list[int] | None = None,
+        retry_after: float | None = None,
+    ) -> Obj:
         body = _api_errors_body(rate, codes, retry_after)
         return dict(await self._call("POST", f"/sim/regions/{region}/api-errors", body))
 
@@ -164,8 +183,9 @@ class AsyncKubesimControl:
         return dict(await self._call("POST", f"/sim/regions/{region}/drop-watches"))
 
     async def set_node_ready(self, region: str, node: str, ready: bool) -> Obj:
-        return dict(await self._call("POST", f"/sim/regions/{region}/nodes/{node}/ready",
-                                     {"ready": ready}))
+        return dict(
+            await self._call("POST", f"/sim/regions/{region}/nodes/{node}/ready", {"ready": ready})
+        )
 
     async def delete_node(self, region: str, node: str) -> Obj:
         return dict(await self._call("DELETE", f"/sim/regions/{region}/nodes/{node}"))
@@ -173,24 +193,34 @@ class AsyncKubesimControl:
     async def pools(self, region: str) -> list[Obj]:
         return list(await self._call("GET", f"/sim/regions/{region}/pools"))
 
-    async def scale_pool(self, region: str, pool: str, desired: int,
-                         provisioning_delay_seconds: float | None = None) -> Obj:
+    async def scale_pool(
+        self, region: str, pool: str, desired: int, provisioning_delay_seconds: float | None = None
+    ) -> Obj:
         body: Obj = {"desired": desired}
         if provisioning_delay_seconds is not None:
             body["provisioning_delay_seconds"] = provisioning_delay_seconds
         return dict(await self._call("POST", f"/sim/regions/{region}/pools/{pool}/scale", body))
 
     async def set_pod_status(self, region: str, namespace: str, pod: str, state: str) -> Obj:
-        return dict(await self._call(
-            "POST", f"/sim/regions/{region}/pods/{namespace}/{pod}/status", {"state": state}))
+        return dict(
+            await self._call(
+                "POST", f"/sim/regions/{region}/pods/{namespace}/{pod}/status", {"state": state}
+            )
+        )
 
     async def network(self, region: str) -> Obj:
         return dict(await self._call("GET", f"/sim/regions/{region}/network"))
 
-    async def set_network_path(self, region: str, target: str, rtt_ms: float,
-                               loss: float = 0.0) -> Obj:
-        return dict(await self._call("POST", f"/sim/regions/{region}/network",
-                                     {"target": target, "rtt_ms": rtt_ms, "loss": loss}))
+    async def set_network_path(
+        self, region: str, target: str, rtt_ms: float, loss: float = 0.0
+    ) -> Obj:
+        return dict(
+            await self._call(
+                "POST",
+                f"/sim/regions/{region}/network",
+                {"target": target, "rtt_ms": rtt_ms, "loss": loss},
+            )
+        )
 
     async def stats(self, region: str) -> Obj:
         return dict(await self._call("GET", f"/sim/regions/{region}/stats"))

@@ -52,8 +52,9 @@ async def _body(request: web.Request) -> Obj:
     return data
 
 
-async def _fields(request: web.Request, required: tuple[str, ...] = (),
-                  optional: tuple[str, ...] = ()) -> Obj:
+async def _fields(
+    request: web.Request, required: tuple[str, ...] = (), optional: tuple[str, ...] = ()
+) -> Obj:
     """The JSON body, refused (400) if it has a key the endpoint does not read or lacks
     one it needs: a misspelt field must not be taken for a default."""
     body = await _body(request)
@@ -65,19 +66,29 @@ async def _fields(request: web.Request, required: tuple[str, ...] = (),
     endpoint = f"{request.method} {request.path}"
     if accepted:
         takes = "accepted: " + ", ".join(
-            repr(k) if k in required else f"{k!r} (optional)" for k in accepted)
+            repr(k) if k in required else f"{k!r} (optional)" for k in accepted
+        )
     else:
         takes = "it takes no body fields"
     problems = []
     if unknown:
-        problems.append("unknown key" + ("s " if len(unknown) > 1 else " ")
-                        + ", ".join(map(repr, unknown)))
+        problems.append(
+            "unknown key" + ("s " if len(unknown) > 1 else " ") + ", ".join(map(repr, unknown))
+        )
     if missing:
-        problems.append("missing required key" + ("s " if len(missing) > 1 else " ")
-                        + ", ".join(map(repr, missing)))
-    raise ControlError(400, f"{endpoint}: {'; '.join(problems)} ({takes})",
-                       unknown=unknown, missing=missing, required=list(required),
-                       optional=list(optional))
+        problems.append(
+            "missing required key"
+            + ("s " if len(missing) > 1 else " ")
+            + ", ".join(map(repr, missing))
+        )
+    raise ControlError(
+        400,
+        f"{endpoint}: {'; '.join(problems)} ({takes})",
+        unknown=unknown,
+        missing=missing,
+        required=list(required),
+        optional=list(optional),
+    )
 
 
 def build_control_app(sim: Simulator) -> web.Application:
@@ -161,8 +172,14 @@ def build_control_app(sim: Simulator) -> web.Application:
         if cluster.delete_node(node) is None:
             raise ControlError(404, f"unknown node {node!r}")
         pool = cluster.pools.get(state.pool) if state else None
-        return _json({"region": cluster.name, "node": node, "deleted": True,
-                      "pool": cluster.pool_view(pool) if pool else None})
+        return _json(
+            {
+                "region": cluster.name,
+                "node": node,
+                "deleted": True,
+                "pool": cluster.pool_view(pool) if pool else None,
+            }
+        )
 
     async def pod_status(request: web.Request) -> web.Response:
         cluster, _ = region(request)
@@ -174,8 +191,7 @@ def build_control_app(sim: Simulator) -> web.Application:
         if cluster.store.get(PODS.name, *key) is None:
             raise ControlError(404, f"unknown pod {key[0]}/{key[1]}")
         cluster.kubelet.set_status_state(key, str(state))
-        return _json({"region": cluster.name, "namespace": key[0], "pod": key[1],
-                      "state": state})
+        return _json({"region": cluster.name, "namespace": key[0], "pod": key[1], "state": state})
 
     async def network(request: web.Request) -> web.Response:
         cluster, _ = region(request)
@@ -221,15 +237,17 @@ def build_control_app(sim: Simulator) -> web.Application:
         for key, count in sorted(cluster.stats.requests.items()):
             verb, resource = key.split(" ", 1)
             requests.setdefault(verb, {})[resource] = count
-        return _json({
-            "region": cluster.name,
-            "requests": requests,
-            "requests_total": cluster.stats.total,
-            "injected_errors": cluster.stats.injected_errors,
-            "objects": cluster.object_counts(),
-            "watches": len(cluster.store.all_watchers()),
-            "resource_version": cluster.store.rv,
-        })
+        return _json(
+            {
+                "region": cluster.name,
+                "requests": requests,
+                "requests_total": cluster.stats.total,
+                "injected_errors": cluster.stats.injected_errors,
+                "objects": cluster.object_counts(),
+                "watches": len(cluster.store.all_watchers()),
+                "resource_version": cluster.store.rv,
+            }
+        )
 
     app = web.Application(middlewares=[_errors])
     r = app.router

@@ -97,5 +97,9 @@ def resource_list(group: str, version: str) -> Obj | None:
                 entry.update({"group": "policy", "version": "v1", "kind": "Eviction"})
             resources.append(entry)
     group_version = f"{group}/{version}" if group else version
-    return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version,
-            "resources": resources}
+    return {
+        "kind": "APIResourceList",
+        "apiVersion": "v1",
+        "groupVersion": group_version,
+        "resources": resources,
+    }

@@ -22,9 +22,7 @@ class ApiError(Exception):
         self.headers = headers or {}
 
 
-def status_failure(
-    code: int, reason: str, message: str, details: Obj | None = None
-) -> Obj:
+def status_failure(code: int, reason: str, message: str, details: Obj | None = None) -> Obj:
     status: Obj = {
         "kind": "Status",
         "apiVersion": "v1",
@@ -111,9 +109,7 @@ def invalid(kind: str, group: str, name: str, causes: list[tuple[str, str]]) -> 
         summary = "[" + ", ".join(rendered) + "]"
     kind_q = f"{kind}.{group}" if group else kind
     details = _details(name, group, kind)
-    details["causes"] = [
-        {"reason": _cause_reason(m), "message": m, "field": f} for f, m in causes
-    ]
+    details["causes"] = [{"reason": _cause_reason(m), "message": m, "field": f} for f, m in causes]
     return ApiError(
         status_failure(422, "Invalid", f'{kind_q} "{name}" is invalid: {summary}', details)
     )
@@ -133,7 +129,9 @@ def bad_request(message: str) -> ApiError:
     return ApiError(status_failure(400, "BadRequest", message))
 
 
-def method_not_allowed(message: str = "the server does not allow this method on the requested resource") -> ApiError:  # noqa: E501
+def method_not_allowed(
+    message: str = "the server does not allow this method on the requested resource",
+) -> ApiError:  # noqa: E501
     return ApiError(status_failure(405, "MethodNotAllowed", message, {}))
 
 
@@ -142,8 +140,8 @@ def unsupported_media(content_type: str) -> ApiError:
         status_failure(
             415,
             "UnsupportedMediaType",
-            f'the body of the request was in an unknown format - accepted media types include: '
-            f'application/json-patch+json, application/merge-patch+json, '
+            f"the body of the request was in an unknown format - accepted media types include: "
+            f"application/json-patch+json, application/merge-patch+json, "
             f'application/apply-patch+yaml; got "{content_type}"',
         )
     )
@@ -167,9 +165,7 @@ def continue_expired() -> ApiError:
 
 def too_old_resource_version(requested: int, oldest: int) -> Obj:
     """The ERROR event object a watch from a compacted resourceVersion receives."""
-    return status_failure(
-        410, "Expired", f"too old resource version: {requested} ({oldest})"
-    )
+    return status_failure(410, "Expired", f"too old resource version: {requested} ({oldest})")
 
 
 def too_many_requests(message: str, retry_after: int | None) -> ApiError:

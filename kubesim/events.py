@@ -25,15 +25,14 @@ class EventRecorder:
         # (uid, reason, message) -> (namespace, name): repeated events bump a count.
         self._recent: OrderedDict[tuple[str, str, str], tuple[str, str]] = OrderedDict()
 
-    def record(
-        self, involved: Obj, type_: str, reason: str, message: str, component: str
-    ) -> None:
+    def record(self, involved: Obj, type_: str, reason: str, message: str, component: str) -> None:
         meta = involved["metadata"]
         uid = meta.get("uid", "")
         key = (uid, reason, message)
         existing = self._recent.get(key)
         stamp = now_iso()
         if existing is not None:
+
             def bump(event: Obj) -> None:
                 event["count"] = int(event.get("count", 1)) + 1
                 event["lastTimestamp"] = stamp
@@ -62,7 +61,10 @@ class EventRecorder:
             },
             "reason": reason,
             "message": message,
-            "source": {"component": component, **({"host": self.host} if component == "kubelet" else {})},  # noqa: E501
+            "source": {
+                "component": component,
+                **({"host": self.host} if component == "kubelet" else {}),
+            },  # noqa: E501
             "firstTimestamp": stamp,
             "lastTimestamp": stamp,
             "count": 1,

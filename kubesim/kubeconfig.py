@@ -20,8 +20,7 @@ def build_kubeconfig(region_urls: dict[str, str]) -> dict[str, Any]:
         # No credentials: kubesim serves plain HTTP on loopback and authorises everyone.
         "users": [{"name": n, "user": {}} for n in names],
         "contexts": [
-            {"name": n, "context": {"cluster": n, "user": n, "namespace": "default"}}
-            for n in names
+            {"name": n, "context": {"cluster": n, "user": n, "namespace": "default"}} for n in names
         ],
         "current-context": names[0] if names else "",
     }
@@ -39,6 +38,7 @@ def write_files(kubeconfig: str | Path, control_url: str, region_urls: dict[str,
     path.parent.mkdir(parents=True, exist_ok=True)
     _atomic_write(path, yaml.safe_dump(build_kubeconfig(region_urls), sort_keys=False))
     info = path.parent / "kubesim.json"
-    _atomic_write(info, json.dumps({"control_url": control_url, "regions": region_urls},
-                                   indent=2) + "\n")
+    _atomic_write(
+        info, json.dumps({"control_url": control_url, "regions": region_urls}, indent=2) + "\n"
+    )
     return info

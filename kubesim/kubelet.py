@@ -130,7 +130,9 @@ def _run_started_of(status: Obj, default: float) -> float:
     return parse_iso(str(started)) if started else default
 
 
-def _set_condition(status: Obj, type_: str, value: str, stamp: str, reason: str | None = None) -> None:  # noqa: E501
+def _set_condition(
+    status: Obj, type_: str, value: str, stamp: str, reason: str | None = None
+) -> None:  # noqa: E501
     conditions = status.setdefault("conditions", [])
     for condition in conditions:
         if condition.get("type") == type_:
@@ -286,7 +288,13 @@ class Kubelet:
         record = self.cluster.events.record
         for container in pod["spec"].get("containers") or []:
             image, name = container.get("image", ""), container["name"]
-            record(pod, NORMAL, "Pulled", f'Container image "{image}" already present on machine', "kubelet")  # noqa: E501
+            record(
+                pod,
+                NORMAL,
+                "Pulled",
+                f'Container image "{image}" already present on machine',
+                "kubelet",
+            )  # noqa: E501
             record(pod, NORMAL, "Created", f"Created container: {name}", "kubelet")
             record(pod, NORMAL, "Started", f"Started container {name}", "kubelet")
 
@@ -411,8 +419,15 @@ class Kubelet:
                     _set_condition(status, type_, "False", stamp, "PodFailed")
                 _set_condition(status, "DisruptionTarget", "True", stamp, "DeletionByTaintManager")  # noqa: E501
                 statuses = status.get("containerStatuses") or [
-                    {"name": c["name"], "image": c.get("image", ""), "imageID": "",
-                     "restartCount": 0, "ready": False, "started": False, "lastState": {}}
+                    {
+                        "name": c["name"],
+                        "image": c.get("image", ""),
+                        "imageID": "",
+                        "restartCount": 0,
+                        "ready": False,
+                        "started": False,
+                        "lastState": {},
+                    }
                     for c in obj["spec"].get("containers") or []
                 ]
                 for cs in statuses:
@@ -432,9 +447,7 @@ class Kubelet:
 
             lost = self.cluster.store.mutate(PODS.name, key[0], key[1], lose)
             if lost is not None:
-                self.cluster.events.record(
-                    lost, WARNING, "NodeLost", message, "node-controller"
-                )
+                self.cluster.events.record(lost, WARNING, "NodeLost", message, "node-controller")
 
     # ---- durable state (kubesim.state) ----------------------------------------------------
     def capture(self) -> Obj:
@@ -445,7 +458,8 @@ class Kubelet:
         return {
             "run_started": [
                 [key[0], key[1], runtime.run_started]
-                for key, runtime in self.pods.items() if runtime.run_started
+                for key, runtime in self.pods.items()
+                if runtime.run_started
             ],
             "status_states": [[k[0], k[1], v] for k, v in self.desired_states.items()],
             "evictions": {

@@ -42,8 +42,11 @@ class RssSampler(threading.Thread):
 
 
 def job_manifest(name: str, duration: str, cpu: str | None) -> dict[str, Any]:
-    container: dict[str, Any] = {"name": "task", "image": "meridian/task:1",
-                                 "env": [{"name": "MERIDIAN_ATTEMPT", "value": "1"}]}
+    container: dict[str, Any] = {
+        "name": "task",
+        "image": "meridian/task:1",
+        "env": [{"name": "MERIDIAN_ATTEMPT", "value": "1"}],
+    }
     if cpu:
         container["resources"] = {"requests": {"cpu": cpu, "memory": "64Mi"}}
     return {
@@ -53,8 +56,10 @@ def job_manifest(name: str, duration: str, cpu: str | None) -> dict[str, Any]:
         "spec": {
             "backoffLimit": 0,
             "template": {
-                "metadata": {"labels": {"meridian.io/load": "1"},
-                             "annotations": {"kubesim.io/duration": duration}},
+                "metadata": {
+                    "labels": {"meridian.io/load": "1"},
+                    "annotations": {"kubesim.io/duration": duration},
+                },
                 "spec": {"restartPolicy": "Never", "containers": [container]},
             },
         },
@@ -66,8 +71,13 @@ def count_finished(api: client.BatchV1Api) -> int:
     done = 0
     token = None
     while True:
-        response = api.list_namespaced_job("default", label_selector="meridian.io/load=1",
-                                           limit=2000, _continue=token, _preload_content=False)
+        response = api.list_namespaced_job(
+            "default",
+            label_selector="meridian.io/load=1",
+            limit=2000,
+            _continue=token,
+            _preload_content=False,
+        )
         page = json.loads(response.data)  # type: ignore[attr-defined]
         for job in page["items"]:
             for cond in job.get("status", {}).get("conditions") or []:
@@ -82,8 +92,9 @@ def count_finished(api: client.BatchV1Api) -> int:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     state_dir = Path(args.state_dir or tempfile.mkdtemp(prefix="kubesim-load-"))
     started = time.monotonic()
-    sim: KubesimProcess = start_kubesim(args.regions, state_dir,
-                                        extra_args=["--watch-window", "1000"])
+    sim: KubesimProcess = start_kubesim(
+        args.regions, state_dir, extra_args=["--watch-window", "1000"]
+    )
     startup = time.monotonic() - started
     sampler = RssSampler(sim.pid)
     sampler.start()
@@ -93,14 +104,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         if args.nodes_per_region:
             for region in sim.regions:
                 pool = control.pools(region)[0]
-                control.scale_pool(region, pool["name"], args.nodes_per_region,
-                                   provisioning_delay_seconds=0)
+                control.scale_pool(
+                    region, pool["name"], args.nodes_per_region, provisioning_delay_seconds=0
+                )
         nodes = sum(control.region(r)["nodes"] for r in sim.regions)
         apis: dict[str, client.BatchV1Api] = {}
         for region in sim.regions:
             cfg = client.Configuration()
             config.load_kube_config(  # type: ignore[no-untyped-call]
-                config_file=sim.kubeconfig, context=region, client_configuration=cfg)
+                config_file=sim.kubeconfig, context=region, client_configuration=cfg
+            )
             cfg.connection_pool_maxsize = args.concurrency
             apis[region] = client.BatchV1Api(client.ApiClient(cfg))
         regions = sim.regions
@@ -112,8 +125,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             region = regions[i % len(regions)]
             body = job_manifest(f"load-{i:06d}", args.duration, args.cpu)
             try:
-                apis[region].create_namespaced_job(
-                    "default", body, _preload_content=False)  # type: ignore[arg-type]
+                apis[region].create_namespaced_job("default", body, _preload_content=False)  # type: ignore[arg-type]
             except Exception as exc:  # counted and reported, the run goes on
                 errors.append(f"{region}: {exc}")
 
@@ -143,8 +155,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "completed": finished,
             "create_errors": len(errors),
             "kubesim_peak_rss_mib": round(sampler.peak / 2**20, 1),
-            "kubesim_cpu_s": round((cpu_after.user + cpu_after.system)
-                                   - (cpu_before.user + cpu_before.system), 1),
+            "kubesim_cpu_s": round(
+                (cpu_after.user + cpu_after.system) - (cpu_before.user + cpu_before.system), 1
+            ),
             "api_requests": requests,
         }
     finally:
@@ -158,8 +171,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=10000)
     parser.add_argument("--duration", default="1s", help="kubesim.io/duration of every Job")
     parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--nodes-per-region", type=int, default=100,
-                        help="grow each region's first pool to this many nodes (0: as is)")
+    parser.add_argument(
+        "--nodes-per-region",
+        type=int,
+        default=100,
+        help="grow each region's first pool to this many nodes (0: as is)",
+    )
     parser.add_argument("--cpu", default="100m", help="CPU request per pod ('' for none)")
     parser.add_argument("--timeout", type=float, default=1800.0)
     parser.add_argument("--poll", type=float, default=2.0)

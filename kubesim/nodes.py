@@ -78,16 +78,24 @@ class NodeState:
         )
 
 
-def ready_condition(ready: bool, stamp: str, reason: str | None = None, message: str | None = None) -> Obj:  # noqa: E501
+def ready_condition(
+    ready: bool, stamp: str, reason: str | None = None, message: str | None = None
+) -> Obj:  # noqa: E501
     if ready:
         return {
-            "type": "Ready", "status": "True", "lastHeartbeatTime": stamp,
-            "lastTransitionTime": stamp, "reason": reason or "KubeletReady",
+            "type": "Ready",
+            "status": "True",
+            "lastHeartbeatTime": stamp,
+            "lastTransitionTime": stamp,
+            "reason": reason or "KubeletReady",
             "message": message or "kubelet is posting ready status",
         }
     return {
-        "type": "Ready", "status": "False", "lastHeartbeatTime": stamp,
-        "lastTransitionTime": stamp, "reason": reason or "KubeletNotReady",
+        "type": "Ready",
+        "status": "False",
+        "lastHeartbeatTime": stamp,
+        "lastTransitionTime": stamp,
+        "reason": reason or "KubeletNotReady",
         "message": message or "container runtime network not ready: NetworkReady=false",
     }
 
@@ -132,15 +140,30 @@ def build_node(region: str, pool: Pool, name: str, ready: bool) -> Obj:
             "capacity": dict(capacity),
             "allocatable": dict(capacity),
             "conditions": [
-                {"type": "MemoryPressure", "status": "False", "lastHeartbeatTime": stamp,
-                 "lastTransitionTime": stamp, "reason": "KubeletHasSufficientMemory",
-                 "message": "kubelet has sufficient memory available"},
-                {"type": "DiskPressure", "status": "False", "lastHeartbeatTime": stamp,
-                 "lastTransitionTime": stamp, "reason": "KubeletHasNoDiskPressure",
-                 "message": "kubelet has no disk pressure"},
-                {"type": "PIDPressure", "status": "False", "lastHeartbeatTime": stamp,
-                 "lastTransitionTime": stamp, "reason": "KubeletHasSufficientPID",
-                 "message": "kubelet has sufficient PID available"},
+                {
+                    "type": "MemoryPressure",
+                    "status": "False",
+                    "lastHeartbeatTime": stamp,
+                    "lastTransitionTime": stamp,
+                    "reason": "KubeletHasSufficientMemory",
+                    "message": "kubelet has sufficient memory available",
+                },
+                {
+                    "type": "DiskPressure",
+                    "status": "False",
+                    "lastHeartbeatTime": stamp,
+                    "lastTransitionTime": stamp,
+                    "reason": "KubeletHasNoDiskPressure",
+                    "message": "kubelet has no disk pressure",
+                },
+                {
+                    "type": "PIDPressure",
+                    "status": "False",
+                    "lastHeartbeatTime": stamp,
+                    "lastTransitionTime": stamp,
+                    "reason": "KubeletHasSufficientPID",
+                    "message": "kubelet has sufficient PID available",
+                },
                 ready_condition(ready, stamp),
             ],
             "addresses": [

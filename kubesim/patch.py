@@ -75,7 +75,12 @@ def _parent(doc: Any, parts: list[str]) -> tuple[Any, str]:
             node = node[part]
         else:
             raise errors.ApiError(
-                errors.status_failure(422, "Invalid", f"the server rejected our request due to an error in our request: missing path element {part!r}")  # noqa: E501
+                errors.status_failure(
+                    422,
+                    "Invalid",
+                    "the server rejected our request due to an error in our request: "
+                    f"missing path element {part!r}",
+                )
             )
     return node, parts[-1]
 
@@ -112,11 +117,15 @@ def json_patch(target: Any, operations: Any) -> Any:
                 parent, last = _parent(doc, parts)
                 current = parent[int(last)] if isinstance(parent, list) else parent.get(last)
                 if current != op.get("value"):
-                    raise errors.ApiError(errors.status_failure(422, "Invalid", "testing value failed"))  # noqa: E501
+                    raise errors.ApiError(
+                        errors.status_failure(422, "Invalid", "testing value failed")
+                    )  # noqa: E501
             elif kind in {"move", "copy"}:
                 src_parent, src_last = _parent(doc, _pointer(op.get("from", "")))
                 value = (
-                    src_parent[int(src_last)] if isinstance(src_parent, list) else src_parent[src_last]  # noqa: E501
+                    src_parent[int(src_last)]
+                    if isinstance(src_parent, list)
+                    else src_parent[src_last]  # noqa: E501
                 )
                 if kind == "move":
                     if isinstance(src_parent, list):
@@ -133,7 +142,9 @@ def json_patch(target: Any, operations: Any) -> Any:
         except (KeyError, IndexError, ValueError, TypeError) as exc:
             raise errors.ApiError(
                 errors.status_failure(
-                    422, "Invalid", f"the server rejected our request due to an error in our request: {exc}"  # noqa: E501
+                    422,
+                    "Invalid",
+                    f"the server rejected our request due to an error in our request: {exc}",  # noqa: E501
                 )
             ) from exc
     return doc

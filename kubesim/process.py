@@ -35,8 +35,9 @@ def _ephemeral_low(default: int = 32768) -> int:
         return default
 
 
-def find_free_base_port(count: int, host: str = "127.0.0.1", start: int = 20000,
-                        stop: int | None = None) -> int:
+def find_free_base_port(
+    count: int, host: str = "127.0.0.1", start: int = 20000, stop: int | None = None
+) -> int:
     """A base port such that base..base+count are all free right now.
 
     By default the search stays below the kernel's ephemeral range: a port there that is
@@ -67,8 +68,13 @@ def _count_regions(regions_file: Path) -> int:
 class KubesimProcess:
     """A running kubesim; ``stop()`` (or leaving the ``with`` block) ends it."""
 
-    def __init__(self, process: subprocess.Popen[bytes], state_dir: Path, info: dict[str, object],
-                 log_path: Path) -> None:
+    def __init__(
+        self,
+        process: subprocess.Popen[bytes],
+        state_dir: Path,
+        info: dict[str, object],
+        log_path: Path,
+    ) -> None:
         self.process = process
         self.state_dir = state_dir
         self.log_path = log_path
@@ -102,8 +108,12 @@ class KubesimProcess:
     def __enter__(self) -> KubesimProcess:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.stop()
 
 
@@ -132,8 +142,17 @@ def start_kubesim(
     info_path.unlink(missing_ok=True)
     log_path = state / "kubesim.log"
     command = [
-        sys.executable, "-m", "kubesim", "--regions", str(regions_path),
-        "--kubeconfig", str(kubeconfig), "--host", host, "--base-port", str(base_port),
+        sys.executable,
+        "-m",
+        "kubesim",
+        "--regions",
+        str(regions_path),
+        "--kubeconfig",
+        str(kubeconfig),
+        "--host",
+        host,
+        "--base-port",
+        str(base_port),
         *(["--state-file", str(Path(state_file).resolve())] if state_file else []),
         *(extra_args or []),
     ]

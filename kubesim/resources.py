@@ -30,7 +30,15 @@ class ResourceType:
 
 
 NAMESPACES = ResourceType(
-    "namespaces", "Namespace", "", "v1", False, "namespace", ("ns",), (), ("status",),
+    "namespaces",
+    "Namespace",
+    "",
+    "v1",
+    False,
+    "namespace",
+    ("ns",),
+    (),
+    ("status",),
     ["create", "delete", "get", "list", "patch", "update", "watch"],
 )
 PODS = ResourceType(
@@ -40,8 +48,15 @@ NODES = ResourceType("nodes", "Node", "", "v1", False, "node", ("no",), (), ("st
 EVENTS = ResourceType("events", "Event", "", "v1", True, "event", ("ev",))
 JOBS = ResourceType("jobs", "Job", "batch", "v1", True, "job", (), ("all",), ("status",))
 PDBS = ResourceType(
-    "poddisruptionbudgets", "PodDisruptionBudget", "policy", "v1", True,
-    "poddisruptionbudget", ("pdb",), (), ("status",),
+    "poddisruptionbudgets",
+    "PodDisruptionBudget",
+    "policy",
+    "v1",
+    True,
+    "poddisruptionbudget",
+    ("pdb",),
+    (),
+    ("status",),
 )
 
 ALL: list[ResourceType] = [NAMESPACES, PODS, NODES, EVENTS, JOBS, PDBS]

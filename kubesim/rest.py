@@ -24,7 +24,7 @@ Obj = dict[str, Any]
 
 JOB_ORPHAN_WARNING = (
     '299 - "child pods are preserved by default when jobs are deleted; set '
-    'propagationPolicy=Background to remove them or set propagationPolicy=Orphan to '
+    "propagationPolicy=Background to remove them or set propagationPolicy=Orphan to "
     'suppress this warning"'
 )
 
@@ -37,9 +37,12 @@ class Target:
     sub: str | None
 
 
-def json_response(obj: Obj, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:  # noqa: E501
-    return web.Response(body=dumps(obj), status=status, content_type="application/json",
-                        headers=headers)
+def json_response(
+    obj: Obj, status: int = 200, headers: dict[str, str] | None = None
+) -> web.Response:  # noqa: E501
+    return web.Response(
+        body=dumps(obj), status=status, content_type="application/json", headers=headers
+    )
 
 
 def raw_response(body: bytes, status: int = 200) -> web.Response:
@@ -98,28 +101,42 @@ async def get(request: web.Request, cluster: Cluster, target: Target) -> web.Str
     if entry is None:
         raise errors.not_found(target.rt.name, target.rt.group, target.name)
     if wants_table(request.headers.get("Accept", "")):
-        return json_response(table(target.rt, [entry.obj],
-                                   entry.obj["metadata"]["resourceVersion"],
-                                   request.query.get("includeObject", "Metadata")))
+        return json_response(
+            table(
+                target.rt,
+                [entry.obj],
+                entry.obj["metadata"]["resourceVersion"],
+                request.query.get("includeObject", "Metadata"),
+            )
+        )
     return raw_response(entry.raw())
 
 
-async def list_or_watch(request: web.Request, cluster: Cluster, target: Target) -> web.StreamResponse:  # noqa: E501
+async def list_or_watch(
+    request: web.Request, cluster: Cluster, target: Target
+) -> web.StreamResponse:  # noqa: E501
     rt = target.rt
     labels = LabelSelector.parse(request.query.get("labelSelector"))
     fields = FieldSelector.parse(request.query.get("fieldSelector"), rt.name)
     if request.get("watch") or request.query.get("watch", "").lower() in ("1", "true"):
-        return await serve_watch(request, cluster, rt, target.namespace, labels, fields,
-                                 request.app["bookmark_interval"])
+        return await serve_watch(
+            request, cluster, rt, target.namespace, labels, fields, request.app["bookmark_interval"]
+        )
     cluster.stats.record("list", rt.name)
     limit = _int_param(request, "limit") or 0
-    result = cluster.store.select(rt.name, target.namespace, labels, fields, limit,
-                                request.query.get("continue") or None)
+    result = cluster.store.select(
+        rt.name, target.namespace, labels, fields, limit, request.query.get("continue") or None
+    )
     if wants_table(request.headers.get("Accept", "")):
-        return json_response(table(rt, [e.obj for e in result.entries],
-                                   str(result.resource_version),
-                                   request.query.get("includeObject", "Metadata"),
-                                   result.continue_token))
+        return json_response(
+            table(
+                rt,
+                [e.obj for e in result.entries],
+                str(result.resource_version),
+                request.query.get("includeObject", "Metadata"),
+                result.continue_token,
+            )
+        )
     meta: Obj = {"resourceVersion": str(result.resource_version)}
     if result.continue_token:
         meta["continue"] = result.continue_token
@@ -163,13 +180,15 @@ def _check_type(rt: ResourceType, body: Obj) -> None:
     if kind and kind != rt.kind:
         raise errors.bad_request(
             f"the API version in the data ({api_version}) does not match the expected API "
-            f"version ({rt.api_version})" if api_version and api_version != rt.api_version
-            else f"{kind} in version \"{rt.version}\" cannot be handled as a {rt.kind}"
+            f"version ({rt.api_version})"
+            if api_version and api_version != rt.api_version
+            else f'{kind} in version "{rt.version}" cannot be handled as a {rt.kind}'
         )
 
 
-def _store_update(cluster: Cluster, target: Target, current: Obj, desired: Obj,
-                  dry_run: bool) -> Obj:
+def _store_update(
+    cluster: Cluster, target: Target, current: Obj, desired: Obj, dry_run: bool
+) -> Obj:
     rt = target.rt
     requested_rv = (desired.get("metadata") or {}).get("resourceVersion")
     if requested_rv and str(requested_rv) != current["metadata"]["resourceVersion"]:
@@ -177,8 +196,8 @@ def _store_update(cluster: Cluster, target: Target, current: Obj, desired: Obj,
     name = (desired.get("metadata") or {}).get("name")
     if name and name != current["metadata"]["name"]:
         raise errors.bad_request(
-            f'the name of the object ({name}) does not match the name on the URL '
-            f'({current["metadata"]["name"]})'
+            f"the name of the object ({name}) does not match the name on the URL "
+            f"({current['metadata']['name']})"
         )
     updated = prepare_update(rt, current, desired, status_only=target.sub == "status")
     if dry_run:
@@ -245,11 +264,18 @@ def _propagation(rt: ResourceType, options: Obj) -> tuple[str, bool]:
     policy = options.get("propagationPolicy")
     if policy:
         if policy not in ("Background", "Foreground", "Orphan"):
-            raise errors.invalid("DeleteOptions", "", "", [(
-                "propagationPolicy",
-                f'Unsupported value: "{policy}": supported values: "Foreground", '
-                '"Background", "Orphan", "nil"',
-            )])
+            raise errors.invalid(
+                "DeleteOptions",
+                "",
+                "",
+                [
+                    (
+                        "propagationPolicy",
+                        f'Unsupported value: "{policy}": supported values: "Foreground", '
+                        '"Background", "Orphan", "nil"',
+                    )
+                ],
+            )
         return str(policy), False
     if options.get("orphanDependents") is True:
         return "Orphan", False
@@ -270,25 +296,33 @@ async def delete(request: web.Request, cluster: Cluster, target: Target) -> web.
     preconditions = options.get("preconditions") or {}
     if preconditions.get("uid") and preconditions["uid"] != current["metadata"]["uid"]:
         raise errors.conflict(
-            rt.name, rt.group, target.name,
-            f'Precondition failed: UID in precondition: {preconditions["uid"]}, UID in object '
-            f'meta: {current["metadata"]["uid"]}',
+            rt.name,
+            rt.group,
+            target.name,
+            f"Precondition failed: UID in precondition: {preconditions['uid']}, UID in object "
+            f"meta: {current['metadata']['uid']}",
         )
     if preconditions.get("resourceVersion") and (
         preconditions["resourceVersion"] != current["metadata"]["resourceVersion"]
     ):
         raise errors.conflict(
-            rt.name, rt.group, target.name,
-            f'Precondition failed: ResourceVersion in precondition: '
-            f'{preconditions["resourceVersion"]}, ResourceVersion in object meta: '
-            f'{current["metadata"]["resourceVersion"]}',
+            rt.name,
+            rt.group,
+            target.name,
+            f"Precondition failed: ResourceVersion in precondition: "
+            f"{preconditions['resourceVersion']}, ResourceVersion in object meta: "
+            f"{current['metadata']['resourceVersion']}",
         )
     if options.get("dryRun"):
         return json_response(current)
     details = {"name": target.name, "kind": rt.name, "uid": current["metadata"]["uid"]}
     if rt.group:
-        details = {"name": target.name, "group": rt.group, "kind": rt.name,
-                   "uid": current["metadata"]["uid"]}
+        details = {
+            "name": target.name,
+            "group": rt.group,
+            "kind": rt.name,
+            "uid": current["metadata"]["uid"],
+        }
     success = errors.status_success(200, details)
     if rt is PODS:
         grace = options.get("gracePeriodSeconds")
@@ -303,10 +337,14 @@ async def delete(request: web.Request, cluster: Cluster, target: Target) -> web.
         return json_response(obj, headers=headers)
     if rt is NAMESPACES:
         if target.name in ("default", "kube-system", "kube-public"):
-            raise errors.ApiError(errors.status_failure(
-                403, "Forbidden",
-                f'namespaces "{target.name}" is forbidden: this namespace may not be deleted',
-                {"name": target.name, "kind": "namespaces"}))
+            raise errors.ApiError(
+                errors.status_failure(
+                    403,
+                    "Forbidden",
+                    f'namespaces "{target.name}" is forbidden: this namespace may not be deleted',
+                    {"name": target.name, "kind": "namespaces"},
+                )
+            )
         final = cluster.delete_namespace(target.name) or current
         final = {**final, "status": {"phase": "Terminating"}}
         return json_response(final)
@@ -317,7 +355,9 @@ async def delete(request: web.Request, cluster: Cluster, target: Target) -> web.
     return json_response(success)
 
 
-async def delete_collection(request: web.Request, cluster: Cluster, target: Target) -> web.StreamResponse:  # noqa: E501
+async def delete_collection(
+    request: web.Request, cluster: Cluster, target: Target
+) -> web.StreamResponse:  # noqa: E501
     rt = target.rt
     cluster.stats.record("deletecollection", rt.name)
     options = await _delete_options(request)

@@ -16,15 +16,28 @@ if TYPE_CHECKING:
     from kubesim.cluster import Cluster
 
 ROOT_PATHS = [
-    "/api", "/api/v1", "/apis", "/apis/batch", "/apis/batch/v1", "/apis/policy",
-    "/apis/policy/v1", "/healthz", "/livez", "/readyz", "/version",
+    "/api",
+    "/api/v1",
+    "/apis",
+    "/apis/batch",
+    "/apis/batch/v1",
+    "/apis/policy",
+    "/apis/policy/v1",
+    "/healthz",
+    "/livez",
+    "/readyz",
+    "/version",
 ]
 
 
 def page_not_found() -> errors.ApiError:
     return errors.ApiError(
-        errors.status_failure(404, "NotFound", "the server could not find the requested resource",  # noqa: E501
-                              {})
+        errors.status_failure(
+            404,
+            "NotFound",
+            "the server could not find the requested resource",  # noqa: E501
+            {},
+        )
     )
 
 
@@ -64,8 +77,9 @@ async def _dispatch(request: web.Request, cluster: Cluster) -> web.StreamRespons
     raise page_not_found()
 
 
-async def _resource(request: web.Request, cluster: Cluster, group: str, version: str,
-                    rest_parts: list[str]) -> web.StreamResponse:
+async def _resource(
+    request: web.Request, cluster: Cluster, group: str, version: str, rest_parts: list[str]
+) -> web.StreamResponse:
     if not rest_parts:
         listing = discovery.resource_list(group, version)
         if listing is None:

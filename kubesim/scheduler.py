@@ -75,7 +75,10 @@ class Scheduler:
         for key in self.queue:
             pod = self.cluster.store.get(PODS.name, *key)
             for condition in ((pod or {}).get("status") or {}).get("conditions") or []:
-                if condition.get("type") == "PodScheduled" and condition.get("reason") == "Unschedulable":  # noqa: E501
+                if (
+                    condition.get("type") == "PodScheduled"
+                    and condition.get("reason") == "Unschedulable"
+                ):  # noqa: E501
                     self.unschedulable_reported[key] = str(condition.get("message", ""))
 
     def _requests(self, key: Key, pod: Obj) -> tuple[int, int]:
@@ -167,18 +170,27 @@ class Scheduler:
         def bind(obj: Obj) -> None:
             obj["spec"]["nodeName"] = node.name
             status = obj.setdefault("status", {})
-            conditions = [c for c in status.get("conditions") or [] if c.get("type") != "PodScheduled"]  # noqa: E501
+            conditions = [
+                c for c in status.get("conditions") or [] if c.get("type") != "PodScheduled"
+            ]  # noqa: E501
             conditions.append(
-                {"type": "PodScheduled", "status": "True", "lastProbeTime": None,
-                 "lastTransitionTime": stamp}
+                {
+                    "type": "PodScheduled",
+                    "status": "True",
+                    "lastProbeTime": None,
+                    "lastTransitionTime": stamp,
+                }
             )
             status["conditions"] = conditions
 
         bound = self.cluster.store.mutate(PODS.name, key[0], key[1], bind)
         if bound is not None:
             self.cluster.events.record(
-                bound, NORMAL, "Scheduled",
-                f"Successfully assigned {key[0]}/{key[1]} to {node.name}", "default-scheduler",
+                bound,
+                NORMAL,
+                "Scheduled",
+                f"Successfully assigned {key[0]}/{key[1]} to {node.name}",
+                "default-scheduler",
             )
 
     def _report_unschedulable(
@@ -193,16 +205,26 @@ class Scheduler:
 
         def mark(obj: Obj) -> None:
             status = obj.setdefault("status", {})
-            conditions = [c for c in status.get("conditions") or [] if c.get("type") != "PodScheduled"]  # noqa: E501
+            conditions = [
+                c for c in status.get("conditions") or [] if c.get("type") != "PodScheduled"
+            ]  # noqa: E501
             conditions.append(
-                {"type": "PodScheduled", "status": "False", "lastProbeTime": None,
-                 "lastTransitionTime": stamp, "reason": "Unschedulable", "message": message}
+                {
+                    "type": "PodScheduled",
+                    "status": "False",
+                    "lastProbeTime": None,
+                    "lastTransitionTime": stamp,
+                    "reason": "Unschedulable",
+                    "message": message,
+                }
             )
             status["conditions"] = conditions
 
         marked = self.cluster.store.mutate(PODS.name, key[0], key[1], mark)
         if marked is not None:
-            self.cluster.events.record(marked, WARNING, "FailedScheduling", message, "default-scheduler")  # noqa: E501
+            self.cluster.events.record(
+                marked, WARNING, "FailedScheduling", message, "default-scheduler"
+            )  # noqa: E501
 
     def _report_rest(self, total: int) -> None:
         for key in list(self.queue):

@@ -110,8 +110,11 @@ class LabelSelector:
 
     def equality_hints(self) -> list[tuple[str, str]]:
         """(key, value) pairs every match must carry; used to narrow lists by index."""
-        return [(r.key, r.values[0]) for r in self.requirements if r.op == "=" or (
-            r.op == "in" and len(r.values) == 1)]
+        return [
+            (r.key, r.values[0])
+            for r in self.requirements
+            if r.op == "=" or (r.op == "in" and len(r.values) == 1)
+        ]
 
 
 def _invalid_selector(text: str) -> ApiError:
@@ -220,7 +223,7 @@ class FieldSelector:
             name = name.strip()
             getter = supported.get(name)
             if getter is None:
-                raise bad_request(f'field label not supported: {name}')
+                raise bad_request(f"field label not supported: {name}")
             terms.append((name, getter, equal, value.strip()))
         return cls(terms)
 

@@ -26,8 +26,9 @@ MAX_BODY = 16 * 1024 * 1024
 class RegionServer:
     """A region's API server; an outage closes its socket and every open connection."""
 
-    def __init__(self, cluster: Cluster, host: str, port: int,
-                 bookmark_interval: float = BOOKMARK_INTERVAL) -> None:
+    def __init__(
+        self, cluster: Cluster, host: str, port: int, bookmark_interval: float = BOOKMARK_INTERVAL
+    ) -> None:
         self.cluster = cluster
         self.host = host
         self.port = port
@@ -38,8 +39,9 @@ class RegionServer:
         app["cluster"] = cluster
         app["bookmark_interval"] = bookmark_interval
         app.router.add_route("*", "/{tail:.*}", routes.handle)
-        self.runner = web.AppRunner(app, access_log=None, handle_signals=False,
-                                    shutdown_timeout=1.0)
+        self.runner = web.AppRunner(
+            app, access_log=None, handle_signals=False, shutdown_timeout=1.0
+        )
         self.site: web.TCPSite | None = None
 
     @property
@@ -51,8 +53,7 @@ class RegionServer:
         await self._bind()
 
     async def _bind(self) -> None:
-        self.site = web.TCPSite(self.runner, self.host, self.port, reuse_address=True,
-                                backlog=1024)
+        self.site = web.TCPSite(self.runner, self.host, self.port, reuse_address=True, backlog=1024)
         await self.site.start()
 
     def _abort_connections(self) -> None:
@@ -101,11 +102,16 @@ class RegionServer:
 
 
 class Simulator:
-    def __init__(self, config: SimConfig, host: str = "127.0.0.1",
-                 base_port: int = DEFAULT_BASE_PORT, watch_window: int = 1000,
-                 bookmark_interval: float = BOOKMARK_INTERVAL,
-                 state_file: str | Path | None = None,
-                 state_interval: float = DEFAULT_INTERVAL) -> None:
+    def __init__(
+        self,
+        config: SimConfig,
+        host: str = "127.0.0.1",
+        base_port: int = DEFAULT_BASE_PORT,
+        watch_window: int = 1000,
+        bookmark_interval: float = BOOKMARK_INTERVAL,
+        state_file: str | Path | None = None,
+        state_interval: float = DEFAULT_INTERVAL,
+    ) -> None:
         self.config = config
         self.host = host
         self.base_port = base_port
@@ -121,8 +127,9 @@ class Simulator:
 
     def _build_region(self, index: int) -> None:
         spec = self.config.regions[index]
-        cluster = Cluster(spec, self.config.defaults, self.config.network,
-                          watch_window=self.watch_window)
+        cluster = Cluster(
+            spec, self.config.defaults, self.config.network, watch_window=self.watch_window
+        )
         self.clusters[spec.name] = cluster
         self.servers[spec.name] = RegionServer(
             cluster, self.host, self.base_port + 1 + index, self.bookmark_interval
@@ -160,10 +167,15 @@ class Simulator:
         # Resident pods' status endpoints answer again before kubesim reports ready.
         await asyncio.gather(*(server.start() for server in status_servers))
         if saved is not None:
-            log.info("restored %d objects in %.2fs (%.2fs CPU)", sum(self.restored.values()),
-                     time.monotonic() - started, time.process_time() - cpu)
-        self.control_runner = web.AppRunner(build_control_app(self), access_log=None,
-                                            handle_signals=False, shutdown_timeout=1.0)
+            log.info(
+                "restored %d objects in %.2fs (%.2fs CPU)",
+                sum(self.restored.values()),
+                time.monotonic() - started,
+                time.process_time() - cpu,
+            )
+        self.control_runner = web.AppRunner(
+            build_control_app(self), access_log=None, handle_signals=False, shutdown_timeout=1.0
+        )
         await self.control_runner.setup()
         site = web.TCPSite(self.control_runner, self.host, self.base_port, reuse_address=True)
         await site.start()

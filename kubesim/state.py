@@ -145,8 +145,9 @@ def resume_rv(data: Obj, region: Obj) -> int:
 class StateKeeper:
     """Saves the simulator's state to ``path`` periodically and on stop."""
 
-    def __init__(self, sim: Simulator, path: str | Path,
-                 interval: float = DEFAULT_INTERVAL) -> None:
+    def __init__(
+        self, sim: Simulator, path: str | Path, interval: float = DEFAULT_INTERVAL
+    ) -> None:
         self.sim = sim
         self.path = Path(path).resolve()
         self.interval = interval
@@ -163,8 +164,9 @@ class StateKeeper:
         return tuple(
             (
                 cluster.store.rv,
-                tuple((p.name, p.desired, p.next_index, len(p.nodes))
-                      for p in cluster.pools.values()),
+                tuple(
+                    (p.name, p.desired, p.next_index, len(p.nodes)) for p in cluster.pools.values()
+                ),
                 tuple((k, v.get("rtt_ms"), v.get("loss")) for k, v in cluster.network.items()),
                 tuple(cluster.kubelet.desired_states.items()),
             )
@@ -209,8 +211,7 @@ class StateKeeper:
         size = await asyncio.shield(future)
         self._last = signature
         self.saves += 1
-        log.info("state saved to %s (%d bytes, %.2fs)", self.path, size,
-                 time.monotonic() - started)
+        log.info("state saved to %s (%d bytes, %.2fs)", self.path, size, time.monotonic() - started)
         return True
 
     def _written(self, future: asyncio.Future[int]) -> None:

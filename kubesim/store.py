@@ -297,7 +297,9 @@ class Store:
             raise KeyError(key)
         return self._write(resource, obj, prev.obj, MODIFIED)
 
-    def mutate(self, resource: str, ns: str, name: str, change: Callable[[Obj], bool | None]) -> Obj | None:  # noqa: E501
+    def mutate(
+        self, resource: str, ns: str, name: str, change: Callable[[Obj], bool | None]
+    ) -> Obj | None:  # noqa: E501
         """Copy, change and store an object; ``change`` returning False skips the write."""
         current = self.get(resource, ns, name)
         if current is None:
@@ -408,7 +410,9 @@ class Store:
         rs = self.resources[resource]
         watcher = Watcher(ns, labels, fields)
         if since is None:
-            for entry in sorted(rs.entries(ns), key=lambda e: int(e.obj["metadata"]["resourceVersion"])):  # noqa: E501
+            for entry in sorted(
+                rs.entries(ns), key=lambda e: int(e.obj["metadata"]["resourceVersion"])
+            ):  # noqa: E501
                 line = b'{"type":"ADDED","object":' + entry.raw() + b"}\n"
                 if watcher._matches(entry.obj):
                     watcher.buffer.append(line)

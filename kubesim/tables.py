@@ -67,9 +67,15 @@ def _pod_row(pod: Obj) -> list[Any]:
     ready = sum(1 for cs in statuses if cs.get("ready"))
     restarts = sum(int(cs.get("restartCount", 0)) for cs in statuses)
     return [
-        pod["metadata"]["name"], f"{ready}/{len(containers)}", _pod_status(pod), restarts,
-        _age(pod), status.get("podIP", "<none>"), (pod.get("spec") or {}).get("nodeName", "<none>"),  # noqa: E501
-        "<none>", "<none>",
+        pod["metadata"]["name"],
+        f"{ready}/{len(containers)}",
+        _pod_status(pod),
+        restarts,
+        _age(pod),
+        status.get("podIP", "<none>"),
+        (pod.get("spec") or {}).get("nodeName", "<none>"),  # noqa: E501
+        "<none>",
+        "<none>",
     ]
 
 
@@ -94,11 +100,18 @@ def _job_row(job: Obj) -> list[Any]:
         end = parse_iso(status["completionTime"]) if status.get("completionTime") else time.time()
         duration = human_duration(end - parse_iso(status["startTime"]))
     containers = (spec.get("template") or {}).get("spec", {}).get("containers") or []
-    selector = ",".join(f"{k}={v}" for k, v in ((spec.get("selector") or {}).get("matchLabels") or {}).items())  # noqa: E501
+    selector = ",".join(
+        f"{k}={v}" for k, v in ((spec.get("selector") or {}).get("matchLabels") or {}).items()
+    )  # noqa: E501
     return [
-        job["metadata"]["name"], state, done, duration, _age(job),
+        job["metadata"]["name"],
+        state,
+        done,
+        duration,
+        _age(job),
         ",".join(c.get("name", "") for c in containers),
-        ",".join(c.get("image", "") for c in containers), selector,
+        ",".join(c.get("image", "") for c in containers),
+        selector,
     ]
 
 
@@ -111,10 +124,20 @@ def _node_row(node: Obj) -> list[Any]:
     if (node.get("spec") or {}).get("unschedulable"):
         ready += ",SchedulingDisabled"
     info = status.get("nodeInfo") or {}
-    internal = next((a["address"] for a in status.get("addresses") or [] if a.get("type") == "InternalIP"), "<none>")  # noqa: E501
+    internal = next(
+        (a["address"] for a in status.get("addresses") or [] if a.get("type") == "InternalIP"),
+        "<none>",
+    )  # noqa: E501
     return [
-        node["metadata"]["name"], ready, "<none>", _age(node), info.get("kubeletVersion", ""),
-        internal, "<none>", info.get("osImage", ""), info.get("kernelVersion", ""),
+        node["metadata"]["name"],
+        ready,
+        "<none>",
+        _age(node),
+        info.get("kubeletVersion", ""),
+        internal,
+        "<none>",
+        info.get("osImage", ""),
+        info.get("kernelVersion", ""),
         info.get("containerRuntimeVersion", ""),
     ]
 
@@ -128,7 +151,8 @@ def _event_row(event: Obj) -> list[Any]:
     involved = event.get("involvedObject") or {}
     return [
         human_duration(time.time() - parse_iso(last)) if last else "<unknown>",
-        event.get("type", ""), event.get("reason", ""),
+        event.get("type", ""),
+        event.get("reason", ""),
         f"{str(involved.get('kind', '')).lower()}/{involved.get('name', '')}",
         event.get("message", ""),
     ]
@@ -137,38 +161,95 @@ def _event_row(event: Obj) -> list[Any]:
 def _pdb_row(pdb: Obj) -> list[Any]:
     spec, status = pdb.get("spec") or {}, pdb.get("status") or {}
     return [
-        pdb["metadata"]["name"], str(spec.get("minAvailable", "N/A")),
-        str(spec.get("maxUnavailable", "N/A")), status.get("disruptionsAllowed", 0), _age(pdb),
+        pdb["metadata"]["name"],
+        str(spec.get("minAvailable", "N/A")),
+        str(spec.get("maxUnavailable", "N/A")),
+        status.get("disruptionsAllowed", 0),
+        _age(pdb),
     ]
 
 
 PRINTERS: dict[str, Printer] = {
-    "pods": ([("Name", "string", 0), ("Ready", "string", 0), ("Status", "string", 0),
-              ("Restarts", "string", 0), ("Age", "string", 0), ("IP", "string", 1),
-              ("Node", "string", 1), ("Nominated Node", "string", 1),
-              ("Readiness Gates", "string", 1)], _pod_row),
-    "jobs": ([("Name", "string", 0), ("Status", "string", 0), ("Completions", "string", 0),
-              ("Duration", "string", 0), ("Age", "string", 0), ("Containers", "string", 1),
-              ("Images", "string", 1), ("Selector", "string", 1)], _job_row),
-    "nodes": ([("Name", "string", 0), ("Status", "string", 0), ("Roles", "string", 0),
-               ("Age", "string", 0), ("Version", "string", 0), ("Internal-IP", "string", 1),
-               ("External-IP", "string", 1), ("OS-Image", "string", 1),
-               ("Kernel-Version", "string", 1), ("Container-Runtime", "string", 1)], _node_row),
-    "namespaces": ([("Name", "string", 0), ("Status", "string", 0), ("Age", "string", 0)],
-                   _namespace_row),
-    "events": ([("Last Seen", "string", 0), ("Type", "string", 0), ("Reason", "string", 0),
-                ("Object", "string", 0), ("Message", "string", 0)], _event_row),
-    "poddisruptionbudgets": ([("Name", "string", 0), ("Min Available", "string", 0),
-                              ("Max Unavailable", "string", 0),
-                              ("Allowed Disruptions", "integer", 0), ("Age", "string", 0)],
-                             _pdb_row),
+    "pods": (
+        [
+            ("Name", "string", 0),
+            ("Ready", "string", 0),
+            ("Status", "string", 0),
+            ("Restarts", "string", 0),
+            ("Age", "string", 0),
+            ("IP", "string", 1),
+            ("Node", "string", 1),
+            ("Nominated Node", "string", 1),
+            ("Readiness Gates", "string", 1),
+        ],
+        _pod_row,
+    ),
+    "jobs": (
+        [
+            ("Name", "string", 0),
+            ("Status", "string", 0),
+            ("Completions", "string", 0),
+            ("Duration", "string", 0),
+            ("Age", "string", 0),
+            ("Containers", "string", 1),
+            ("Images", "string", 1),
+            ("Selector", "string", 1),
+        ],
+        _job_row,
+    ),
+    "nodes": (
+        [
+            ("Name", "string", 0),
+            ("Status", "string", 0),
+            ("Roles", "string", 0),
+            ("Age", "string", 0),
+            ("Version", "string", 0),
+            ("Internal-IP", "string", 1),
+            ("External-IP", "string", 1),
+            ("OS-Image", "string", 1),
+            ("Kernel-Version", "string", 1),
+            ("Container-Runtime", "string", 1),
+        ],
+        _node_row,
+    ),
+    "namespaces": (
+        [("Name", "string", 0), ("Status", "string", 0), ("Age", "string", 0)],
+        _namespace_row,
+    ),
+    "events": (
+        [
+            ("Last Seen", "string", 0),
+            ("Type", "string", 0),
+            ("Reason", "string", 0),
+            ("Object", "string", 0),
+            ("Message", "string", 0),
+        ],
+        _event_row,
+    ),
+    "poddisruptionbudgets": (
+        [
+            ("Name", "string", 0),
+            ("Min Available", "string", 0),
+            ("Max Unavailable", "string", 0),
+            ("Allowed Disruptions", "integer", 0),
+            ("Age", "string", 0),
+        ],
+        _pdb_row,
+    ),
 }
 
 
-def table(rt: ResourceType, objects: list[Obj], resource_version: str,
-          include_object: str = "Metadata", continue_token: str | None = None) -> Obj:
-    columns, row = PRINTERS.get(rt.name, ([("Name", "string", 0), ("Age", "string", 0)],
-                                          lambda o: [o["metadata"]["name"], _age(o)]))
+def table(
+    rt: ResourceType,
+    objects: list[Obj],
+    resource_version: str,
+    include_object: str = "Metadata",
+    continue_token: str | None = None,
+) -> Obj:
+    columns, row = PRINTERS.get(
+        rt.name,
+        ([("Name", "string", 0), ("Age", "string", 0)], lambda o: [o["metadata"]["name"], _age(o)]),
+    )
     rows = []
     for obj in objects:
         entry: Obj = {"cells": row(obj)}
@@ -189,8 +270,13 @@ def table(rt: ResourceType, objects: list[Obj], resource_version: str,
         "apiVersion": "meta.k8s.io/v1",
         "metadata": meta,
         "columnDefinitions": [
-            {"name": name, "type": type_, "format": "name" if name == "Name" else "",
-             "description": name, "priority": priority}
+            {
+                "name": name,
+                "type": type_,
+                "format": "name" if name == "Name" else "",
+                "description": name,
+                "priority": priority,
+            }
             for name, type_, priority in columns
         ],
         "rows": rows,

@@ -35,8 +35,11 @@ def parse_since(value: str | None) -> int | None:
 
 
 def _bookmark(rt: ResourceType, rv: int) -> bytes:
-    obj = {"kind": rt.kind, "apiVersion": rt.api_version,
-           "metadata": {"resourceVersion": str(rv), "creationTimestamp": None}}
+    obj = {
+        "kind": rt.kind,
+        "apiVersion": rt.api_version,
+        "metadata": {"resourceVersion": str(rv), "creationTimestamp": None},
+    }
     return dumps({"type": "BOOKMARK", "object": obj}) + b"\n"
 
 

@@ -206,8 +206,7 @@ class Supervisor:
         regions = len(load_regions(s.regions_file).regions)
         # kubesim: one port per region, then its control API.
         wanted += [
-            (s.kubesim_base_port + i, "kubesim", "--kubesim-base-port")
-            for i in range(regions + 1)
+            (s.kubesim_base_port + i, "kubesim", "--kubesim-base-port") for i in range(regions + 1)
         ]
         busy = []
         for port, what, flag in wanted:

@@ -58,7 +58,11 @@ async def start_dev_server(db_file: Path) -> WorkflowEnvironment:
         data_converter=pydantic_data_converter,
         dev_server_existing_path=str(BIN / "temporal"),
         dev_server_database_filename=str(db_file),
-        dev_server_extra_args=["--sqlite-pragma", "journal_mode=wal",
-                               "--sqlite-pragma", "synchronous=normal"],
+        dev_server_extra_args=[
+            "--sqlite-pragma",
+            "journal_mode=wal",
+            "--sqlite-pragma",
+            "synchronous=normal",
+        ],
         search_attributes=[SearchAttributeKey.for_keyword(n) for n in SEARCH_ATTRIBUTES],
     )

@@ -36,7 +36,9 @@ class GarbageCollector:
         meta = pod["metadata"]
         key = (meta["namespace"], meta["name"])
         owners = {ref.get("uid") for ref in meta.get("ownerReferences") or []}
-        before = {ref.get("uid") for ref in (prev or {}).get("metadata", {}).get("ownerReferences") or []}  # noqa: E501
+        before = {
+            ref.get("uid") for ref in (prev or {}).get("metadata", {}).get("ownerReferences") or []
+        }  # noqa: E501
         if type_ == DELETED:
             owners = set()
         for uid in before - owners:
@@ -79,8 +81,13 @@ class GarbageCollector:
         dependents = self.dependents_of(uid)
         if policy == "Orphan":
             for key in dependents:
+
                 def orphan(pod: Obj) -> None:
-                    refs = [r for r in pod["metadata"].get("ownerReferences") or [] if r.get("uid") != uid]  # noqa: E501
+                    refs = [
+                        r
+                        for r in pod["metadata"].get("ownerReferences") or []
+                        if r.get("uid") != uid
+                    ]  # noqa: E501
                     if refs:
                         pod["metadata"]["ownerReferences"] = refs
                     else:

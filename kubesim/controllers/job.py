@@ -65,8 +65,12 @@ def _pod_ready(pod: Obj) -> bool:
 
 def _condition(type_: str, reason: str, message: str, stamp: str, status: str = "True") -> Obj:
     return {
-        "type": type_, "status": status, "lastProbeTime": stamp,
-        "lastTransitionTime": stamp, "reason": reason, "message": message,
+        "type": type_,
+        "status": status,
+        "lastProbeTime": stamp,
+        "lastTransitionTime": stamp,
+        "reason": reason,
+        "message": message,
     }
 
 
@@ -100,8 +104,10 @@ class JobController:
                 self.timers.pop(timer_key).cancel()
             return
         self.uid_keys[uid] = key
-        if prev is not None and prev.get("spec") == job.get("spec") and (
-            prev["metadata"].get("deletionTimestamp") == meta.get("deletionTimestamp")
+        if (
+            prev is not None
+            and prev.get("spec") == job.get("spec")
+            and (prev["metadata"].get("deletionTimestamp") == meta.get("deletionTimestamp"))
         ):
             return  # our own status write: nothing new to act on
         self.enqueue(key)
@@ -206,12 +212,14 @@ class JobController:
         ledger = self.ledgers.setdefault(uid, Ledger())
         pods = self._pods_of(key[0], uid)
         active = [
-            p for p in pods
+            p
+            for p in pods
             if (p.get("status") or {}).get("phase") not in TERMINAL
             and not p["metadata"].get("deletionTimestamp")
         ]
         terminating = [
-            p for p in pods
+            p
+            for p in pods
             if p["metadata"].get("deletionTimestamp")
             and (p.get("status") or {}).get("phase") not in TERMINAL
         ]
@@ -234,7 +242,9 @@ class JobController:
                 events.append((NORMAL, "Suspended", "Job suspended"))
         else:
             if _has_condition(status, "Suspended", "True"):
-                _upsert(status, _condition("Suspended", "JobResumed", "Job resumed", stamp, "False"))  # noqa: E501
+                _upsert(
+                    status, _condition("Suspended", "JobResumed", "Job resumed", stamp, "False")
+                )  # noqa: E501
                 status["startTime"] = stamp
                 events.append((NORMAL, "Resumed", "Job resumed"))
             status.setdefault("startTime", stamp)
@@ -258,21 +268,49 @@ class JobController:
             if complete:
                 self._delete_pods(active, job, quiet=True)
                 active = []
-                _upsert(status, _condition("SuccessCriteriaMet", "CompletionsReached",
-                                           "Reached expected number of succeeded pods", stamp))
-                _upsert(status, _condition("Complete", "CompletionsReached",
-                                           "Reached expected number of succeeded pods", stamp))
+                _upsert(
+                    status,
+                    _condition(
+                        "SuccessCriteriaMet",
+                        "CompletionsReached",
+                        "Reached expected number of succeeded pods",
+                        stamp,
+                    ),
+                )
+                _upsert(
+                    status,
+                    _condition(
+                        "Complete",
+                        "CompletionsReached",
+                        "Reached expected number of succeeded pods",
+                        stamp,
+                    ),
+                )
                 status["completionTime"] = stamp
                 events.append((NORMAL, "Completed", "Job completed"))
             elif backoff_limit is not None and failed > int(backoff_limit):
-                terminating += self._fail(job, status, active, ledger, "BackoffLimitExceeded",
-                                          "Job has reached the specified backoff limit",
-                                          stamp, events)
+                terminating += self._fail(
+                    job,
+                    status,
+                    active,
+                    ledger,
+                    "BackoffLimitExceeded",
+                    "Job has reached the specified backoff limit",
+                    stamp,
+                    events,
+                )
                 active = []
             elif deadline is not None and now - started >= float(deadline):
-                terminating += self._fail(job, status, active, ledger, "DeadlineExceeded",
-                                          "Job was active longer than specified deadline",
-                                          stamp, events)
+                terminating += self._fail(
+                    job,
+                    status,
+                    active,
+                    ledger,
+                    "DeadlineExceeded",
+                    "Job was active longer than specified deadline",
+                    stamp,
+                    events,
+                )
                 active = []
             else:
                 if deadline is not None:
@@ -291,7 +329,7 @@ class JobController:
                 elif missing < 0:
                     # Prefer removing pods that are not running yet, newest first.
                     surplus = sorted(active, key=lambda p: (_pod_ready(p), p["metadata"]["name"]))
-                    self._delete_pods(surplus[: -missing], job)
+                    self._delete_pods(surplus[:-missing], job)
                     active = surplus[-missing:]
         self._write_status(key, job, status, active, terminating, ledger, events)
         if is_finished({"status": status}) and not finished:
@@ -304,8 +342,17 @@ class JobController:
         delay = min(base * (2 ** (failed - 1)), MAX_BACKOFF)
         return float(ledger.last_failure + delay - now)
 
-    def _fail(self, job: Obj, status: Obj, active: list[Obj], ledger: Ledger, reason: str,
-              message: str, stamp: str, events: list[tuple[str, str, str]]) -> list[Obj]:
+    def _fail(
+        self,
+        job: Obj,
+        status: Obj,
+        active: list[Obj],
+        ledger: Ledger,
+        reason: str,
+        message: str,
+        stamp: str,
+        events: list[tuple[str, str, str]],
+    ) -> list[Obj]:
         """Fail the Job; returns the pods it stopped that are still terminating.
 
         Like pkg/controller/job, the active pods it deletes count as failed (its
@@ -322,17 +369,27 @@ class JobController:
         events.append((WARNING, reason, message))
         still = []
         for pod in active:
-            current = self.store.get(PODS.name, pod["metadata"]["namespace"],
-                                     pod["metadata"]["name"])
-            if current is not None and current["metadata"].get("deletionTimestamp") and (
-                (current.get("status") or {}).get("phase") not in TERMINAL
+            current = self.store.get(
+                PODS.name, pod["metadata"]["namespace"], pod["metadata"]["name"]
+            )
+            if (
+                current is not None
+                and current["metadata"].get("deletionTimestamp")
+                and ((current.get("status") or {}).get("phase") not in TERMINAL)
             ):
                 still.append(current)
         return still
 
-    def _write_status(self, key: Key, job: Obj, status: Obj, active: list[Obj],
-                      terminating: list[Obj], ledger: Ledger,
-                      events: list[tuple[str, str, str]]) -> None:
+    def _write_status(
+        self,
+        key: Key,
+        job: Obj,
+        status: Obj,
+        active: list[Obj],
+        terminating: list[Obj],
+        ledger: Ledger,
+        events: list[tuple[str, str, str]],
+    ) -> None:
         def set_count(field_name: str, value: int) -> None:
             # active/succeeded/failed are omitempty in the real API; ready/terminating not.
             if value:
@@ -347,6 +404,7 @@ class JobController:
         status["terminating"] = len(terminating)
         status["uncountedTerminatedPods"] = {}
         if status != (job.get("status") or {}):
+
             def apply(obj: Obj) -> None:
                 obj["status"] = status
 
@@ -405,7 +463,9 @@ class JobController:
         if not pod["metadata"]["annotations"]:
             del pod["metadata"]["annotations"]
         created = self.store.create(PODS.name, pod)
-        self.cluster.events.record(job, NORMAL, "SuccessfulCreate", f"Created pod: {name}", "job-controller")  # noqa: E501
+        self.cluster.events.record(
+            job, NORMAL, "SuccessfulCreate", f"Created pod: {name}", "job-controller"
+        )  # noqa: E501
         return created
 
     def _delete_pods(self, pods: list[Obj], job: Obj, quiet: bool = False) -> None:
@@ -427,7 +487,10 @@ class JobController:
             return
         finished_at = time.time()
         for condition in (job.get("status") or {}).get("conditions") or []:
-            if condition.get("type") in ("Complete", "Failed") and condition.get("status") == "True":  # noqa: E501
+            if (
+                condition.get("type") in ("Complete", "Failed")
+                and condition.get("status") == "True"
+            ):  # noqa: E501
                 finished_at = parse_iso(condition["lastTransitionTime"])
         self._timer(uid, "ttl", finished_at + float(ttl) - time.time(), key)
 

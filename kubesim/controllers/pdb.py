@@ -26,7 +26,8 @@ def _pod_healthy(pod: Obj) -> bool:
     if status.get("phase") != "Running":
         return False
     return any(
-        c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or []  # noqa: E501
+        c.get("type") == "Ready" and c.get("status") == "True"
+        for c in status.get("conditions") or []  # noqa: E501
     )
 
 
@@ -76,7 +77,8 @@ class PdbController:
             return []
         namespace = pdb["metadata"]["namespace"]
         return [
-            e.obj for e in self.store[PODS.name].entries(namespace)
+            e.obj
+            for e in self.store[PODS.name].entries(namespace)
             if selector.matches(e.obj["metadata"].get("labels"))
             and (e.obj.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
         ]
@@ -97,13 +99,16 @@ class PdbController:
         stamp = now_iso()
         generation = pdb["metadata"].get("generation", 1)
         value = "True" if allowed > 0 else "False"
-        previous = next((c for c in old.get("conditions") or [] if c.get("type") == "DisruptionAllowed"), None)  # noqa: E501
+        previous = next(
+            (c for c in old.get("conditions") or [] if c.get("type") == "DisruptionAllowed"), None
+        )  # noqa: E501
         condition = {
             "type": "DisruptionAllowed",
             "status": value,
             "observedGeneration": generation,
             "lastTransitionTime": previous["lastTransitionTime"]
-            if previous and previous.get("status") == value else stamp,
+            if previous and previous.get("status") == value
+            else stamp,
             "reason": "SufficientPods" if allowed > 0 else "InsufficientPods",
             "message": "",
         }
@@ -119,7 +124,8 @@ class PdbController:
             # Evicted pods stay listed until they are gone, as the disruption controller does.
             namespace = pdb["metadata"]["namespace"]
             still_there = {
-                name: stamp for name, stamp in old["disruptedPods"].items()
+                name: stamp
+                for name, stamp in old["disruptedPods"].items()
                 if self.store.get(PODS.name, namespace, name) is not None
             }
             if still_there:

@@ -257,8 +257,11 @@ class TaskStore:
                 ).where(TaskRow.id.in_(ids))
                 for row in session.execute(query):
                     result[row.id] = ActiveTaskRef(
-                        id=row.id, status=TaskStatus(row.status), region=row.region,
-                        attempt=row.attempt, job_name=row.job_name,
+                        id=row.id,
+                        status=TaskStatus(row.status),
+                        region=row.region,
+                        attempt=row.attempt,
+                        job_name=row.job_name,
                     )
         return result
 

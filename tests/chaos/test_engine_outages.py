@@ -28,8 +28,12 @@ from tests.chaos.helpers import batch, resident, wait_until
 from tests.chaos.upsystem import UpSystem
 
 SWEEP_SECONDS = 5.0
-DATA_SOURCES = [("aws", "us-east-1"), ("azure", "eastus"), ("gcp", "europe-west1"),
-                ("alibaba", "cn-hangzhou")]
+DATA_SOURCES = [
+    ("aws", "us-east-1"),
+    ("azure", "eastus"),
+    ("gcp", "europe-west1"),
+    ("alibaba", "cn-hangzhou"),
+]
 ENV = {
     # Shorter sweeps and backstop keep the suite fast; the region grace stays at its
     # default (10 s), which is what lets a restarted unit worker come back before its
@@ -38,7 +42,6 @@ ENV = {
     "MERIDIAN_SWEEPS__JOB_INTERVAL_SECONDS": str(SWEEP_SECONDS),
     "MERIDIAN_STATUS_BACKSTOP_SECONDS": "10",
 }
-
 
 
 @pytest.fixture(scope="module")
@@ -54,9 +57,7 @@ def system(tmp_path_factory: pytest.TempPathFactory, chaos_db: str) -> Iterator[
 @pytest_asyncio.fixture(scope="module")
 async def world(system: UpSystem, chaos_db: str) -> AsyncIterator[dict[str, Any]]:
     """What the scenarios read the system with: API, Temporal, clusters, database."""
-    temporal = await Client.connect(
-        system.temporal_address, data_converter=pydantic_data_converter
-    )
+    temporal = await Client.connect(system.temporal_address, data_converter=pydantic_data_converter)
     names = load_regions(DEV_REGIONS).names
     clusters = Clusters(system.kubeconfig, names)
     store = Store.from_settings(Settings(database_url=chaos_db))
@@ -108,9 +109,7 @@ async def jobs_untouched(clusters: Clusters, task_ids: list[str]) -> None:
         assert [j.attempt for j in jobs] in ([], [1]), (task_id, jobs)
 
 
-async def test_central_worker_killed_and_restarted(
-    system: UpSystem, world: dict[str, Any]
-) -> None:
+async def test_central_worker_killed_and_restarted(system: UpSystem, world: dict[str, Any]) -> None:
     http, clusters = world["http"], world["clusters"]
     tasks = await submit(http, spread("cw", 12, "10s"))
     await wait_until(http, tasks, lambda t: t["status"] == "RUNNING", timeout=40, what="RUNNING")

@@ -23,9 +23,7 @@ async def test_node_not_ready_moves_tasks_without_counting_a_failure(
         engine,
         [batch(t, "12s", placement=preferring(PRIMARY), retry={"max_attempts": 1}) for t in tasks],
     )
-    await wait_until(
-        http, tasks, lambda t: t["status"] == "RUNNING", timeout=45, what="RUNNING"
-    )
+    await wait_until(http, tasks, lambda t: t["status"] == "RUNNING", timeout=45, what="RUNNING")
     node_of: dict[str, str] = {}
     for task_id in tasks:
         pods = await asyncio.to_thread(clusters.pods_of, PRIMARY, f"{task_id}-a1")
@@ -85,9 +83,7 @@ async def test_unschedulable_job_moves_after_the_deadline(
     submitted_at = time.monotonic()
     async with DuplicateWatch(clusters, tasks, orphans=orphans_of(engine.store)) as dupes:
         await submit_all(engine, bodies)
-        await wait_until(
-            http, tasks, lambda t: t["attempt"] >= 1, timeout=20, what="placed"
-        )
+        await wait_until(http, tasks, lambda t: t["attempt"] >= 1, timeout=20, what="placed")
         first = {t: await engine.task(t) for t in tasks}
         stuck = [t for t, task in first.items() if task["region"] == region]
         assert len(stuck) == len(tasks), f"expected all placed in {region}: {first}"

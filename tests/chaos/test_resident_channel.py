@@ -104,9 +104,7 @@ async def test_resident_channel_failing_silent_and_gone(
         remaining = heartbeat * 3 - (time.monotonic() - silenced_at)
         if remaining > 0:
             await asyncio.sleep(remaining)  # the claim under test is "nothing happens"
-        report = await auditor.audit(
-            expect(everyone, "RUNNING"), timeout=30
-        )
+        report = await auditor.audit(expect(everyone, "RUNNING"), timeout=30)
     assert dupes.seen == {}, dupes.seen
     for task_id in silent:
         task = report.tasks[task_id]

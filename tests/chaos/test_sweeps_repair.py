@@ -60,8 +60,14 @@ async def test_sweeps_repair_missed_completions_within_one_interval(
         [
             batch(t, "6s", data_source={"provider": p, "region": r})
             for i, t in enumerate(tasks)
-            for p, r in [[("aws", "us-east-1"), ("azure", "eastus"), ("gcp", "europe-west1"),
-                          ("alibaba", "cn-hangzhou")][i % 4]]
+            for p, r in [
+                [
+                    ("aws", "us-east-1"),
+                    ("azure", "eastus"),
+                    ("gcp", "europe-west1"),
+                    ("alibaba", "cn-hangzhou"),
+                ][i % 4]
+            ]
         ],
     )
     # Dropped watch streams on top: the watchers reconnect (from their resourceVersion)

@@ -62,7 +62,8 @@ def engine_settings(
             resident_heartbeat_timeout_seconds=3.0,
         ),
         "sweeps": SweepSettings(
-            running_task_interval_seconds=5.0, job_interval_seconds=5.0,
+            running_task_interval_seconds=5.0,
+            job_interval_seconds=5.0,
             unstarted_after_seconds=1.0,
         ),
     }

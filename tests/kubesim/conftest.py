@@ -24,19 +24,41 @@ REGIONS: dict[str, Any] = {
         "provisioning_delay": "500ms",
     },
     "regions": [
-        {"name": "aws-us-east-1", "provider": "aws", "location": "us-east-1",
-         "node_pools": [{"name": "general", "count": 3, "cpu": "8", "memory": "32Gi",
-                         "min": 1, "max": 8}]},
-        {"name": "azure-eastus", "provider": "azure", "location": "eastus",
-         "node_pools": [{"name": "general", "count": 2, "cpu": "4", "memory": "16Gi"}]},
-        {"name": "gcp-europe-west1", "provider": "gcp", "location": "europe-west1",
-         "node_pools": [{"name": "general", "count": 2, "cpu": "2", "memory": "8Gi",
-                         "min": 1, "max": 6}]},
-        {"name": "alibaba-cn-hangzhou", "provider": "alibaba", "location": "cn-hangzhou",
-         "unknown_key": "ignored",
-         "node_pools": [{"name": "general", "count": 2, "cpu": "4", "memory": "16Gi"}]},
-        {"name": "huawei-cn-north-4", "provider": "huawei", "location": "cn-north-4",
-         "node_pools": [{"name": "general", "count": 2, "cpu": "4", "memory": "16Gi"}]},
+        {
+            "name": "aws-us-east-1",
+            "provider": "aws",
+            "location": "us-east-1",
+            "node_pools": [
+                {"name": "general", "count": 3, "cpu": "8", "memory": "32Gi", "min": 1, "max": 8}
+            ],
+        },
+        {
+            "name": "azure-eastus",
+            "provider": "azure",
+            "location": "eastus",
+            "node_pools": [{"name": "general", "count": 2, "cpu": "4", "memory": "16Gi"}],
+        },
+        {
+            "name": "gcp-europe-west1",
+            "provider": "gcp",
+            "location": "europe-west1",
+            "node_pools": [
+                {"name": "general", "count": 2, "cpu": "2", "memory": "8Gi", "min": 1, "max": 6}
+            ],
+        },
+        {
+            "name": "alibaba-cn-hangzhou",
+            "provider": "alibaba",
+            "location": "cn-hangzhou",
+            "unknown_key": "ignored",
+            "node_pools": [{"name": "general", "count": 2, "cpu": "4", "memory": "16Gi"}],
+        },
+        {
+            "name": "huawei-cn-north-4",
+            "provider": "huawei",
+            "location": "cn-north-4",
+            "node_pools": [{"name": "general", "count": 2, "cpu": "4", "memory": "16Gi"}],
+        },
     ],
     "network": [
         {"from": "aws-us-east-1", "to": "aws:us-east-1", "rtt_ms": 1.0, "loss": 0.0},
@@ -59,9 +81,12 @@ def regions_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def kubesim(regions_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubesimProcess]:  # noqa: E501
-    process = start_kubesim(regions_file, tmp_path_factory.mktemp("kubesim"),
-                            extra_args=["--bookmark-interval", "0.5"])
+def kubesim(
+    regions_file: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[KubesimProcess]:  # noqa: E501
+    process = start_kubesim(
+        regions_file, tmp_path_factory.mktemp("kubesim"), extra_args=["--bookmark-interval", "0.5"]
+    )
     yield process
     assert process.stop() == 0, process.log_path.read_text()
 
@@ -137,8 +162,12 @@ def job_body(
     }
 
 
-def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.05,
-             what: str = "condition") -> Any:
+def wait_for(
+    predicate: Callable[[], Any],
+    timeout: float = 10.0,
+    interval: float = 0.05,
+    what: str = "condition",
+) -> Any:
     deadline = time.monotonic() + timeout
     last: Any = None
     while time.monotonic() < deadline:

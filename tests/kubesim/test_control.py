@@ -41,7 +41,11 @@ def test_stats_count_kubernetes_requests(control: KubesimControl, api_clients: A
     core.list_namespace()
     core.read_namespace("default")
     after = control.stats(RESIDENT)
-    assert after["requests"]["list"]["namespaces"] - before["requests"].get("list", {}).get("namespaces", 0) == 2  # noqa: E501
+    assert (
+        after["requests"]["list"]["namespaces"]
+        - before["requests"].get("list", {}).get("namespaces", 0)
+        == 2
+    )  # noqa: E501
     assert after["requests"]["get"]["namespaces"] >= 1
     assert after["requests_total"] >= before["requests_total"] + 3
     assert after["objects"]["nodes"] == 2 and after["objects"]["namespaces"] >= 2
@@ -63,8 +67,9 @@ def _post(kubesim: KubesimProcess, method: str, path: str, body: Any) -> httpx.R
     return httpx.request(method, f"{kubesim.control_url}{path}", json=body, timeout=10)
 
 
-def test_unknown_or_missing_body_keys_are_400(control: KubesimControl,
-                                              kubesim: KubesimProcess) -> None:
+def test_unknown_or_missing_body_keys_are_400(
+    control: KubesimControl, kubesim: KubesimProcess
+) -> None:
     base = f"/sim/regions/{RESIDENT}"
     # A misspelt field used to be taken for the default: rate 0 and latency 0 with a 200.
     answer = _post(kubesim, "POST", f"{base}/api-errors", {"fraction": 0.5})
@@ -91,8 +96,7 @@ def test_unknown_or_missing_body_keys_are_400(control: KubesimControl,
         ("POST", f"/nodes/{node}/ready", {"Ready": False}, ["Ready"], ["ready"]),
         ("POST", f"/nodes/{node}/ready", {"ready": False, "taint": 1}, ["taint"], []),
         ("DELETE", f"/nodes/{node}", {"drain": True}, ["drain"], []),
-        ("POST", "/pods/default/some-pod/status", {"status": "failing"}, ["status"],
-         ["state"]),
+        ("POST", "/pods/default/some-pod/status", {"status": "failing"}, ["status"], ["state"]),
         ("POST", "/pools/general/scale", {"replicas": 5}, ["replicas"], ["desired"]),
         ("POST", "/pools/general/scale", {"desired": 5, "delay": 0}, ["delay"], []),
     ]
@@ -105,8 +109,10 @@ def test_unknown_or_missing_body_keys_are_400(control: KubesimControl,
             assert repr(key) in error["error"]
     # Network paths cannot be removed, so these use CORE's path from the regions file.
     path = {"target": "aws:us-east-1", "rtt_ms": 1.0, "loss": 0.0}
-    for body, unknown, missing in [({"target": "aws:us-east-1", "rtt": 900.0}, ["rtt"], []),
-                                   ({"rtt_ms": 900.0, "loss": 0.5}, [], ["target"])]:
+    for body, unknown, missing in [
+        ({"target": "aws:us-east-1", "rtt": 900.0}, ["rtt"], []),
+        ({"rtt_ms": 900.0, "loss": 0.5}, [], ["target"]),
+    ]:
         answer = _post(kubesim, "POST", f"/sim/regions/{CORE}/network", body)
         assert answer.status_code == 400, answer.text
         assert (answer.json()["unknown"], answer.json()["missing"]) == (unknown, missing)
@@ -117,14 +123,25 @@ def test_unknown_or_missing_body_keys_are_400(control: KubesimControl,
     assert state["nodes"] == 2 and state["ready_nodes"] == 2
     assert control.pools(RESIDENT) == [pool]
     # Every documented field is still accepted, and so are empty bodies where none is read.
-    assert _post(kubesim, "POST", f"{base}/api-errors",
-                 {"rate": 0.0, "codes": [503], "retry_after": 2}).status_code == 200
+    assert (
+        _post(
+            kubesim, "POST", f"{base}/api-errors", {"rate": 0.0, "codes": [503], "retry_after": 2}
+        ).status_code
+        == 200
+    )
     assert _post(kubesim, "DELETE", f"{base}/api-errors", None).status_code == 200
     assert _post(kubesim, "POST", f"{base}/latency", {"ms": 0}).status_code == 200
     assert _post(kubesim, "DELETE", f"{base}/latency", {}).status_code == 200
     assert _post(kubesim, "POST", f"/sim/regions/{CORE}/network", path).status_code == 200
-    assert _post(kubesim, "POST", f"{base}/pools/general/scale",
-                 {"desired": pool["desired"], "provisioning_delay_seconds": 0}).status_code == 200
+    assert (
+        _post(
+            kubesim,
+            "POST",
+            f"{base}/pools/general/scale",
+            {"desired": pool["desired"], "provisioning_delay_seconds": 0},
+        ).status_code
+        == 200
+    )
     assert _post(kubesim, "POST", f"{base}/nodes/{node}/ready", {"ready": True}).status_code == 200
     assert control.pools(RESIDENT) == [pool]
 

@@ -45,9 +45,14 @@ def test_not_found_is_a_status_object(batch: client.BatchV1Api, namespace: str) 
     with pytest.raises(ApiException) as err:
         batch.read_namespaced_job("missing", namespace)
     assert _status(err.value) == {
-        "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-        "message": 'jobs.batch "missing" not found', "reason": "NotFound",
-        "details": {"name": "missing", "group": "batch", "kind": "jobs"}, "code": 404,
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": 'jobs.batch "missing" not found',
+        "reason": "NotFound",
+        "details": {"name": "missing", "group": "batch", "kind": "jobs"},
+        "code": 404,
     }
 
 
@@ -70,8 +75,11 @@ def test_job_without_containers_is_422(batch: client.BatchV1Api, namespace: str)
     status = _status(err.value)
     assert err.value.status == 422 and status["reason"] == "Invalid"
     assert status["details"]["kind"] == "Job" and status["details"]["group"] == "batch"
-    assert {"reason": "FieldValueRequired", "message": "Required value",
-            "field": "spec.template.spec.containers"} in status["details"]["causes"]
+    assert {
+        "reason": "FieldValueRequired",
+        "message": "Required value",
+        "field": "spec.template.spec.containers",
+    } in status["details"]["causes"]
 
 
 def test_name_that_is_not_dns1123_is_422(batch: client.BatchV1Api, namespace: str) -> None:
@@ -79,7 +87,9 @@ def test_name_that_is_not_dns1123_is_422(batch: client.BatchV1Api, namespace: st
         batch.create_namespaced_job(namespace, job_body("Not_Valid"))
     status = _status(err.value)
     assert err.value.status == 422
-    assert status["message"].startswith('Job.batch "Not_Valid" is invalid: metadata.name: Invalid value')  # noqa: E501
+    assert status["message"].startswith(
+        'Job.batch "Not_Valid" is invalid: metadata.name: Invalid value'
+    )  # noqa: E501
     assert status["details"]["causes"][0]["field"] == "metadata.name"
 
 
@@ -90,27 +100,34 @@ def test_create_in_missing_namespace_is_404(batch: client.BatchV1Api) -> None:
     assert _status(err.value)["details"] == {"name": "no-such-namespace", "kind": "namespaces"}
 
 
-def test_resource_versions_increase_per_cluster(batch: client.BatchV1Api, core: client.CoreV1Api,
-                                                namespace: str) -> None:
+def test_resource_versions_increase_per_cluster(
+    batch: client.BatchV1Api, core: client.CoreV1Api, namespace: str
+) -> None:
     a = batch.create_namespaced_job(namespace, job_body("rv-a", duration="10s"))
     cm = core.create_namespace({"metadata": {"name": f"{namespace}-x"}})
     b = batch.create_namespaced_job(namespace, job_body("rv-b", duration="10s"))
-    rvs = [int(a.metadata.resource_version), int(cm.metadata.resource_version),
-           int(b.metadata.resource_version)]
+    rvs = [
+        int(a.metadata.resource_version),
+        int(cm.metadata.resource_version),
+        int(b.metadata.resource_version),
+    ]
     assert rvs == sorted(rvs) and len(set(rvs)) == 3
 
 
 def test_merge_and_strategic_patch(batch: client.BatchV1Api, namespace: str) -> None:
     batch.create_namespaced_job(namespace, job_body("patch", duration="10s", labels={"a": "1"}))
-    patched = batch.patch_namespaced_job("patch", namespace,
-                                         {"metadata": {"labels": {"b": "2"}}})
+    patched = batch.patch_namespaced_job("patch", namespace, {"metadata": {"labels": {"b": "2"}}})
     assert patched.metadata.labels["a"] == "1" and patched.metadata.labels["b"] == "2"
     # A null removes a key (RFC 7386).
     patched = batch.patch_namespaced_job("patch", namespace, {"metadata": {"labels": {"a": None}}})
     assert "a" not in patched.metadata.labels
     # The official client sends dict patches as strategic merge; ask for a merge patch too.
-    patched = batch.patch_namespaced_job("patch", namespace, {"spec": {"suspend": True}},
-                                         _content_type="application/merge-patch+json")
+    patched = batch.patch_namespaced_job(
+        "patch",
+        namespace,
+        {"spec": {"suspend": True}},
+        _content_type="application/merge-patch+json",
+    )
     assert patched.spec.suspend is True
     assert patched.metadata.generation == 2  # spec changed
 
@@ -123,8 +140,9 @@ def test_json_patch(batch: client.BatchV1Api, namespace: str) -> None:
     assert patched.metadata.annotations == {"x": "y"}
 
 
-def test_update_with_stale_resource_version_conflicts(batch: client.BatchV1Api,
-                                                      namespace: str) -> None:
+def test_update_with_stale_resource_version_conflicts(
+    batch: client.BatchV1Api, namespace: str
+) -> None:
     job = batch.create_namespaced_job(namespace, job_body("stale", duration="10s"))
     batch.patch_namespaced_job("stale", namespace, {"metadata": {"labels": {"x": "1"}}})
     job.metadata.labels = {"y": "2"}
@@ -139,18 +157,23 @@ def test_update_with_stale_resource_version_conflicts(batch: client.BatchV1Api,
 
 
 def test_generate_name(core: client.CoreV1Api, namespace: str) -> None:
-    pod = core.create_namespaced_pod(namespace, {
-        "metadata": {"generateName": "gen-"},
-        "spec": {"containers": [{"name": "c", "image": "busybox"}]},
-    })
+    pod = core.create_namespaced_pod(
+        namespace,
+        {
+            "metadata": {"generateName": "gen-"},
+            "spec": {"containers": [{"name": "c", "image": "busybox"}]},
+        },
+    )
     assert pod.metadata.name.startswith("gen-") and len(pod.metadata.name) == len("gen-") + 5
     assert pod.status.phase == "Pending"
 
 
-def test_delete_namespace_removes_its_objects(core: client.CoreV1Api, batch: client.BatchV1Api,
-                                              namespace: str) -> None:
+def test_delete_namespace_removes_its_objects(
+    core: client.CoreV1Api, batch: client.BatchV1Api, namespace: str
+) -> None:
     batch.create_namespaced_job(namespace, job_body("gone", duration="10s"))
     core.delete_namespace(namespace)
     assert namespace not in {n.metadata.name for n in core.list_namespace().items}
-    assert not [j for j in batch.list_job_for_all_namespaces().items
-                if j.metadata.namespace == namespace]
+    assert not [
+        j for j in batch.list_job_for_all_namespaces().items if j.metadata.namespace == namespace
+    ]

@@ -29,7 +29,10 @@ async def test_outage_reports_the_failed_watch_at_once(
         return None
 
     watcher = JobWatcher(
-        region=FAULTS, gateway=JobGateway(clients), namespace="default", report=report,
+        region=FAULTS,
+        gateway=JobGateway(clients),
+        namespace="default",
+        report=report,
         on_error=on_error,
     )
     stop = asyncio.Event()

@@ -20,8 +20,9 @@ from .conftest import FAULTS, job_body, wait_for
 @pytest.fixture
 def faults_api(kubesim: KubesimProcess, control: KubesimControl) -> Iterator[client.ApiClient]:
     cfg = client.Configuration()
-    config.load_kube_config(config_file=kubesim.kubeconfig, context=FAULTS,
-                            client_configuration=cfg)
+    config.load_kube_config(
+        config_file=kubesim.kubeconfig, context=FAULTS, client_configuration=cfg
+    )
     # urllib3's default Retry silently retries 429/503 that carry Retry-After (three
     # times); these tests look at the raw answers, so retries are off.
     cfg.retries = False
@@ -102,8 +103,9 @@ def test_api_errors_answer_with_status_and_retry_after(
     assert core.list_namespace().items
 
 
-def test_api_error_rate_is_a_fraction(faults_api: client.ApiClient,
-                                      control: KubesimControl) -> None:
+def test_api_error_rate_is_a_fraction(
+    faults_api: client.ApiClient, control: KubesimControl
+) -> None:
     core = client.CoreV1Api(faults_api)
     control.api_errors(FAULTS, rate=0.5, retry_after=0)
     failures = 0
@@ -116,8 +118,9 @@ def test_api_error_rate_is_a_fraction(faults_api: client.ApiClient,
     assert 50 < failures < 150
 
 
-def test_latency_delays_every_response(faults_api: client.ApiClient,
-                                       control: KubesimControl) -> None:
+def test_latency_delays_every_response(
+    faults_api: client.ApiClient, control: KubesimControl
+) -> None:
     core = client.CoreV1Api(faults_api)
     core.list_namespace()
     control.latency(FAULTS, 300)

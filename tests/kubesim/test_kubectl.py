@@ -20,9 +20,19 @@ pytestmark = pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl
 def kubectl(kubesim: KubesimProcess, tmp_path: Path):  # type: ignore[no-untyped-def]
     def run(*args: str, context: str = KUBECTL, check: bool = True) -> str:
         result = subprocess.run(
-            ["kubectl", "--kubeconfig", kubesim.kubeconfig, "--context", context,
-             "--cache-dir", str(tmp_path / "cache"), *args],
-            capture_output=True, text=True, timeout=60,
+            [
+                "kubectl",
+                "--kubeconfig",
+                kubesim.kubeconfig,
+                "--context",
+                context,
+                "--cache-dir",
+                str(tmp_path / "cache"),
+                *args,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
             env={"HOME": str(tmp_path), "PATH": "/usr/local/bin:/usr/bin:/bin"},
         )
         if check and result.returncode != 0:
@@ -40,12 +50,14 @@ def test_get_nodes_in_every_region(kubectl, kubesim: KubesimProcess) -> None:  #
 
 def test_create_wait_logs_delete(kubectl) -> None:  # type: ignore[no-untyped-def]
     name = f"kc-{uuid.uuid4().hex[:6]}"
-    assert f"job.batch/{name} created" in kubectl("create", "job", name, "--image=busybox:1.36",
-                                                  "--", "echo", "hello")
+    assert f"job.batch/{name} created" in kubectl(
+        "create", "job", name, "--image=busybox:1.36", "--", "echo", "hello"
+    )
     listing = kubectl("get", "jobs,pods")
     assert name in listing and "COMPLETIONS" in listing
-    assert "condition met" in kubectl("wait", "--for=condition=complete", f"job/{name}",
-                                      "--timeout=30s")
+    assert "condition met" in kubectl(
+        "wait", "--for=condition=complete", f"job/{name}", "--timeout=30s"
+    )
     out = kubectl("get", "job", name)
     assert "Complete" in out and "1/1" in out
     logs = kubectl("logs", f"job/{name}")

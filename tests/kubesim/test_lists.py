@@ -37,29 +37,35 @@ def labelled_jobs(batch: client.BatchV1Api, namespace: str) -> str:
         ("tier in (web),env notin (dev)", ["a"]),
     ],
 )
-def test_label_selectors(batch: client.BatchV1Api, labelled_jobs: str, selector: str,
-                         expected: list[str]) -> None:
+def test_label_selectors(
+    batch: client.BatchV1Api, labelled_jobs: str, selector: str, expected: list[str]
+) -> None:
     jobs = batch.list_namespaced_job(labelled_jobs, label_selector=selector)
     assert sorted(j.metadata.name for j in jobs.items) == expected
 
 
 def test_field_selector_on_name_and_namespace(batch: client.BatchV1Api, labelled_jobs: str) -> None:
     jobs = batch.list_job_for_all_namespaces(
-        field_selector=f"metadata.namespace={labelled_jobs},metadata.name=c")
+        field_selector=f"metadata.namespace={labelled_jobs},metadata.name=c"
+    )
     assert [j.metadata.name for j in jobs.items] == ["c"]
     jobs = batch.list_namespaced_job(labelled_jobs, field_selector="metadata.name!=c")
     assert sorted(j.metadata.name for j in jobs.items) == ["a", "b", "d"]
 
 
-def test_pod_field_selectors_phase_and_node(core: client.CoreV1Api, batch: client.BatchV1Api,
-                                            namespace: str) -> None:
+def test_pod_field_selectors_phase_and_node(
+    core: client.CoreV1Api, batch: client.BatchV1Api, namespace: str
+) -> None:
     batch.create_namespaced_job(namespace, job_body("quick", duration="50ms"))
     batch.create_namespaced_job(namespace, job_body("slow", duration="30s"))
-    wait_for(lambda: core.list_namespaced_pod(namespace, field_selector="status.phase=Succeeded").items,  # noqa: E501
-             what="a Succeeded pod")
+    wait_for(
+        lambda: core.list_namespaced_pod(namespace, field_selector="status.phase=Succeeded").items,  # noqa: E501
+        what="a Succeeded pod",
+    )
     running = wait_for(
         lambda: core.list_namespaced_pod(namespace, field_selector="status.phase=Running").items,
-        what="a Running pod")
+        what="a Running pod",
+    )
     assert [p.metadata.labels["job-name"] for p in running] == ["slow"]
     node = running[0].spec.node_name
     on_node = core.list_namespaced_pod(namespace, field_selector=f"spec.nodeName={node}")

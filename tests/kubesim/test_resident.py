@@ -27,10 +27,13 @@ def _resident_job(name: str, port: int = 8080) -> dict[str, Any]:
                 "metadata": {"annotations": {"kubesim.io/resident": "true"}},
                 "spec": {
                     "restartPolicy": "Never",
-                    "containers": [{
-                        "name": "svc", "image": "meridian/worker:1",
-                        "ports": [{"name": "status", "containerPort": port}],
-                    }],
+                    "containers": [
+                        {
+                            "name": "svc",
+                            "image": "meridian/worker:1",
+                            "ports": [{"name": "status", "containerPort": port}],
+                        }
+                    ],
                 },
             },
         },
@@ -43,8 +46,13 @@ def resident_pod(api_clients: Any) -> tuple[client.CoreV1Api, client.BatchV1Api,
     core, batch = client.CoreV1Api(api), client.BatchV1Api(api)
     name = f"res-{uuid.uuid4().hex[:6]}"
     batch.create_namespaced_job("default", _resident_job(name))
-    pod = wait_for(lambda: [p for p in core.list_namespaced_pod(
-        "default", label_selector=f"job-name={name}").items if p.status.phase == "Running"])[0]
+    pod = wait_for(
+        lambda: [
+            p
+            for p in core.list_namespaced_pod("default", label_selector=f"job-name={name}").items
+            if p.status.phase == "Running"
+        ]
+    )[0]
     return core, batch, pod
 
 
@@ -100,8 +108,9 @@ async def test_deleting_the_job_closes_the_channel(resident_pod: Any) -> None:
     _, batch, pod = resident_pod
     async with connect(f"ws://{pod.status.pod_ip}:8080/status") as ws:
         await ws.recv()
-        batch.delete_namespaced_job(pod.metadata.labels["job-name"], "default",
-                                    propagation_policy="Background")
+        batch.delete_namespaced_job(
+            pod.metadata.labels["job-name"], "default", propagation_policy="Background"
+        )
         with pytest.raises(ConnectionClosed):
             for _ in range(5):
                 await asyncio.wait_for(ws.recv(), 2)

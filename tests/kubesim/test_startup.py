@@ -38,7 +38,9 @@ def test_every_region_is_its_own_api_server(kubesim: KubesimProcess) -> None:
         api = config.new_client_from_config(config_file=kubesim.kubeconfig, context=region)
         try:
             nodes = client.CoreV1Api(api).list_node()
-            assert {n.metadata.labels["topology.kubernetes.io/region"] for n in nodes.items} == {region}  # noqa: E501
+            assert {n.metadata.labels["topology.kubernetes.io/region"] for n in nodes.items} == {
+                region
+            }  # noqa: E501
             version = client.VersionApi(api).get_code()
             assert version.major == "1"
         finally:
@@ -51,9 +53,21 @@ def test_cli_prints_regions_then_ready_and_stops_cleanly_on_sigint(tmp_path: Pat
     base = find_free_base_port(5)
     out = tmp_path / "kubeconfig"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "kubesim", "--regions", str(REPO / "infra/regions/dev.yaml"),
-         "--kubeconfig", str(out), "--base-port", str(base)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO,
+        [
+            sys.executable,
+            "-m",
+            "kubesim",
+            "--regions",
+            str(REPO / "infra/regions/dev.yaml"),
+            "--kubeconfig",
+            str(out),
+            "--base-port",
+            str(base),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=REPO,
     )
     assert proc.stdout is not None
     lines = []
@@ -63,8 +77,9 @@ def test_cli_prints_regions_then_ready_and_stops_cleanly_on_sigint(tmp_path: Pat
             break
     assert lines[-1] == "kubesim ready"
     assert len(lines) == 4 + 2  # four regions, the control URL, ready
-    for i, name in enumerate(["aws-us-east-1", "azure-eastus", "gcp-europe-west1",
-                              "alibaba-cn-hangzhou"]):
+    for i, name in enumerate(
+        ["aws-us-east-1", "azure-eastus", "gcp-europe-west1", "alibaba-cn-hangzhou"]
+    ):
         assert name in lines[i] and f"http://127.0.0.1:{base + 1 + i}" in lines[i]
     assert f"http://127.0.0.1:{base}" in lines[4]
     assert httpx.get(f"http://127.0.0.1:{base}/sim/regions").status_code == 200

@@ -32,11 +32,20 @@ OTHER = "gcp-europe-west4"
 REGIONS: dict[str, Any] = {
     "defaults": {"job_duration": "300ms", "eviction_delay": "1s", "provisioning_delay": "200ms"},
     "regions": [
-        {"name": REGION, "provider": "aws", "location": "eu-west-1",
-         "node_pools": [{"name": "general", "count": 2, "cpu": "8", "memory": "32Gi",
-                         "min": 1, "max": 6}]},
-        {"name": OTHER, "provider": "gcp", "location": "europe-west4",
-         "node_pools": [{"name": "general", "count": 1, "cpu": "4", "memory": "16Gi"}]},
+        {
+            "name": REGION,
+            "provider": "aws",
+            "location": "eu-west-1",
+            "node_pools": [
+                {"name": "general", "count": 2, "cpu": "8", "memory": "32Gi", "min": 1, "max": 6}
+            ],
+        },
+        {
+            "name": OTHER,
+            "provider": "gcp",
+            "location": "europe-west4",
+            "node_pools": [{"name": "general", "count": 1, "cpu": "4", "memory": "16Gi"}],
+        },
     ],
     "network": [{"from": REGION, "to": "gcp:europe-west4", "rtt_ms": 12.0, "loss": 0.0}],
 }
@@ -59,8 +68,9 @@ def processes() -> Iterator[list[KubesimProcess]]:
         process.stop()
 
 
-def _apis(process: KubesimProcess, region: str = REGION) -> tuple[client.CoreV1Api,
-                                                                   client.BatchV1Api]:
+def _apis(
+    process: KubesimProcess, region: str = REGION
+) -> tuple[client.CoreV1Api, client.BatchV1Api]:
     api = config.new_client_from_config(config_file=process.kubeconfig, context=region)
     return client.CoreV1Api(api), client.BatchV1Api(api)
 
@@ -74,8 +84,13 @@ def _resident_job(name: str, port: int) -> dict[str, Any]:
                 "metadata": {"annotations": {"kubesim.io/resident": "true"}},
                 "spec": {
                     "restartPolicy": "Never",
-                    "containers": [{"name": "svc", "image": "meridian/worker:1",
-                                    "ports": [{"name": "status", "containerPort": port}]}],
+                    "containers": [
+                        {
+                            "name": "svc",
+                            "image": "meridian/worker:1",
+                            "ports": [{"name": "status", "containerPort": port}],
+                        }
+                    ],
                 },
             },
         },
@@ -139,16 +154,18 @@ async def test_restart_resumes_jobs_pods_and_resident_endpoints(
     assert jobs["long"]["metadata"]["uid"] == long_job.metadata.uid
     assert jobs["long"]["metadata"]["resourceVersion"] == long_job.metadata.resource_version
     saved_rv = int(region["resource_version"])
-    assert saved_rv >= max(int(o["metadata"]["resourceVersion"])
-                           for objs in region["objects"].values() for o in objs)
+    assert saved_rv >= max(
+        int(o["metadata"]["resourceVersion"]) for objs in region["objects"].values() for o in objs
+    )
     assert "events" not in region["objects"]
     assert [p["desired"] for p in region["pools"]] == [3]
     assert not list(tmp_path.glob(".kubesim-state.json.*"))  # no temporary file left behind
 
     # The short Job's pod finishes while kubesim is down.
     time.sleep(max(0.0, short_pod.status.start_time.timestamp() + 2.2 - time.time()))
-    second = start_kubesim(regions_path, tmp_path / "run", base_port=_base_port(first),
-                           state_file=state_file)
+    second = start_kubesim(
+        regions_path, tmp_path / "run", base_port=_base_port(first), state_file=state_file
+    )
     processes.append(second)
     assert "restored" in second.log_path.read_text()
     core, batch = _apis(second)
@@ -179,14 +196,20 @@ async def test_restart_resumes_jobs_pods_and_resident_endpoints(
     # A watch from before the restart gets 410 Gone (relist); one from the resourceVersion
     # the clean stop saved continues and sees the long Job complete.
     with pytest.raises(ApiException) as err:
-        list(watch.Watch().stream(batch.list_namespaced_job, "default",
-                                  resource_version=old_rv, timeout_seconds=2))
+        list(
+            watch.Watch().stream(
+                batch.list_namespaced_job, "default", resource_version=old_rv, timeout_seconds=2
+            )
+        )
     assert err.value.status == 410
     events = []
-    for event in watch.Watch().stream(batch.list_namespaced_job, "default",
-                                      resource_version=str(saved_rv),
-                                      field_selector="metadata.name=long",
-                                      timeout_seconds=int(LONG_SECONDS) + 5):
+    for event in watch.Watch().stream(
+        batch.list_namespaced_job,
+        "default",
+        resource_version=str(saved_rv),
+        field_selector="metadata.name=long",
+        timeout_seconds=int(LONG_SECONDS) + 5,
+    ):
         events.append(event)
         if condition(event["object"], "Complete") is not None:
             break
@@ -210,8 +233,12 @@ def test_periodic_snapshot_survives_sigkill(
     regions_path: Path, tmp_path: Path, processes: list[KubesimProcess]
 ) -> None:
     state_file = tmp_path / "state.json"
-    first = start_kubesim(regions_path, tmp_path / "run", state_file=state_file,
-                          extra_args=["--state-interval", "0.3"])
+    first = start_kubesim(
+        regions_path,
+        tmp_path / "run",
+        state_file=state_file,
+        extra_args=["--state-interval", "0.3"],
+    )
     processes.append(first)
     core, batch = _apis(first)
     name = f"kept-{uuid.uuid4().hex[:6]}"
@@ -231,8 +258,9 @@ def test_periodic_snapshot_survives_sigkill(
     os.kill(first.pid, signal.SIGKILL)
     first.process.wait(5)
 
-    second = start_kubesim(regions_path, tmp_path / "run", base_port=_base_port(first),
-                           state_file=state_file)
+    second = start_kubesim(
+        regions_path, tmp_path / "run", base_port=_base_port(first), state_file=state_file
+    )
     processes.append(second)
     core, batch = _apis(second)
     assert batch.read_namespaced_job(name, "default").status.active == 1
@@ -242,8 +270,14 @@ def test_periodic_snapshot_survives_sigkill(
     listed = batch.list_namespaced_job("default")
     assert int(listed.metadata.resource_version) >= saved_rv + CRASH_RV_GAP
     with pytest.raises(ApiException) as err:
-        list(watch.Watch().stream(batch.list_namespaced_job, "default",
-                                  resource_version=str(saved_rv), timeout_seconds=1))
+        list(
+            watch.Watch().stream(
+                batch.list_namespaced_job,
+                "default",
+                resource_version=str(saved_rv),
+                timeout_seconds=1,
+            )
+        )
     assert err.value.status == 410
     assert second.stop() == 0
 
@@ -252,10 +286,17 @@ def test_state_of_other_regions_is_ignored_with_a_warning(
     regions_path: Path, tmp_path: Path, processes: list[KubesimProcess]
 ) -> None:
     state_file = tmp_path / "state.json"
-    state_file.write_text(json.dumps({
-        "kind": "KubesimState", "version": 1, "saved_at": time.time(), "clean": True,
-        "regions": {"elsewhere-1": {"resource_version": 7, "objects": {}}},
-    }))
+    state_file.write_text(
+        json.dumps(
+            {
+                "kind": "KubesimState",
+                "version": 1,
+                "saved_at": time.time(),
+                "clean": True,
+                "regions": {"elsewhere-1": {"resource_version": 7, "objects": {}}},
+            }
+        )
+    )
     process = start_kubesim(regions_path, tmp_path / "run", state_file=state_file)
     processes.append(process)
     log = process.log_path.read_text()

@@ -29,8 +29,9 @@ def test_watch_from_resource_version_sees_only_later_events(
     batch.create_namespaced_job(namespace, job_body("after", duration="30s"))
     batch.patch_namespaced_job("before", namespace, {"metadata": {"labels": {"x": "1"}}})
     events = []
-    for event in watch.Watch().stream(batch.list_namespaced_job, namespace,
-                                      resource_version=rv, timeout_seconds=1):
+    for event in watch.Watch().stream(
+        batch.list_namespaced_job, namespace, resource_version=rv, timeout_seconds=1
+    ):
         events.append((event["type"], event["object"].metadata.name))
     assert ("ADDED", "after") in events
     assert ("MODIFIED", "before") in events
@@ -49,8 +50,14 @@ def test_bookmarks_carry_a_resource_version(batch: client.BatchV1Api, namespace:
     rv = batch.list_namespaced_job(namespace).metadata.resource_version
     w = watch.Watch()
     bookmarks = [
-        e for e in w.stream(batch.list_namespaced_job, namespace, resource_version=rv,
-                            allow_watch_bookmarks=True, timeout_seconds=2)
+        e
+        for e in w.stream(
+            batch.list_namespaced_job,
+            namespace,
+            resource_version=rv,
+            allow_watch_bookmarks=True,
+            timeout_seconds=2,
+        )
         if e["type"] == "BOOKMARK"
     ]
     assert bookmarks, "no BOOKMARK within 2s (kubesim under test sends one every 0.5s)"
@@ -74,8 +81,13 @@ def test_watch_with_label_selector_reports_leaving_as_deleted(
     batch.patch_namespaced_job("sel", namespace, {"metadata": {"labels": {"w": "no"}}})
     events = [
         (e["type"], e["object"].metadata.name)
-        for e in watch.Watch().stream(batch.list_namespaced_job, namespace, label_selector="w=yes",
-                                      resource_version=rv, timeout_seconds=1)
+        for e in watch.Watch().stream(
+            batch.list_namespaced_job,
+            namespace,
+            label_selector="w=yes",
+            resource_version=rv,
+            timeout_seconds=1,
+        )
     ]
     # Selector watches (API concepts, "Efficient detection of changes"): an object that
     # stops matching is delivered as DELETED to that watch.
@@ -85,8 +97,12 @@ def test_watch_with_label_selector_reports_leaving_as_deleted(
 def test_job_status_changes_arrive_by_watch(batch: client.BatchV1Api, namespace: str) -> None:
     created = batch.create_namespaced_job(namespace, job_body("watched", duration="100ms"))
     w = watch.Watch()
-    for event in w.stream(batch.list_namespaced_job, namespace,
-                          resource_version=created.metadata.resource_version, timeout_seconds=5):
+    for event in w.stream(
+        batch.list_namespaced_job,
+        namespace,
+        resource_version=created.metadata.resource_version,
+        timeout_seconds=5,
+    ):
         job = event["object"]
         if any(c.type == "Complete" and c.status == "True" for c in job.status.conditions or []):
             w.stop()
@@ -102,8 +118,7 @@ def test_drop_watches_cuts_open_streams(api_clients: Any, control: KubesimContro
 
     def run() -> None:
         try:
-            for _ in watch.Watch().stream(batch.list_namespaced_job, "default",
-                                          timeout_seconds=30):
+            for _ in watch.Watch().stream(batch.list_namespaced_job, "default", timeout_seconds=30):
                 pass
             outcome["ended"] = "cleanly"
         except (urllib3.exceptions.HTTPError, ApiException) as exc:
@@ -123,13 +138,24 @@ def test_drop_watches_cuts_open_streams(api_clients: Any, control: KubesimContro
 @pytest.fixture(scope="module")
 def small_window(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubesimProcess]:
     path = tmp_path_factory.mktemp("small") / "regions.yaml"
-    path.write_text(yaml.safe_dump({
-        "defaults": {"job_duration": "100ms"},
-        "regions": [{"name": "idc-lab-1", "provider": "idc", "location": "lab-1",
-                     "node_pools": [{"name": "rack", "count": 1, "cpu": "4", "memory": "8Gi"}]}],
-    }))
-    process = start_kubesim(path, tmp_path_factory.mktemp("small-state"),
-                            extra_args=["--watch-window", "20"])
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "defaults": {"job_duration": "100ms"},
+                "regions": [
+                    {
+                        "name": "idc-lab-1",
+                        "provider": "idc",
+                        "location": "lab-1",
+                        "node_pools": [{"name": "rack", "count": 1, "cpu": "4", "memory": "8Gi"}],
+                    }
+                ],
+            }
+        )
+    )
+    process = start_kubesim(
+        path, tmp_path_factory.mktemp("small-state"), extra_args=["--watch-window", "20"]
+    )
     yield process
     process.stop()
 
@@ -150,8 +176,9 @@ def test_watch_from_compacted_version_gets_410_expired(small_core: client.CoreV1
     old_rv = small_core.list_namespace().metadata.resource_version
     _churn(small_core, 30)
     # kube-apiserver answers a too-old watch with HTTP 200 and one ERROR event.
-    response = small_core.list_namespace(watch=True, resource_version=old_rv,
-                                         _preload_content=False)
+    response = small_core.list_namespace(
+        watch=True, resource_version=old_rv, _preload_content=False
+    )
     assert response.status == 200
     lines = [line for line in response.read().decode().splitlines() if line]
     assert len(lines) == 1
@@ -182,9 +209,13 @@ def test_continue_token_older_than_window_is_410(small_core: client.CoreV1Api) -
 def test_relist_then_watch_recovers_after_410(small_core: client.CoreV1Api) -> None:
     listed = small_core.list_namespace()
     _churn(small_core, 1)
-    events = list(watch.Watch().stream(small_core.list_namespace,
-                                       resource_version=listed.metadata.resource_version,
-                                       timeout_seconds=1))
+    events = list(
+        watch.Watch().stream(
+            small_core.list_namespace,
+            resource_version=listed.metadata.resource_version,
+            timeout_seconds=1,
+        )
+    )
     assert [e["type"] for e in events] == ["ADDED"]
 
 

@@ -89,7 +89,11 @@ def test_state_write_keeps_keys_another_writer_owns(store: Store) -> None:
     store.merge_region_details("r2", {"draining": True})
     # ...and the monitor then writes from its stale copy: `draining` must survive.
     store.record_region_state(
-        "r2", "up", "ok", T0 + timedelta(seconds=2), {"load": {"nodes_ready": 2}},
+        "r2",
+        "up",
+        "ok",
+        T0 + timedelta(seconds=2),
+        {"load": {"nodes_ready": 2}},
         keep_details=("draining",),
     )
     details = store.get_region_states()["r2"].details or {}

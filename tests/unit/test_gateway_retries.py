@@ -81,8 +81,11 @@ def test_a_refused_connection_is_not_retried() -> None:
 
 def test_errors_of_meaning_are_not_retried() -> None:
     # An eviction's 429 is a PodDisruptionBudget refusing; a 404 or 409 is an answer.
-    for outcome, opt_out in ((api_error(429), True), (api_error(404), False),
-                             (api_error(409), False)):
+    for outcome, opt_out in (
+        (api_error(429), True),
+        (api_error(404), False),
+        (api_error(409), False),
+    ):
         call, calls = scripted(outcome)
         with pytest.raises(KubeError):
             gateway().get_json(call, retry_answered=not opt_out)
@@ -114,8 +117,12 @@ def test_a_create_whose_answer_was_lost_is_not_a_failure() -> None:
     batch = Batch(landed_status=409)
     gw = JobGateway(SimpleNamespace(timeout=1, batch=lambda _: batch), max_retry_wait=0)  # type: ignore[arg-type]
     spec = TaskSpec.model_validate(
-        {"name": "n", "business_unit": "bu", "data_source": {"provider": "aws",
-         "region": "us-east-1"}, "job": {"image": "img"}}
+        {
+            "name": "n",
+            "business_unit": "bu",
+            "data_source": {"provider": "aws", "region": "us-east-1"},
+            "job": {"image": "img"},
+        }
     )
     assert gw.create_job("r", "ns", "t1", spec, 1) == ("t1-a1", False)
     assert batch.calls == 2

@@ -14,14 +14,22 @@ from meridian.models import TaskSpec
 from meridian.settings import FailoverSettings
 from meridian.snapshot import compute_load, water_level
 
-SPEC = TaskSpec.model_validate({
-    "name": "svc", "business_unit": "ads", "kind": "resident",
-    "data_source": {"provider": "aws", "region": "us-east-1"},
-    "job": {"image": "busybox", "env": {"B": "2", "A": "1"}, "status_port": 8080,
+SPEC = TaskSpec.model_validate(
+    {
+        "name": "svc",
+        "business_unit": "ads",
+        "kind": "resident",
+        "data_source": {"provider": "aws", "region": "us-east-1"},
+        "job": {
+            "image": "busybox",
+            "env": {"B": "2", "A": "1"},
+            "status_port": 8080,
             "resources": {"cpu": "250m", "memory": "64Mi"},
-            "annotations": {"kubesim.io/duration": "5s"}},
-    "labels": {"team": "growth"},
-})
+            "annotations": {"kubesim.io/duration": "5s"},
+        },
+        "labels": {"team": "growth"},
+    }
+)
 
 
 def job_json(**status: Any) -> dict[str, Any]:
@@ -53,21 +61,26 @@ def test_observe_phases() -> None:
     assert observe_job(job_json(active=1), "r", source="t").phase is JobPhase.PENDING
     running = observe_job(job_json(active=1, ready=1), "r", source="t")
     assert running.phase is JobPhase.RUNNING and running.status_port == 8080
-    done = observe_job(job_json(conditions=[{"type": "Complete", "status": "True"}]), "r",
-                       source="t")
+    done = observe_job(
+        job_json(conditions=[{"type": "Complete", "status": "True"}]), "r", source="t"
+    )
     assert done.phase is JobPhase.SUCCEEDED and done.resource_version == 42
     assert (done.task_id, done.attempt, done.job_name) == ("t1", 2, "t1-a2")
     assert observe_job({"metadata": {"name": "x", "labels": {}}}, "r", source="t") is None
 
 
 def pod(phase: str, **status: Any) -> dict[str, Any]:
-    return {"metadata": {"creationTimestamp": "2026-01-01T00:00:00Z"},
-            "spec": {"nodeName": "n1"}, "status": {"phase": phase, **status}}
+    return {
+        "metadata": {"creationTimestamp": "2026-01-01T00:00:00Z"},
+        "spec": {"nodeName": "n1"},
+        "status": {"phase": phase, **status},
+    }
 
 
 def test_failed_job_tells_crash_from_lost_node() -> None:
-    failed = job_json(conditions=[{"type": "Failed", "status": "True",
-                                   "reason": "BackoffLimitExceeded"}])
+    failed = job_json(
+        conditions=[{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded"}]
+    )
     crash = pod("Failed", containerStatuses=[{"state": {"terminated": {"exitCode": 3}}}])
     obs = observe_job(failed, "r", [crash], source="t")
     assert obs.failure_kind is FailureKind.APPLICATION and obs.exit_code == 3
@@ -78,9 +91,18 @@ def test_failed_job_tells_crash_from_lost_node() -> None:
 
 def test_unschedulable_pod_is_reported_with_its_time() -> None:
     since = "2026-01-01T00:00:05Z"
-    stuck = pod("Pending", conditions=[{"type": "PodScheduled", "status": "False",
-                                        "reason": "Unschedulable", "lastTransitionTime": since,
-                                        "message": "0/3 nodes: Insufficient cpu"}])
+    stuck = pod(
+        "Pending",
+        conditions=[
+            {
+                "type": "PodScheduled",
+                "status": "False",
+                "reason": "Unschedulable",
+                "lastTransitionTime": since,
+                "message": "0/3 nodes: Insufficient cpu",
+            }
+        ],
+    )
     stuck["spec"] = {}
     obs = observe_job(job_json(active=1), "r", [stuck], source="t")
     assert obs.unschedulable_since == datetime(2026, 1, 1, 0, 0, 5, tzinfo=UTC)
@@ -88,21 +110,34 @@ def test_unschedulable_pod_is_reported_with_its_time() -> None:
 
 
 def node(name: str, cpu: str = "8", ready: bool = True, cordoned: bool = False) -> dict[str, Any]:
-    return {"metadata": {"name": name}, "spec": {"unschedulable": cordoned},
-            "status": {"allocatable": {"cpu": cpu, "memory": "32Gi"},
-                       "conditions": [{"type": "Ready", "status": "True" if ready else "False"}]}}
+    return {
+        "metadata": {"name": name},
+        "spec": {"unschedulable": cordoned},
+        "status": {
+            "allocatable": {"cpu": cpu, "memory": "32Gi"},
+            "conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
+        },
+    }
 
 
 def task_pod(node_name: str | None, cpu: str, phase: str = "Running") -> dict[str, Any]:
-    return {"spec": {"nodeName": node_name,
-                     "containers": [{"resources": {"requests": {"cpu": cpu, "memory": "1Gi"}}}]},
-            "status": {"phase": phase}}
+    return {
+        "spec": {
+            "nodeName": node_name,
+            "containers": [{"resources": {"requests": {"cpu": cpu, "memory": "1Gi"}}}],
+        },
+        "status": {"phase": phase},
+    }
 
 
 def test_load_counts_only_schedulable_nodes_and_live_pods() -> None:
     nodes = [node("a"), node("b"), node("c", ready=False), node("d", cordoned=True)]
-    pods = [task_pod("a", "6"), task_pod("b", "1"), task_pod("b", "4", phase="Succeeded"),
-            task_pod(None, "2", phase="Pending")]
+    pods = [
+        task_pod("a", "6"),
+        task_pod("b", "1"),
+        task_pod("b", "4", phase="Succeeded"),
+        task_pod(None, "2", phase="Pending"),
+    ]
     load = compute_load(nodes, pods)
     assert load["nodes_total"] == 4 and load["nodes_ready"] == 3 and load["nodes_cordoned"] == 1
     assert load["cpu_allocatable_millis"] == 16000
@@ -155,7 +190,10 @@ def _probes(
     seen = []
     for i, rate in enumerate(rates):
         probe = ProbeOutcome(
-            region="r", reachable=True, worker_answered=True, api_error_rate=rate,
+            region="r",
+            reachable=True,
+            worker_answered=True,
+            api_error_rate=rate,
             snapshot={"nodes_ready": 3},
         )
         state, reason, details = next_state(
@@ -194,10 +232,16 @@ def test_slow_api_that_answers_is_degraded_never_down() -> None:
     details: dict[str, Any] = {}
     seen = []
     for i, latency in enumerate([2000.0] * 20 + [20.0] * 8):
-        probe = ProbeOutcome(region="r", reachable=True, worker_answered=True,
-                             api_latency_ms=latency, snapshot={"nodes_ready": 3})
-        state, reason, details = next_state(state, details, probe,
-                                            t0 + timedelta(seconds=2 * i), failover)
+        probe = ProbeOutcome(
+            region="r",
+            reachable=True,
+            worker_answered=True,
+            api_latency_ms=latency,
+            snapshot={"nodes_ready": 3},
+        )
+        state, reason, details = next_state(
+            state, details, probe, t0 + timedelta(seconds=2 * i), failover
+        )
         seen.append((state, reason))
     states = [s for s, _ in seen]
     assert "down" not in states

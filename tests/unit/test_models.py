@@ -36,7 +36,8 @@ from meridian.store.records import TaskEventRecord
 
 def body(**overrides: Any) -> dict[str, Any]:
     base: dict[str, Any] = {
-        "name": "etl", "business_unit": "ads",
+        "name": "etl",
+        "business_unit": "ads",
         "data_source": {"provider": "aws", "region": "us-east-1"},
         "job": {"image": "busybox"},
     }
@@ -123,7 +124,10 @@ def test_retry_backoff_grows_and_is_capped() -> None:
 
 def test_terminal_statuses() -> None:
     assert {s for s in TaskStatus if s.is_terminal} == {
-        TaskStatus.SUCCEEDED, TaskStatus.FAILED, TaskStatus.STOPPED}
+        TaskStatus.SUCCEEDED,
+        TaskStatus.FAILED,
+        TaskStatus.STOPPED,
+    }
 
 
 @pytest.mark.parametrize(("text", "millis"), [("500m", 500), ("2", 2000), ("0.25", 250)])
@@ -169,8 +173,11 @@ def test_numeric_quantities_become_their_decimal_text(
 
 @pytest.mark.parametrize(
     ("number", "text"),
-    [({"cpu": 1}, {"cpu": "1"}), ({"cpu": 0.5}, {"cpu": "0.5"}),
-     ({"memory": 1073741824}, {"memory": "1073741824"})],
+    [
+        ({"cpu": 1}, {"cpu": "1"}),
+        ({"cpu": 0.5}, {"cpu": "0.5"}),
+        ({"memory": 1073741824}, {"memory": "1073741824"}),
+    ],
 )
 def test_number_and_its_text_are_the_same_spec(
     number: dict[str, Any], text: dict[str, Any]
@@ -190,8 +197,16 @@ def test_string_quantities_are_kept_as_given() -> None:
 
 @pytest.mark.parametrize(
     "resources",
-    [{"cpu": True}, {"memory": False}, {"cpu": 0}, {"cpu": -1}, {"memory": 0.0},
-     {"cpu": float("inf")}, {"cpu": None}, {"cpu": [1]}],
+    [
+        {"cpu": True},
+        {"memory": False},
+        {"cpu": 0},
+        {"cpu": -1},
+        {"memory": 0.0},
+        {"cpu": float("inf")},
+        {"cpu": None},
+        {"cpu": [1]},
+    ],
 )
 def test_bad_numeric_quantities_name_the_field(resources: dict[str, Any]) -> None:
     with pytest.raises(ValidationError) as info:
@@ -206,8 +221,11 @@ def test_retry_backoff_is_an_alias_of_backoff_seconds() -> None:
     spec = TaskSpec.model_validate(body(retry={"backoff": 7, "max_attempts": 4}))
     assert spec.retry.backoff_seconds == 7.0
     assert spec.model_dump()["retry"] == {
-        "max_attempts": 4, "backoff_seconds": 7.0,
-        "backoff_multiplier": 2.0, "max_backoff_seconds": 300.0}
+        "max_attempts": 4,
+        "backoff_seconds": 7.0,
+        "backoff_multiplier": 2.0,
+        "max_backoff_seconds": 300.0,
+    }
     same = TaskSpec.model_validate(body(retry={"backoff_seconds": 7, "max_attempts": 4}))
     assert spec_hash(spec) == spec_hash(same)
     assert RetryPolicy(backoff_seconds=3).backoff_seconds == 3.0
@@ -246,8 +264,11 @@ def test_env_list_form_is_normalised_to_the_map() -> None:
     ("env", "field", "words"),
     [
         ([{"name": "A", "value": "1"}, {"name": "A", "value": "2"}], "job.env", "more than once"),
-        ([{"name": "A", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}],
-         "job.env", "valueFrom is not supported"),
+        (
+            [{"name": "A", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}],
+            "job.env",
+            "valueFrom is not supported",
+        ),
         ([{"value": "1"}], "job.env", "needs a name"),
         ([{"name": "A", "value": "1", "extra": 1}], "job.env", "unknown key"),
         (["A=1"], "job.env", "object with a name"),
@@ -282,7 +303,9 @@ def full_spec() -> TaskSpec:
     return TaskSpec.model_validate(
         body(
             job={
-                "image": "busybox", "command": ["sh", "-c"], "args": ["echo hi"],
+                "image": "busybox",
+                "command": ["sh", "-c"],
+                "args": ["echo hi"],
                 "env": {"A": "1", "B": "2"},
                 "resources": {"cpu": "2", "memory": "1Gi"},
                 "annotations": {"x.io/a": "1", "x.io/b": "2"},
@@ -327,9 +350,9 @@ def test_patch_lists_replace_and_env_list_form_merges() -> None:
     assert merged.job.args == ["echo bye"] and merged.job.command == ["sh", "-c"]
     merged = TaskPatch.model_validate({"job": {"command": []}}).apply_to(spec)
     assert merged.job.command == []
-    merged = TaskPatch.model_validate(
-        {"job": {"env": [{"name": "B", "value": "20"}]}}
-    ).apply_to(spec)
+    merged = TaskPatch.model_validate({"job": {"env": [{"name": "B", "value": "20"}]}}).apply_to(
+        spec
+    )
     assert merged.job.env == {"A": "1", "B": "20"}
 
 
@@ -433,9 +456,21 @@ def test_json_merge_patch_follows_rfc_7396() -> None:
 def test_event_has_time_and_at() -> None:
     at = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
     record = TaskEventRecord(
-        id=1, task_id="t", event_key="k", seq=1, status=TaskStatus.RUNNING, attempt=1,
-        region="aws-us-east-1", job_name="t-a1", reason="started", at=at, error=None,
-        exit_code=None, placement_summary=None, details=None, applied=True,
+        id=1,
+        task_id="t",
+        event_key="k",
+        seq=1,
+        status=TaskStatus.RUNNING,
+        attempt=1,
+        region="aws-us-east-1",
+        job_name="t-a1",
+        reason="started",
+        at=at,
+        error=None,
+        exit_code=None,
+        placement_summary=None,
+        details=None,
+        applied=True,
     )
     public = TaskEventPublic.of(record).model_dump(mode="json")
     assert public["time"] == public["at"] == "2025-01-02T03:04:05Z"

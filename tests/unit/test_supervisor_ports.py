@@ -41,9 +41,7 @@ def test_taken_api_and_kubesim_ports_are_named(tmp_path: Path) -> None:
     try:
         api_port, region_port = api.getsockname()[1], region.getsockname()[1]
         # The third region's API port is the one taken.
-        settings = _settings(tmp_path, region_port - 2).model_copy(
-            update={"api_port": api_port}
-        )
+        settings = _settings(tmp_path, region_port - 2).model_copy(update={"api_port": api_port})
         busy = Supervisor(settings).ports_in_use()
     finally:
         api.close()

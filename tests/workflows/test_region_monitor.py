@@ -153,8 +153,12 @@ async def test_a_hung_probe_is_the_api_and_an_untaken_one_the_worker(
             stack,
             dev_env.client,
             fleet,
-            RegionMonitorInput(regions=REGIONS, interval_seconds=600, probe_timeout_seconds=1,
-                               probe_api_timeout_seconds=2),
+            RegionMonitorInput(
+                regions=REGIONS,
+                interval_seconds=600,
+                probe_timeout_seconds=1,
+                probe_api_timeout_seconds=2,
+            ),
             probed=["aws-x"],
         )
         try:

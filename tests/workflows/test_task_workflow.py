@@ -347,8 +347,9 @@ async def test_node_level_move_keeps_the_region_eligible(
         await h.created(1)
         await handle.signal(
             SIGNAL_INFRA_FAILURE,
-            InfraFailure(region="aws-us-east-1", reason="scale-down: node removed",
-                         exclude_region=False),
+            InfraFailure(
+                region="aws-us-east-1", reason="scale-down: node removed", exclude_region=False
+            ),
         )
         await h.created(2)
         # The old Job is gone first; the region was not excluded (its node is cordoned).

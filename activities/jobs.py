@@ -16,9 +16,8 @@ import httpx
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from meridian.contracts import (
-    PROBE_REPLY_RESERVE_SECONDS,
-    SIGNAL_JOB_STATUS,
+from meridian.channels.signals import signal_task
+from meridian.kube.contracts import (
     CreateJobInput,
     CreateJobResult,
     DeleteJobResult,
@@ -32,19 +31,21 @@ from meridian.contracts import (
     ListJobKeysResult,
     ListJobsInput,
     ListJobsResult,
-    RegionProbeInput,
-    RegionProbeResult,
-    SweepRegionResult,
-    SweepRunningInput,
-    probe_api_budget_seconds,
 )
 from meridian.kube.errors import KubeError, KubeInvalid
 from meridian.kube.gateway import JobGateway
 from meridian.kube.jobs import observe_job
-from meridian.models import TaskStatus
-from meridian.probing import TcpProber, build_prober
-from meridian.signals import signal_task
-from meridian.snapshot import compute_load
+from meridian.regions.contracts import (
+    PROBE_REPLY_RESERVE_SECONDS,
+    RegionProbeInput,
+    RegionProbeResult,
+    probe_api_budget_seconds,
+)
+from meridian.regions.load import compute_load
+from meridian.regions.probing import TcpProber, build_prober
+from meridian.sweeps.contracts import SweepRegionResult, SweepRunningInput
+from meridian.tasks.contracts import SIGNAL_JOB_STATUS
+from meridian.tasks.spec import TaskStatus
 
 if TYPE_CHECKING:
     from temporalio.client import Client

@@ -13,22 +13,21 @@ from temporalio import activity
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from activities.region_view import RegionView
-from meridian.contracts import (
-    SIGNAL_INFRA_FAILURE,
+from meridian.channels.signals import signal_tasks
+from meridian.queues import region_task_queue
+from meridian.regions.contracts import (
     AssessRegionsInput,
     AssessRegionsResult,
-    InfraFailure,
     ProbeOutcome,
     SignalRegionTasksInput,
     SignalRegionTasksResult,
     TriggerSweepInput,
-    region_task_queue,
 )
-from meridian.network import smooth_values
+from meridian.regions.network import smooth_values
+from meridian.regions.view import RegionView
 from meridian.settings import FailoverSettings
-from meridian.signals import signal_tasks
 from meridian.store import Store
+from meridian.tasks.contracts import SIGNAL_INFRA_FAILURE, InfraFailure
 from meridian.temporal import recent_pollers
 
 ERROR_RATE_ALPHA = 0.3

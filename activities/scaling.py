@@ -20,16 +20,14 @@ from temporalio import activity
 from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 
-from meridian.contracts import SIGNAL_INFRA_FAILURE, InfraFailure
-from meridian.control_loop import ScalingConfig, near_ceiling, waiting_demand
+from meridian.channels.signals import signal_tasks
 from meridian.kube.errors import KubeError, KubeNotFound, KubeUnavailable
 from meridian.kube.gateway import JobGateway
 from meridian.nodepools import NodePoolError, NodePoolProvider, NodePoolThrottled, PoolState
 from meridian.quantity import parse_cpu_millis, parse_memory_bytes
-from meridian.regions import RegionsFile
+from meridian.regions.config import RegionsFile
 from meridian.scaling import DecisionKind, PendingDemand, PolicyInput, decide
-from meridian.scaling.water import load_of
-from meridian.scaling_contracts import (
+from meridian.scaling.contracts import (
     DecideScalingInput,
     DecideScalingResult,
     DrainNodeInput,
@@ -46,9 +44,11 @@ from meridian.scaling_contracts import (
     RemoveNodesInput,
     ScalePoolInput,
 )
-from meridian.scaling_observe import meridian_task_id, observe
-from meridian.signals import signal_tasks
+from meridian.scaling.loop import ScalingConfig, near_ceiling, waiting_demand
+from meridian.scaling.observe import meridian_task_id, observe
+from meridian.scaling.water import load_of
 from meridian.store import Store
+from meridian.tasks.contracts import SIGNAL_INFRA_FAILURE, InfraFailure
 
 MERGE_PATCH = "application/merge-patch+json"
 

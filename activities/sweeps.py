@@ -9,11 +9,12 @@ from collections import Counter
 from temporalio import activity
 from temporalio.client import Client
 
-from meridian.contracts import (
-    SIGNAL_JOB_STATUS,
+from meridian.channels.signals import signal_tasks
+from meridian.kube.contracts import JobObservation, JobPhase
+from meridian.settings import Settings
+from meridian.store import Store
+from meridian.sweeps.contracts import (
     ExpectedJob,
-    JobObservation,
-    JobPhase,
     MarkOrphansDeletedInput,
     ReconcileJobsInput,
     ReconcileJobsResult,
@@ -23,11 +24,9 @@ from meridian.contracts import (
     ResumeUnstartedInput,
     ResumeUnstartedResult,
 )
-from meridian.models import TaskSpec, TaskStatus
-from meridian.service import TemporalUnavailable, start_task_workflow
-from meridian.settings import Settings
-from meridian.signals import signal_tasks
-from meridian.store import Store
+from meridian.tasks.contracts import SIGNAL_JOB_STATUS
+from meridian.tasks.service import TemporalUnavailable, start_task_workflow
+from meridian.tasks.spec import TaskSpec, TaskStatus
 
 log = logging.getLogger(__name__)
 

@@ -8,21 +8,20 @@ from __future__ import annotations
 
 from temporalio import activity
 
-from activities.region_view import RegionView
-from meridian.contracts import (
+from meridian.placement.scoring import place
+from meridian.placement.types import PlacementRequest
+from meridian.regions.contracts import RegionHealthInput, RegionHealthResult
+from meridian.regions.view import RegionView
+from meridian.store import Store, Transition
+from meridian.tasks.contracts import (
     PlaceTaskInput,
     PlaceTaskResult,
     RecordOrphanInput,
     RecordStatusInput,
     RecordStatusResult,
-    RegionHealthInput,
-    RegionHealthResult,
     UpdateSpecInput,
     UpdateSpecResult,
 )
-from meridian.placement.scoring import place
-from meridian.placement.types import PlacementRequest
-from meridian.store import Store, Transition
 
 
 class TaskActivities:

@@ -8,12 +8,12 @@ from typing import Annotated, NoReturn
 from fastapi import Depends, HTTPException, Request
 from temporalio.client import Client
 
-from activities.region_view import RegionView
-from meridian.catalog import Catalog
-from meridian.regions import RegionsFile
-from meridian.service import TaskService
+from meridian.regions.catalog import Catalog
+from meridian.regions.config import RegionsFile
+from meridian.regions.view import RegionView
 from meridian.settings import Settings
 from meridian.store import Store
+from meridian.tasks.service import TaskService
 
 
 @dataclass

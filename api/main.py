@@ -10,14 +10,14 @@ from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 
-from activities.region_view import RegionView
 from api.deps import AppState
 from api.routes import health, placement, regions, scaling, sweeps, tasks
-from meridian.catalog import catalog_for
-from meridian.regions import load_regions
-from meridian.service import TaskService
+from meridian.regions.catalog import catalog_for
+from meridian.regions.config import load_regions
+from meridian.regions.view import RegionView
 from meridian.settings import Settings
 from meridian.store import Store
+from meridian.tasks.service import TaskService
 from meridian.temporal import connect
 
 log = logging.getLogger(__name__)

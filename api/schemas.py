@@ -7,8 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field, field_validator
 
-from meridian.models import TaskKind, TaskSpec, TaskStatus, validate_task_id
 from meridian.store.records import TaskEventRecord, TaskRecord
+from meridian.tasks.spec import TaskKind, TaskSpec, TaskStatus, validate_task_id
 
 
 class TaskCreate(TaskSpec):

@@ -344,7 +344,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _exit(code: int) -> None:
     # The Temporal SDK can abort the interpreter at exit after the work is done; the
-    # results are written by now, so skip finalisation (as meridian.cli does).
+    # results are written by now, so skip finalisation (as meridian.app.cli does).
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)

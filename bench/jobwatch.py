@@ -17,7 +17,7 @@ from typing import Any
 
 from kubernetes import client, config, watch
 
-from meridian.contracts import LABEL_TASK_ID, MANAGED_SELECTOR
+from meridian.kube.labels import LABEL_TASK_ID, MANAGED_SELECTOR
 
 FINISHED = ("Complete", "Failed")
 

@@ -19,9 +19,9 @@ from bench.placement_bench import (
     time_per_call,
 )
 from bench.stats import summary
-from meridian.catalog import Catalog
 from meridian.placement import place
-from meridian.regions import load_regions
+from meridian.regions.catalog import Catalog
+from meridian.regions.config import load_regions
 from meridian.settings import PlacementWeights
 
 

@@ -21,12 +21,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from meridian.catalog import Catalog, great_circle_km  # noqa: E402
-from meridian.models import DataSource, PlacementConstraints, Provider, Resources  # noqa: E402
-from meridian.network import NetworkPath  # noqa: E402
 from meridian.placement import PlacementRequest, RegionSnapshot, place  # noqa: E402
-from meridian.regions import load_regions  # noqa: E402
+from meridian.regions.catalog import Catalog, great_circle_km  # noqa: E402
+from meridian.regions.config import load_regions  # noqa: E402
+from meridian.regions.network import NetworkPath  # noqa: E402
+from meridian.regions.providers import Provider
 from meridian.settings import PlacementWeights  # noqa: E402
+from meridian.tasks.spec import DataSource, PlacementConstraints, Resources  # noqa: E402
 
 FLEET = Path(__file__).resolve().parent.parent / "infra" / "regions" / "fleet-15.yaml"
 GI = 1 << 30

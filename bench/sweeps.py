@@ -32,12 +32,17 @@ from temporalio.worker import Worker
 from activities.sweeps import SweepActivities
 from bench.system import System
 from kubesim.control import KubesimControl
-from meridian.contracts import JOB_SWEEP_WORKFLOW, RUNNING_SWEEP_WORKFLOW, SweepInput, SweepResult
 from meridian.kube.clients import ClusterClients
 from meridian.kube.gateway import JobGateway
-from meridian.models import TaskSpec, TaskStatus, job_name_for
 from meridian.settings import Settings
 from meridian.store import Store, Transition
+from meridian.sweeps.contracts import (
+    JOB_SWEEP_WORKFLOW,
+    RUNNING_SWEEP_WORKFLOW,
+    SweepInput,
+    SweepResult,
+)
+from meridian.tasks.spec import TaskSpec, TaskStatus, job_name_for
 from meridian.temporal import connect
 from workflows.sweeps import JobSweepWorkflow, RunningTaskSweepWorkflow
 

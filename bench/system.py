@@ -1,6 +1,6 @@
 """Start and stop a whole Meridian system exactly as `meridian up` does, on free ports.
 
-The system is `python -m meridian.cli up` in a subprocess with its own temporary state
+The system is `python -m meridian.app.cli up` in a subprocess with its own temporary state
 directory (SQLite file, kubeconfig, logs) or a throw-away MariaDB database; the bench
 finds the Temporal server, kubesim, the workers and the API among its children.
 """
@@ -129,7 +129,7 @@ class System:
         argv = [
             sys.executable,
             "-m",
-            "meridian.cli",
+            "meridian.app.cli",
             "up",
             "--state-dir",
             str(self.state_dir),
@@ -183,7 +183,7 @@ class System:
                 roles["central_worker"] = child
             elif "--role unit" in cmd:
                 roles["unit_worker"] = child
-            elif "meridian.cli api" in cmd:
+            elif "meridian.app.cli api" in cmd:
                 roles["api"] = child
         return roles
 
@@ -221,7 +221,7 @@ class System:
 
 
 def temporal_version() -> str:
-    from meridian.supervisor import find_temporal
+    from meridian.app.supervisor import find_temporal
 
     try:
         out = subprocess.run(

@@ -14,8 +14,8 @@ import yaml
 from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from meridian.contracts import PROBE_REPLY_RESERVE_SECONDS, probe_api_budget_seconds
-from meridian.probing import parse_host_port, parse_target_key
+from meridian.regions.contracts import PROBE_REPLY_RESERVE_SECONDS, probe_api_budget_seconds
+from meridian.regions.probing import parse_host_port, parse_target_key
 
 DEFAULT_STATE_DIR = Path(".meridian")
 REPO_ROOT = Path(__file__).resolve().parent.parent

@@ -15,7 +15,7 @@ from temporalio.common import SearchAttributeKey
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from meridian.contracts import SEARCH_ATTRIBUTES
+from meridian.tasks.contracts import SEARCH_ATTRIBUTES
 
 BIN = Path(sys.executable).parent
 MARIADB = ("127.0.0.1", 3306)

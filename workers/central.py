@@ -13,18 +13,22 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-from activities.region_view import RegionView
 from activities.regions import RegionActivities
 from activities.scaling import ScalingCentralActivities
 from activities.sweeps import SweepActivities
 from activities.tasks import TaskActivities
-from meridian.catalog import catalog_for
-from meridian.contracts import REGION_MONITOR_ID, REGION_MONITOR_WORKFLOW, RegionMonitorInput
-from meridian.control_loop import ScalingConfig, ensure_region_control
-from meridian.regions import RegionsFile, load_regions
+from meridian.regions.catalog import catalog_for
+from meridian.regions.config import RegionsFile, load_regions
+from meridian.regions.contracts import (
+    REGION_MONITOR_ID,
+    REGION_MONITOR_WORKFLOW,
+    RegionMonitorInput,
+)
+from meridian.regions.view import RegionView
+from meridian.scaling.loop import ScalingConfig, ensure_region_control
 from meridian.settings import Settings
 from meridian.store import Store
-from meridian.sweeps import ensure_sweep_schedules
+from meridian.sweeps.schedules import ensure_sweep_schedules
 from meridian.temporal import connect
 from workflows.region_control import RegionControlWorkflow
 from workflows.regions import RegionMonitorWorkflow

@@ -17,24 +17,19 @@ from temporalio.worker import Worker
 
 from activities.jobs import JobActivities
 from activities.scaling import ScalingUnitActivities
-from meridian.contracts import (
-    REGION_MONITOR_ID,
-    SIGNAL_JOB_STATUS,
-    SIGNAL_REGION_SUSPECT,
-    JobObservation,
-    RegionSuspect,
-    region_health_queue,
-    region_task_queue,
-)
+from meridian.channels.resident import ResidentChannels
+from meridian.channels.signals import signal_task
+from meridian.channels.watch import JobWatcher
 from meridian.kube.clients import ClusterClients
+from meridian.kube.contracts import JobObservation
 from meridian.kube.errors import KubeError
 from meridian.kube.gateway import JobGateway
-from meridian.regions import load_regions
-from meridian.resident import ResidentChannels
+from meridian.queues import region_health_queue, region_task_queue
+from meridian.regions.config import load_regions
+from meridian.regions.contracts import REGION_MONITOR_ID, SIGNAL_REGION_SUSPECT, RegionSuspect
 from meridian.settings import Settings
-from meridian.signals import signal_task
+from meridian.tasks.contracts import SIGNAL_JOB_STATUS
 from meridian.temporal import connect
-from meridian.watch import JobWatcher
 
 log = logging.getLogger(__name__)
 

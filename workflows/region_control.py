@@ -20,9 +20,9 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from meridian.contracts import region_task_queue
+    from meridian.queues import region_task_queue
     from meridian.scaling import Decision, DecisionKind, ScalingState
-    from meridian.scaling_contracts import (
+    from meridian.scaling.contracts import (
         REGION_CONTROL_WORKFLOW,
         DecideScalingInput,
         DecideScalingResult,

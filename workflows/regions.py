@@ -17,8 +17,8 @@ from temporalio.exceptions import ActivityError, TimeoutType
 from temporalio.exceptions import TimeoutError as ActivityTimeout
 
 with workflow.unsafe.imports_passed_through():
-    from meridian.contracts import (
-        JOB_SWEEP_SCHEDULE_ID,
+    from meridian.queues import region_health_queue
+    from meridian.regions.contracts import (
         REGION_MONITOR_WORKFLOW,
         SIGNAL_REGION_SUSPECT,
         AssessRegionsInput,
@@ -31,8 +31,8 @@ with workflow.unsafe.imports_passed_through():
         SignalRegionTasksInput,
         SignalRegionTasksResult,
         TriggerSweepInput,
-        region_health_queue,
     )
+    from meridian.sweeps.contracts import JOB_SWEEP_SCHEDULE_ID
 
 LOCAL_RETRY = RetryPolicy(
     initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=5)

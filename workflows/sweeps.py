@@ -19,13 +19,16 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from meridian.contracts import (
-        JOB_SWEEP_WORKFLOW,
-        RUNNING_SWEEP_WORKFLOW,
+    from meridian.kube.contracts import (
         DeleteJobsInput,
         DeleteJobsResult,
         ListJobKeysInput,
         ListJobKeysResult,
+    )
+    from meridian.queues import region_task_queue
+    from meridian.sweeps.contracts import (
+        JOB_SWEEP_WORKFLOW,
+        RUNNING_SWEEP_WORKFLOW,
         MarkOrphansDeletedInput,
         ReconcileJobsInput,
         ReconcileJobsResult,
@@ -38,7 +41,6 @@ with workflow.unsafe.imports_passed_through():
         SweepRegionResult,
         SweepResult,
         SweepRunningInput,
-        region_task_queue,
     )
 
 LOCAL_RETRY = RetryPolicy(

@@ -18,7 +18,18 @@ from temporalio.common import RetryPolicy, SearchAttributeKey
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from meridian.contracts import (
+    from meridian.kube.contracts import (
+        CreateJobInput,
+        CreateJobResult,
+        DeleteJobResult,
+        FailureKind,
+        JobObservation,
+        JobPhase,
+        JobRef,
+    )
+    from meridian.queues import region_task_queue
+    from meridian.regions.contracts import RegionHealthInput, RegionHealthResult
+    from meridian.tasks.contracts import (
         QUERY_STATE,
         SA_BUSINESS_UNIT,
         SA_KIND,
@@ -30,14 +41,7 @@ with workflow.unsafe.imports_passed_through():
         SIGNAL_STOP,
         TASK_WORKFLOW,
         UPDATE_MODIFY,
-        CreateJobInput,
-        CreateJobResult,
-        DeleteJobResult,
-        FailureKind,
         InfraFailure,
-        JobObservation,
-        JobPhase,
-        JobRef,
         ModifyInput,
         ModifyResult,
         PlaceTaskInput,
@@ -45,8 +49,6 @@ with workflow.unsafe.imports_passed_through():
         RecordOrphanInput,
         RecordStatusInput,
         RecordStatusResult,
-        RegionHealthInput,
-        RegionHealthResult,
         ResidentStatus,
         StopRequest,
         TaskProgress,
@@ -54,10 +56,9 @@ with workflow.unsafe.imports_passed_through():
         TaskWorkflowResult,
         UpdateSpecInput,
         UpdateSpecResult,
-        region_task_queue,
     )
-    from meridian.models import FailoverPolicy, TaskSpec, TaskStatus, job_name_for
-    from meridian.timing import WorkflowTiming
+    from meridian.tasks.spec import FailoverPolicy, TaskSpec, TaskStatus, job_name_for
+    from meridian.tasks.timing import WorkflowTiming
 
 SA_KEYS = {
     SA_STATUS: SearchAttributeKey.for_keyword(SA_STATUS),

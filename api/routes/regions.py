@@ -8,8 +8,8 @@ from fastapi import APIRouter
 
 from api.deps import StateDep
 from api.schemas import NetworkPathPublic, RegionList, RegionPublic
-from meridian.contracts import region_task_queue
-from meridian.snapshot import water_level
+from meridian.queues import region_task_queue
+from meridian.regions.load import water_level
 from meridian.temporal import recent_pollers
 
 router = APIRouter(prefix="/v1/regions", tags=["regions"])

@@ -19,10 +19,10 @@ from api.schemas import (
     TaskList,
     TaskPublic,
 )
-from meridian.catalog import UnknownRegionError
-from meridian.models import TaskKind, TaskPatch, TaskSpec, TaskStatus
-from meridian.service import TaskNotFound, TaskStateConflict, TemporalUnavailable
+from meridian.regions.catalog import UnknownRegionError
 from meridian.store.errors import TaskConflictError
+from meridian.tasks.service import TaskNotFound, TaskStateConflict, TemporalUnavailable
+from meridian.tasks.spec import TaskKind, TaskPatch, TaskSpec, TaskStatus
 
 router = APIRouter(prefix="/v1/tasks", tags=["tasks"])
 

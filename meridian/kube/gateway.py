@@ -14,11 +14,12 @@ from typing import Any
 
 from kubernetes import client
 
-from meridian.contracts import LABEL_TASK_ID, MANAGED_SELECTOR, JobObservation, JobPhase
 from meridian.kube.clients import ClusterClients
+from meridian.kube.contracts import JobObservation, JobPhase
 from meridian.kube.errors import KubeConflict, KubeNotFound, KubeUnavailable, translate
 from meridian.kube.jobs import build_job, observe_job
-from meridian.models import TaskSpec, job_name_for
+from meridian.kube.labels import LABEL_TASK_ID, MANAGED_SELECTOR
+from meridian.tasks.spec import TaskSpec, job_name_for
 
 
 @dataclass

@@ -11,7 +11,8 @@ from typing import Any
 
 from kubernetes import client
 
-from meridian.contracts import (
+from meridian.kube.contracts import FailureKind, JobObservation, JobPhase
+from meridian.kube.labels import (
     ANNOTATION_STATUS_PORT,
     ENV_ATTEMPT,
     ENV_TASK_ID,
@@ -19,11 +20,8 @@ from meridian.contracts import (
     LABEL_BUSINESS_UNIT,
     LABEL_MANAGED,
     LABEL_TASK_ID,
-    FailureKind,
-    JobObservation,
-    JobPhase,
 )
-from meridian.models import TaskKind, TaskSpec, job_name_for
+from meridian.tasks.spec import TaskKind, TaskSpec, job_name_for
 
 # Pod-level reasons that mean the infrastructure, not the task, failed.
 INFRA_POD_REASONS = frozenset({"NodeLost", "Evicted", "NodeShutdown", "Preempting", "Terminated"})

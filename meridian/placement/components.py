@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import math
 
-from meridian.network import estimate_rtt_ms, rtt_loss_quality
 from meridian.placement.types import RegionSnapshot
+from meridian.regions.network import estimate_rtt_ms, rtt_loss_quality
 
 # Locality decays with the square root of distance, reaching 0 at ~20,000 km (half the
 # Earth's circumference, the farthest two points can be). The square root front-loads

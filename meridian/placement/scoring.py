@@ -11,7 +11,6 @@ from collections.abc import Iterable
 from functools import lru_cache
 from operator import attrgetter
 
-from meridian.catalog import Catalog
 from meridian.placement import components
 from meridian.placement.explain import chosen_reason, fingerprint, unplaceable_reason
 from meridian.placement.filters import DEFAULT_WATER_CEILING, Rules, rejection
@@ -24,6 +23,7 @@ from meridian.placement.types import (
     trusted,
 )
 from meridian.quantity import parse_cpu_millis, parse_memory_bytes
+from meridian.regions.catalog import Catalog
 from meridian.settings import PlacementWeights
 
 

@@ -10,9 +10,10 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from meridian.models import DataSource, PlacementConstraints, Provider, Resources, TaskSpec
-from meridian.network import NetworkPath
+from meridian.regions.network import NetworkPath
+from meridian.regions.providers import Provider
 from meridian.settings import PlacementWeights
+from meridian.tasks.spec import DataSource, PlacementConstraints, Resources, TaskSpec
 
 RegionState = Literal["up", "degraded", "down"]
 _M = TypeVar("_M", bound=BaseModel)

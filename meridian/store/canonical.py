@@ -6,7 +6,7 @@ import hashlib
 import json
 from typing import Any
 
-from meridian.models import TaskSpec
+from meridian.tasks.spec import TaskSpec
 
 
 def canonical_json(value: Any) -> str:

@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from meridian.models import TaskKind, TaskSpec, TaskStatus
+from meridian.tasks.spec import TaskKind, TaskSpec, TaskStatus
 
 RegionHealth = Literal["up", "degraded", "down"]
 ScalingMode = Literal["auto", "advise", "off"]

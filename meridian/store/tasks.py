@@ -13,7 +13,6 @@ from datetime import datetime
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from meridian.models import ACTIVE_STATUSES, TaskKind, TaskSpec, TaskStatus
 from meridian.store.canonical import spec_hash
 from meridian.store.db import Database
 from meridian.store.errors import TaskConflictError, TaskNotFoundError
@@ -28,6 +27,7 @@ from meridian.store.records import (
 )
 from meridian.store.schema import TaskEventRow, TaskRow
 from meridian.store.types import ensure_aware
+from meridian.tasks.spec import ACTIVE_STATUSES, TaskKind, TaskSpec, TaskStatus
 
 MAX_PAGE_SIZE = 1000
 

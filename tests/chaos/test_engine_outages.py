@@ -19,7 +19,7 @@ import pytest_asyncio
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from meridian.regions import load_regions
+from meridian.regions.config import load_regions
 from meridian.settings import Settings
 from meridian.store import Store
 from tests.chaos.audit import Auditor, Clusters, DuplicateWatch, expect, orphans_of
@@ -114,8 +114,10 @@ async def test_central_worker_killed_and_restarted(system: UpSystem, world: dict
     tasks = await submit(http, spread("cw", 12, "10s"))
     await wait_until(http, tasks, lambda t: t["status"] == "RUNNING", timeout=40, what="RUNNING")
     async with DuplicateWatch(clusters, tasks, orphans=orphans_of(world["store"])) as dupes:
-        old = await asyncio.to_thread(system.kill_child, "meridian.cli", "--role central")
-        await asyncio.to_thread(system.wait_child_restarted, old, "meridian.cli", "--role central")
+        old = await asyncio.to_thread(system.kill_child, "meridian.app.cli", "--role central")
+        await asyncio.to_thread(
+            system.wait_child_restarted, old, "meridian.app.cli", "--role central"
+        )
         # Nobody ran the workflows meanwhile; their Jobs did not care.
         await jobs_untouched(clusters, tasks)
         report = await world["auditor"].audit(expect(tasks, "SUCCEEDED"), timeout=60)
@@ -129,9 +131,9 @@ async def test_unit_worker_killed_mid_stream(system: UpSystem, world: dict[str, 
     await wait_until(http, tasks, lambda t: t["status"] == "RUNNING", timeout=40, what="RUNNING")
     async with DuplicateWatch(clusters, tasks, orphans=orphans_of(world["store"])) as dupes:
         # Killed while its watches stream and its activities run; the Jobs end meanwhile.
-        old = await asyncio.to_thread(system.kill_child, "meridian.cli", "--role unit")
+        old = await asyncio.to_thread(system.kill_child, "meridian.app.cli", "--role unit")
         restarted_at = time.monotonic()
-        await asyncio.to_thread(system.wait_child_restarted, old, "meridian.cli", "--role unit")
+        await asyncio.to_thread(system.wait_child_restarted, old, "meridian.app.cli", "--role unit")
         # The restarted watch re-lists; the sweeps back it up: within one interval of
         # the worker's return (plus its start-up), every completion is known.
         await wait_until(

@@ -6,7 +6,7 @@ import asyncio
 import time
 
 from kubesim.control import AsyncKubesimControl
-from meridian.contracts import QUERY_STATE, TaskProgress
+from meridian.tasks.contracts import QUERY_STATE, TaskProgress
 from tests.chaos.audit import NAMESPACE, Auditor, Clusters, DuplicateWatch, expect, orphans_of
 from tests.chaos.conftest import submit_all, uid
 from tests.chaos.helpers import PRIMARY, events, preferring, resident, wait_until

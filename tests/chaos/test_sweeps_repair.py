@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from kubesim.control import AsyncKubesimControl
-from meridian.contracts import JobObservation
+from meridian.kube.contracts import JobObservation
 from tests.chaos.audit import Auditor, Clusters, expect, is_live
 from tests.chaos.conftest import submit_all, uid
 from tests.chaos.helpers import batch, sweeps, wait_until

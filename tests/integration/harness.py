@@ -20,11 +20,11 @@ import uvicorn
 from temporalio.client import Client
 
 from api.main import create_app
-from meridian.control_loop import ensure_region_control
-from meridian.regions import load_regions
+from meridian.regions.config import load_regions
+from meridian.scaling.loop import ensure_region_control
 from meridian.settings import FailoverSettings, Settings, SweepSettings
 from meridian.store import Store
-from meridian.sweeps import ensure_sweep_schedules
+from meridian.sweeps.schedules import ensure_sweep_schedules
 from workers.central import build_central_worker, ensure_region_monitor
 from workers.unit import run_units
 

@@ -12,7 +12,7 @@ from typing import Any
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
-from meridian.models import job_name_for
+from meridian.tasks.spec import job_name_for
 from tests.integration.harness import Engine, task_body
 
 TEMPORAL = str(Path(sys.executable).parent / "temporal")
@@ -297,7 +297,7 @@ async def test_unit_worker_restart_loses_nothing(engine: Engine) -> None:
 
 async def test_task_row_without_workflow_is_started_by_the_sweep(engine: Engine) -> None:
     """The API died between writing the task and starting its workflow: not lost."""
-    from meridian.models import TaskSpec, TaskStatus
+    from meridian.tasks.spec import TaskSpec, TaskStatus
 
     task_id = uid()
     body = task_body()

@@ -8,10 +8,10 @@ import time
 
 from kubesim.control import KubesimControl
 from kubesim.process import KubesimProcess
+from meridian.channels.watch import JobWatcher
 from meridian.kube.clients import ClusterClients
 from meridian.kube.errors import KubeError
 from meridian.kube.gateway import JobGateway
-from meridian.watch import JobWatcher
 
 from .conftest import FAULTS, wait_for
 

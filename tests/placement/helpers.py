@@ -5,11 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from meridian.models import DataSource, PlacementConstraints, Provider, Resources
-from meridian.network import NetworkPath
 from meridian.placement import PlacementRequest, RegionSnapshot
 from meridian.quantity import parse_cpu_millis, parse_memory_bytes
-from meridian.regions import RegionsFile, load_regions
+from meridian.regions.config import RegionsFile, load_regions
+from meridian.regions.network import NetworkPath
+from meridian.regions.providers import Provider
+from meridian.tasks.spec import DataSource, PlacementConstraints, Resources
 
 REPO = Path(__file__).resolve().parents[2]
 DEV = REPO / "infra" / "regions" / "dev.yaml"

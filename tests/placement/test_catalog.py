@@ -4,10 +4,10 @@ from pathlib import Path
 
 import pytest
 
-from meridian.catalog import Catalog, UnknownRegionError, catalog_for, great_circle_km
-from meridian.models import Provider
-from meridian.network import NetworkPath, estimate_rtt_ms, path_quality, smooth
-from meridian.regions import load_regions
+from meridian.regions.catalog import Catalog, UnknownRegionError, catalog_for, great_circle_km
+from meridian.regions.config import load_regions
+from meridian.regions.network import NetworkPath, estimate_rtt_ms, path_quality, smooth
+from meridian.regions.providers import Provider
 from meridian.settings import Settings
 from tests.placement.helpers import DEV, FLEET
 

@@ -7,14 +7,15 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from meridian.catalog import Catalog
-from meridian.models import DataSource, PlacementConstraints, Provider, Resources
-from meridian.network import NetworkPath
 from meridian.placement import PlacementRequest, RegionSnapshot, place
 from meridian.placement.filters import DEFAULT_WATER_CEILING
 from meridian.quantity import parse_cpu_millis, parse_memory_bytes
-from meridian.regions import load_regions
+from meridian.regions.catalog import Catalog
+from meridian.regions.config import load_regions
+from meridian.regions.network import NetworkPath
+from meridian.regions.providers import Provider
 from meridian.settings import PlacementWeights
+from meridian.tasks.spec import DataSource, PlacementConstraints, Resources
 from tests.placement.helpers import FLEET
 
 CATALOG = Catalog.default()

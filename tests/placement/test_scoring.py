@@ -6,9 +6,6 @@ import json
 
 import pytest
 
-from meridian.catalog import Catalog
-from meridian.models import DataSource, JobSpec, Provider, TaskSpec
-from meridian.network import NetworkPath
 from meridian.placement import (
     FilterCode,
     PlacementDecision,
@@ -16,7 +13,11 @@ from meridian.placement import (
     RegionSnapshot,
     place,
 )
+from meridian.regions.catalog import Catalog
+from meridian.regions.network import NetworkPath
+from meridian.regions.providers import Provider
 from meridian.settings import PlacementWeights
+from meridian.tasks.spec import DataSource, JobSpec, TaskSpec
 from tests.placement.helpers import DEV, FLEET, replace, request, snapshots_of
 
 W = PlacementWeights()

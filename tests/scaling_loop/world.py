@@ -23,8 +23,8 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from kubesim.process import KubesimProcess, start_kubesim
-from meridian.contracts import SEARCH_ATTRIBUTES
 from meridian.settings import FailoverSettings, ScalingSettings
+from meridian.tasks.contracts import SEARCH_ATTRIBUTES
 from tests.integration.harness import Engine, engine_settings
 
 HERE = Path(__file__).parent

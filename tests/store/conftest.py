@@ -17,9 +17,9 @@ import pymysql
 import pytest
 from sqlalchemy import delete
 
-from meridian.models import TaskSpec
 from meridian.store import Store, TaskRecord
 from meridian.store.schema import Base
+from meridian.tasks.spec import TaskSpec
 
 MARIADB_HOST = "127.0.0.1"
 MARIADB_PORT = 3306

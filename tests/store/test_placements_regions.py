@@ -4,8 +4,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from meridian.models import TaskStatus
 from meridian.store import Store, TaskNotFoundError
+from meridian.tasks.spec import TaskStatus
 
 from .conftest import make_spec
 

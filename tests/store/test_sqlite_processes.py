@@ -11,7 +11,7 @@ from meridian.store import Store
 WRITER = """
 import sys
 from datetime import UTC, datetime
-from meridian.models import TaskSpec, TaskStatus
+from meridian.tasks.spec import TaskSpec, TaskStatus
 from meridian.store import Store, Transition
 
 url, name = sys.argv[1], sys.argv[2]

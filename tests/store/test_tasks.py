@@ -5,8 +5,8 @@ from collections.abc import Callable
 
 import pytest
 
-from meridian.models import TaskKind, TaskSpec, TaskStatus
 from meridian.store import Store, TaskConflictError, TaskNotFoundError, spec_hash
+from meridian.tasks.spec import TaskKind, TaskSpec, TaskStatus
 
 from .conftest import Clock, fetch, make_spec
 

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from meridian.models import TaskStatus
 from meridian.store import Store, TaskNotFoundError, Transition
+from meridian.tasks.spec import TaskStatus
 
 from .conftest import fetch, make_spec
 

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from meridian.models import TaskStatus
 from meridian.store import Store, Transition
 from meridian.store.paging import decode_cursor, encode_cursor
+from meridian.tasks.spec import TaskStatus
 
 from .conftest import fetch, make_spec
 

@@ -11,8 +11,8 @@ import pytest
 from fastapi import FastAPI
 
 from api.routes import tasks as task_routes
-from meridian.models import TaskSpec, TaskStatus
 from meridian.store import Store
+from meridian.tasks.spec import TaskSpec, TaskStatus
 
 
 @pytest.fixture

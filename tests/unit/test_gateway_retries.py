@@ -17,10 +17,10 @@ from temporalio.testing import ActivityEnvironment
 from urllib3.exceptions import NewConnectionError, ReadTimeoutError
 
 from activities.jobs import JobActivities
-from meridian.contracts import RegionProbeInput
 from meridian.kube.errors import KubeError, KubeUnavailable
 from meridian.kube.gateway import JobGateway
-from meridian.models import TaskSpec
+from meridian.regions.contracts import RegionProbeInput
+from meridian.tasks.spec import TaskSpec
 
 
 class Response:

@@ -8,11 +8,12 @@ from typing import Any
 from kubernetes import client
 
 from activities.regions import next_state
-from meridian.contracts import FailureKind, JobPhase, ProbeOutcome
+from meridian.kube.contracts import FailureKind, JobPhase
 from meridian.kube.jobs import build_job, observe_job
-from meridian.models import TaskSpec
+from meridian.regions.contracts import ProbeOutcome
+from meridian.regions.load import compute_load, water_level
 from meridian.settings import FailoverSettings
-from meridian.snapshot import compute_load, water_level
+from meridian.tasks.spec import TaskSpec
 
 SPEC = TaskSpec.model_validate(
     {

@@ -15,8 +15,12 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 
 from api.routes import tasks as task_routes
 from api.schemas import TaskCreate, TaskEventPublic
-from meridian.contracts import ModifyInput
-from meridian.models import (
+from meridian.quantity import format_cpu, format_memory, parse_cpu_millis, parse_memory_bytes
+from meridian.store import spec_hash
+from meridian.store.records import TaskEventRecord
+from meridian.tasks.contracts import ModifyInput
+from meridian.tasks.service import TaskNotFound
+from meridian.tasks.spec import (
     DNS1123_LABEL,
     JobPatch,
     RetryPatch,
@@ -28,10 +32,6 @@ from meridian.models import (
     json_merge_patch,
     validate_task_id,
 )
-from meridian.quantity import format_cpu, format_memory, parse_cpu_millis, parse_memory_bytes
-from meridian.service import TaskNotFound
-from meridian.store import spec_hash
-from meridian.store.records import TaskEventRecord
 
 
 def body(**overrides: Any) -> dict[str, Any]:

@@ -14,8 +14,8 @@ from pydantic import ValidationError
 
 from activities.jobs import JobActivities
 from meridian.kube.gateway import JobGateway
-from meridian.probing import TcpProber, connect_seconds, probe_targets, resolve_endpoint
-from meridian.regions import load_regions
+from meridian.regions.config import load_regions
+from meridian.regions.probing import TcpProber, connect_seconds, probe_targets, resolve_endpoint
 from meridian.settings import NetworkProbeSettings, Settings
 from tests.conftest import REPO
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from meridian.regions import load_regions
+from meridian.regions.config import load_regions
 from meridian.settings import Settings
 from tests.conftest import REPO
 

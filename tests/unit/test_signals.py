@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from temporalio.testing import WorkflowEnvironment
 
-from meridian.contracts import SIGNAL_STOP, StopRequest
-from meridian.signals import signal_task, signal_tasks
+from meridian.channels.signals import signal_task, signal_tasks
+from meridian.tasks.contracts import SIGNAL_STOP, StopRequest
 
 
 async def test_unknown_workflow_is_false_not_an_error(

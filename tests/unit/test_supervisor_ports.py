@@ -6,8 +6,8 @@ import socket
 from pathlib import Path
 
 from kubesim.process import find_free_base_port
+from meridian.app.supervisor import Supervisor
 from meridian.settings import Settings
-from meridian.supervisor import Supervisor
 
 REPO = Path(__file__).resolve().parents[2]
 

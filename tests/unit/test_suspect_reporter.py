@@ -6,8 +6,8 @@ from typing import Any, cast
 
 from temporalio.client import Client
 
-from meridian.contracts import REGION_MONITOR_ID, SIGNAL_REGION_SUSPECT, RegionSuspect
 from meridian.kube.errors import KubeError
+from meridian.regions.contracts import REGION_MONITOR_ID, SIGNAL_REGION_SUSPECT, RegionSuspect
 from workers.unit import SuspectReporter
 
 

@@ -16,28 +16,29 @@ from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import Worker
 
-from meridian.contracts import (
-    TASK_WORKFLOW,
+from meridian.kube.contracts import (
     CreateJobInput,
     CreateJobResult,
     DeleteJobResult,
     JobObservation,
     JobPhase,
     JobRef,
+)
+from meridian.regions.contracts import RegionHealthInput, RegionHealthResult
+from meridian.tasks.contracts import (
+    TASK_WORKFLOW,
     PlaceTaskInput,
     PlaceTaskResult,
     RecordOrphanInput,
     RecordStatusInput,
     RecordStatusResult,
-    RegionHealthInput,
-    RegionHealthResult,
     TaskWorkflowInput,
     TaskWorkflowResult,
     UpdateSpecInput,
     UpdateSpecResult,
 )
-from meridian.models import DataSource, JobSpec, RetryPolicy, TaskSpec, job_name_for
-from meridian.timing import WorkflowTiming
+from meridian.tasks.spec import DataSource, JobSpec, RetryPolicy, TaskSpec, job_name_for
+from meridian.tasks.timing import WorkflowTiming
 from workflows.task import TaskWorkflow
 
 

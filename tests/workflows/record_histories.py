@@ -10,8 +10,9 @@ import asyncio
 
 from temporalio.testing import WorkflowEnvironment
 
-from meridian.contracts import SIGNAL_JOB_STATUS, SIGNAL_STOP, FailureKind, JobPhase, StopRequest
-from meridian.models import TaskKind
+from meridian.kube.contracts import FailureKind, JobPhase
+from meridian.tasks.contracts import SIGNAL_JOB_STATUS, SIGNAL_STOP, StopRequest
+from meridian.tasks.spec import TaskKind
 from tests.workflows import recording
 from tests.workflows.fakes import FakeWorld, obs, region_workers, spec, start, worker_for
 

@@ -30,43 +30,46 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from meridian.contracts import (
-    JOB_SWEEP_WORKFLOW,
-    REGION_MONITOR_WORKFLOW,
-    RUNNING_SWEEP_WORKFLOW,
-    SIGNAL_REGION_SUSPECT,
-    AssessRegionsInput,
-    AssessRegionsResult,
+from meridian.kube.contracts import (
     DeleteJobsInput,
     DeleteJobsResult,
-    ExpectedJob,
     JobKey,
     JobPhase,
     ListJobKeysInput,
     ListJobKeysResult,
-    MarkOrphansDeletedInput,
-    ReconcileJobsInput,
-    ReconcileJobsResult,
-    RecordSweepInput,
+)
+from meridian.queues import region_health_queue, region_task_queue
+from meridian.regions.contracts import (
+    REGION_MONITOR_WORKFLOW,
+    SIGNAL_REGION_SUSPECT,
+    AssessRegionsInput,
+    AssessRegionsResult,
     RegionMonitorInput,
     RegionProbeInput,
     RegionProbeResult,
     RegionSuspect,
+    SignalRegionTasksInput,
+    SignalRegionTasksResult,
+    TriggerSweepInput,
+)
+from meridian.sweeps.contracts import (
+    JOB_SWEEP_WORKFLOW,
+    RUNNING_SWEEP_WORKFLOW,
+    ExpectedJob,
+    MarkOrphansDeletedInput,
+    ReconcileJobsInput,
+    ReconcileJobsResult,
+    RecordSweepInput,
     RegionTasksInput,
     RegionTasksResult,
     ResumeUnstartedInput,
     ResumeUnstartedResult,
-    SignalRegionTasksInput,
-    SignalRegionTasksResult,
     SweepInput,
     SweepRegionResult,
     SweepResult,
     SweepRunningInput,
-    TriggerSweepInput,
-    region_health_queue,
-    region_task_queue,
 )
-from meridian.models import TaskStatus, job_name_for
+from meridian.tasks.spec import TaskStatus, job_name_for
 from tests.workflows import recording
 from workers.central import SANDBOX
 from workflows.regions import RegionMonitorWorkflow

@@ -14,7 +14,7 @@ from contextlib import AsyncExitStack
 from temporalio.testing import WorkflowEnvironment
 
 from meridian.scaling import Request
-from meridian.scaling_contracts import REGION_CONTROL_WORKFLOW, RegionControlInput
+from meridian.scaling.contracts import REGION_CONTROL_WORKFLOW, RegionControlInput
 from tests.workflows import recording
 from tests.workflows.region_control_fakes import REGION, FakeRegion, node, workers
 

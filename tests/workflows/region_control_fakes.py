@@ -15,7 +15,7 @@ from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import Worker
 
-from meridian.contracts import region_task_queue
+from meridian.queues import region_task_queue
 from meridian.scaling import (
     Mode,
     NodeObservation,
@@ -26,7 +26,7 @@ from meridian.scaling import (
     Request,
     decide,
 )
-from meridian.scaling_contracts import (
+from meridian.scaling.contracts import (
     DecideScalingInput,
     DecideScalingResult,
     DrainNodeInput,

@@ -12,7 +12,7 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from meridian.scaling import Request
-from meridian.scaling_contracts import REGION_CONTROL_WORKFLOW, RegionControlInput
+from meridian.scaling.contracts import REGION_CONTROL_WORKFLOW, RegionControlInput
 from tests.workflows.region_control_fakes import REGION, FakeRegion, node, workers
 
 

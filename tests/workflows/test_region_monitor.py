@@ -15,7 +15,8 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from meridian.contracts import (
+from meridian.queues import region_health_queue
+from meridian.regions.contracts import (
     REGION_MONITOR_WORKFLOW,
     SIGNAL_REGION_SUSPECT,
     AssessRegionsInput,
@@ -28,7 +29,6 @@ from meridian.contracts import (
     SignalRegionTasksInput,
     SignalRegionTasksResult,
     TriggerSweepInput,
-    region_health_queue,
 )
 from workers.central import SANDBOX
 from workflows.regions import RegionMonitorWorkflow

@@ -16,13 +16,10 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
-from meridian.contracts import (
-    JOB_SWEEP_WORKFLOW,
-    REGION_CONTROL_WORKFLOW,
-    REGION_MONITOR_WORKFLOW,
-    RUNNING_SWEEP_WORKFLOW,
-    TASK_WORKFLOW,
-)
+from meridian.regions.contracts import REGION_MONITOR_WORKFLOW
+from meridian.scaling.contracts import REGION_CONTROL_WORKFLOW
+from meridian.sweeps.contracts import JOB_SWEEP_WORKFLOW, RUNNING_SWEEP_WORKFLOW
+from meridian.tasks.contracts import TASK_WORKFLOW
 from workers.central import SANDBOX
 from workflows.region_control import RegionControlWorkflow
 from workflows.regions import RegionMonitorWorkflow

@@ -11,22 +11,21 @@ import pytest
 from temporalio.client import WorkflowFailureError, WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
-from meridian.contracts import (
+from meridian.kube.contracts import FailureKind, JobPhase
+from meridian.tasks.contracts import (
     SIGNAL_INFRA_FAILURE,
     SIGNAL_JOB_STATUS,
     SIGNAL_RESIDENT_STATUS,
     SIGNAL_STOP,
     UPDATE_MODIFY,
-    FailureKind,
     InfraFailure,
-    JobPhase,
     ModifyInput,
     ModifyResult,
     ResidentStatus,
     StopRequest,
     TaskWorkflowResult,
 )
-from meridian.models import FailoverPolicy, JobPatch, TaskKind, TaskPatch, TaskStatus
+from meridian.tasks.spec import FailoverPolicy, JobPatch, TaskKind, TaskPatch, TaskStatus
 from tests.workflows.fakes import FakeWorld, obs, region_workers, spec, start, worker_for
 
 

@@ -22,15 +22,15 @@ from temporalio.client import (
     ScheduleUpdateInput,
 )
 
-from meridian.contracts import (
+from meridian.regions.config import load_regions
+from meridian.settings import Settings
+from meridian.sweeps.contracts import (
     JOB_SWEEP_SCHEDULE_ID,
     JOB_SWEEP_WORKFLOW,
     RUNNING_SWEEP_SCHEDULE_ID,
     RUNNING_SWEEP_WORKFLOW,
     SweepInput,
 )
-from meridian.regions import load_regions
-from meridian.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -11,10 +11,10 @@ import threading
 import time
 from typing import Any
 
-from meridian.catalog import Catalog
-from meridian.network import NetworkPath
 from meridian.placement.types import RegionSnapshot
-from meridian.regions import RegionsFile
+from meridian.regions.catalog import Catalog
+from meridian.regions.config import RegionsFile
+from meridian.regions.network import NetworkPath
 from meridian.settings import PlacementWeights
 from meridian.store import Store
 

@@ -10,17 +10,17 @@ import time
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from meridian.models import TaskStatus
 from meridian.quantity import parse_cpu_millis, parse_memory_bytes
-from meridian.regions import RegionsFile
+from meridian.regions.config import RegionsFile
 from meridian.scaling import Mode, PolicyTuning, RegionObservation, Request
-from meridian.scaling.water import schedulable
-from meridian.scaling_contracts import (
+from meridian.scaling.contracts import (
     REGION_CONTROL_WORKFLOW,
     RegionControlInput,
     region_control_id,
 )
+from meridian.scaling.water import schedulable
 from meridian.settings import ScalingSettings, Settings
+from meridian.tasks.spec import TaskStatus
 
 if TYPE_CHECKING:
     from temporalio.client import Client, WorkflowHandle

@@ -19,10 +19,11 @@ from typing import Any
 
 from kubernetes.watch.watch import iter_resp_lines
 
-from meridian.contracts import MANAGED_SELECTOR, JobObservation, JobPhase
+from meridian.kube.contracts import JobObservation, JobPhase
 from meridian.kube.errors import KubeError, KubeGone, translate
 from meridian.kube.gateway import JobGateway
 from meridian.kube.jobs import observe_job
+from meridian.kube.labels import MANAGED_SELECTOR
 
 log = logging.getLogger(__name__)
 

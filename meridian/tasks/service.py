@@ -22,8 +22,11 @@ from temporalio.common import (
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
-from meridian.catalog import Catalog
-from meridian.contracts import (
+from meridian.regions.catalog import Catalog
+from meridian.settings import Settings
+from meridian.store import Store, Transition
+from meridian.store.records import TaskRecord
+from meridian.tasks.contracts import (
     SA_BUSINESS_UNIT,
     SA_KIND,
     SA_REGION,
@@ -35,11 +38,8 @@ from meridian.contracts import (
     StopRequest,
     TaskWorkflowInput,
 )
-from meridian.models import TaskPatch, TaskSpec, TaskStatus
-from meridian.settings import Settings
-from meridian.store import Store, Transition
-from meridian.store.records import TaskRecord
-from meridian.timing import WorkflowTiming
+from meridian.tasks.spec import TaskPatch, TaskSpec, TaskStatus
+from meridian.tasks.timing import WorkflowTiming
 
 STOP_WAIT_SECONDS = 10.0
 

@@ -27,6 +27,7 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from meridian.quantity import parse_cpu_millis, parse_memory_bytes
+from meridian.regions.providers import Provider
 
 DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
@@ -40,17 +41,6 @@ LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$")
 # most, Kubernetes' label limit) and the prefix of Job names (see job_name_for).
 TASK_ID_MAX = 63
 JOB_NAME_MAX = 63  # a Job's name is also the value of its pods' job-name label
-
-
-class Provider(StrEnum):
-    AWS = "aws"
-    AZURE = "azure"
-    GCP = "gcp"
-    ALIBABA = "alibaba"
-    TENCENT = "tencent"
-    BAIDU = "baidu"
-    HUAWEI = "huawei"
-    IDC = "idc"
 
 
 class TaskKind(StrEnum):

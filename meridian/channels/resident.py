@@ -18,18 +18,17 @@ from typing import Any
 import websockets
 from temporalio.client import Client
 
-from meridian.contracts import (
-    SIGNAL_INFRA_FAILURE,
-    SIGNAL_RESIDENT_STATUS,
-    InfraFailure,
-    JobObservation,
-    JobPhase,
-    ResidentStatus,
-)
+from meridian.channels.signals import signal_task
+from meridian.kube.contracts import JobObservation, JobPhase
 from meridian.kube.errors import KubeError
 from meridian.kube.gateway import JobGateway
 from meridian.settings import FailoverSettings
-from meridian.signals import signal_task
+from meridian.tasks.contracts import (
+    SIGNAL_INFRA_FAILURE,
+    SIGNAL_RESIDENT_STATUS,
+    InfraFailure,
+    ResidentStatus,
+)
 
 log = logging.getLogger(__name__)
 

@@ -24,9 +24,9 @@ from typing import Any
 
 import httpx
 
-from meridian.contracts import SEARCH_ATTRIBUTES
-from meridian.regions import load_regions
+from meridian.regions.config import load_regions
 from meridian.settings import Settings
+from meridian.tasks.contracts import SEARCH_ATTRIBUTES
 
 STOP_GRACE_SECONDS = 4.0
 READY_TIMEOUT_SECONDS = 120.0
@@ -143,15 +143,15 @@ class Supervisor:
         engine = [
             Child(
                 "central-worker",
-                self._python("meridian.cli", "worker", "--role", "central"),
+                self._python("meridian.app.cli", "worker", "--role", "central"),
                 logs / "central-worker.log",
             ),
             Child(
                 "unit-workers",
-                self._python("meridian.cli", "worker", "--role", "unit"),
+                self._python("meridian.app.cli", "worker", "--role", "unit"),
                 logs / "unit-workers.log",
             ),
-            Child("api", self._python("meridian.cli", "api"), logs / "api.log"),
+            Child("api", self._python("meridian.app.cli", "api"), logs / "api.log"),
         ]
         return infra, engine
 

@@ -18,9 +18,9 @@ from typing import Any, Protocol
 
 import yaml
 
-from meridian.models import Provider
+from meridian.regions.providers import Provider
 
-DEFAULT_CATALOG_PATH = Path(__file__).resolve().parent / "data" / "catalog.yaml"
+DEFAULT_CATALOG_PATH = Path(__file__).resolve().parents[1] / "data" / "catalog.yaml"
 EARTH_RADIUS_KM = 6371.0088  # mean radius (IUGG); the spherical model errs < 0.5 %
 # How many known regions an UnknownRegionError spells out before summarising the rest.
 

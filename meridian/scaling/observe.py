@@ -8,11 +8,11 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from meridian.contracts import LABEL_MANAGED, LABEL_TASK_ID
+from meridian.kube.labels import LABEL_MANAGED, LABEL_TASK_ID
 from meridian.nodepools import PoolState
+from meridian.regions.load import node_condition, pod_requests
 from meridian.scaling import NodeObservation, PoolObservation, RegionObservation, Request
 from meridian.scaling.models import PRESSURE_CONDITIONS
-from meridian.snapshot import node_condition, pod_requests
 
 # Pool label of the simulator and of the clouds whose nodes carry one; a node that no
 # provider lists falls back to these before "unknown".

@@ -19,10 +19,10 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from meridian.models import Provider
+from meridian.regions.providers import Provider
 
 if TYPE_CHECKING:
-    from meridian.regions import RegionsFile
+    from meridian.regions.config import RegionsFile
     from meridian.settings import NetworkProbeSettings, Settings
 
 log = logging.getLogger(__name__)
@@ -107,7 +107,7 @@ def build_prober(settings: Settings) -> TcpProber | None:
     """The unit worker's prober when network samples come from TCP probes, else None."""
     if settings.resolved_network_probe_mode != "tcp":
         return None
-    from meridian.regions import load_regions
+    from meridian.regions.config import load_regions
 
     config = settings.network_probe
     return TcpProber(

@@ -8,7 +8,7 @@ from typing import Annotated
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from meridian.models import Provider
+from meridian.regions.providers import Provider
 
 
 class NodePoolConfig(BaseModel):

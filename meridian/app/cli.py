@@ -77,7 +77,7 @@ def cmd_worker(args: argparse.Namespace) -> None:
 
             await run_central(settings, stop)
         else:
-            from meridian.regions import load_regions
+            from meridian.regions.config import load_regions
             from workers.unit import run_units
 
             regions = args.region or load_regions(settings.regions_file).names
@@ -112,7 +112,7 @@ def cmd_migrate(args: argparse.Namespace) -> None:
 
 
 def cmd_up(args: argparse.Namespace) -> None:
-    from meridian.supervisor import Supervisor
+    from meridian.app.supervisor import Supervisor
 
     settings = _settings_from(args)
     supervisor = Supervisor(settings, temporal_bin=args.temporal_bin)

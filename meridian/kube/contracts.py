@@ -1,0 +1,116 @@
+"""Inputs and results of the unit worker's Job activities and the Job status news.
+
+Names and shapes are the wire contract with Temporal: new fields get defaults so that
+running histories keep decoding.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, Field
+
+from meridian.tasks.spec import TaskSpec
+
+
+class JobPhase(StrEnum):
+    PENDING = "pending"  # created; pod not running yet
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    MISSING = "missing"  # the Job does not exist (deleted, or never created)
+
+
+class FailureKind(StrEnum):
+    APPLICATION = "application"  # non-zero exit on a healthy node: retry policy
+    INFRASTRUCTURE = "infrastructure"  # node lost, region down, unschedulable: move
+
+
+class JobObservation(BaseModel):
+    """What one status channel saw of one attempt's Job."""
+
+    task_id: str
+    attempt: int
+    region: str
+    job_name: str
+    phase: JobPhase
+    resource_version: int = 0
+    source: str = "watch"  # watch | websocket | running-sweep | job-sweep | backstop
+    exit_code: int | None = None
+    reason: str | None = None
+    message: str | None = None
+    failure_kind: FailureKind | None = None
+    node_name: str | None = None
+    unschedulable_since: datetime | None = None
+    observed_at: datetime | None = None
+    # Resident tasks announce their WebSocket status port on the pod template.
+    status_port: int | None = None
+
+
+class CreateJobInput(BaseModel):
+    task_id: str
+    spec: TaskSpec
+    attempt: int
+    region: str
+    namespace: str = "meridian"
+
+
+class CreateJobResult(BaseModel):
+    job_name: str
+    created: bool  # False: it already existed (a retried create), which is success
+
+
+class JobRef(BaseModel):
+    task_id: str
+    attempt: int
+    region: str
+    job_name: str
+    namespace: str = "meridian"
+
+
+class DeleteJobResult(BaseModel):
+    deleted: bool  # False: it was already gone
+
+
+class ListJobsInput(BaseModel):
+    region: str
+    namespace: str = "meridian"
+    page_size: int = 500
+    task_ids: list[str] | None = None
+
+
+class ListJobsResult(BaseModel):
+    region: str
+    observations: list[JobObservation]
+    requests: int = 0
+
+
+class JobKey(BaseModel):
+    job_name: str
+    task_id: str
+    attempt: int
+    phase: JobPhase
+    observation: JobObservation | None = None
+
+
+class ListJobKeysInput(BaseModel):
+    region: str
+    page_size: int = 500
+
+
+class ListJobKeysResult(BaseModel):
+    region: str
+    jobs: list[JobKey]
+    requests: int = 0
+
+
+class DeleteJobsInput(BaseModel):
+    region: str
+    job_names: list[str]
+
+
+class DeleteJobsResult(BaseModel):
+    region: str
+    deleted: list[str] = Field(default_factory=list)
+    requests: int = 0

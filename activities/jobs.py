@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
+from activities.failures import kube_failure
 from meridian.channels.signals import signal_task
 from meridian.kube.contracts import (
     CreateJobInput,
@@ -32,7 +32,7 @@ from meridian.kube.contracts import (
     ListJobsInput,
     ListJobsResult,
 )
-from meridian.kube.errors import KubeError, KubeInvalid
+from meridian.kube.errors import KubeError
 from meridian.kube.gateway import JobGateway
 from meridian.kube.jobs import observe_job
 from meridian.regions.contracts import (
@@ -51,13 +51,6 @@ if TYPE_CHECKING:
     from temporalio.client import Client
 
     from meridian.settings import Settings
-
-
-def _fail(exc: KubeError) -> ApplicationError:
-    # The type name lets the workflow tell a rejected spec (never retried) from an outage.
-    return ApplicationError(
-        str(exc), type=type(exc).__name__, non_retryable=isinstance(exc, KubeInvalid)
-    )
 
 
 class JobActivities:
@@ -100,7 +93,7 @@ class JobActivities:
                 inp.region, self.namespace, inp.task_id, inp.spec, inp.attempt
             )
         except KubeError as exc:
-            raise _fail(exc) from exc
+            raise kube_failure(exc) from exc
         return CreateJobResult(job_name=name, created=created)
 
     @activity.defn(name="read_job")
@@ -115,7 +108,7 @@ class JobActivities:
                 source="backstop",
             )
         except KubeError as exc:
-            raise _fail(exc) from exc
+            raise kube_failure(exc) from exc
 
     @activity.defn(name="delete_job")
     def delete_job(self, ref: JobRef) -> DeleteJobResult:
@@ -124,7 +117,7 @@ class JobActivities:
                 deleted=self.gateway.delete_job(ref.region, self.namespace, ref.job_name)
             )
         except KubeError as exc:
-            raise _fail(exc) from exc
+            raise kube_failure(exc) from exc
 
     @activity.defn(name="list_jobs")
     def list_jobs(self, inp: ListJobsInput) -> ListJobsResult:
@@ -138,7 +131,7 @@ class JobActivities:
                 task_ids=set(inp.task_ids) if inp.task_ids is not None else None,
             )
         except KubeError as exc:
-            raise _fail(exc) from exc
+            raise kube_failure(exc) from exc
         return ListJobsResult(region=inp.region, observations=observations, requests=requests)
 
     @activity.defn(name="probe_region")
@@ -215,7 +208,7 @@ class JobActivities:
                 task_ids={t.task_id for t in inp.tasks},
             )
         except KubeError as exc:
-            raise _fail(exc) from exc
+            raise kube_failure(exc) from exc
         by_key = {(o.task_id, o.attempt): o for o in observations}
         found: Counter[str] = Counter()
         drift = []
@@ -269,7 +262,7 @@ class JobActivities:
             with self.gateway.counting() as counter:
                 jobs = self._job_keys(inp)
         except KubeError as exc:
-            raise _fail(exc) from exc
+            raise kube_failure(exc) from exc
         return ListJobKeysResult(region=inp.region, jobs=jobs, requests=counter.requests)
 
     def _job_keys(self, inp: ListJobKeysInput) -> list[JobKey]:
@@ -303,5 +296,5 @@ class JobActivities:
                     self.gateway.delete_job(inp.region, self.namespace, name)
                     deleted.append(name)
         except KubeError as exc:
-            raise _fail(exc) from exc
+            raise kube_failure(exc) from exc
         return DeleteJobsResult(region=inp.region, deleted=deleted, requests=counter.requests)

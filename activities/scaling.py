@@ -13,17 +13,17 @@ tasks to move, and record what failed.
 from __future__ import annotations
 
 import time
-from datetime import timedelta
 from typing import Any
 
 from temporalio import activity
 from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 
+from activities.failures import kube_failure, pool_failure
 from meridian.channels.signals import signal_tasks
 from meridian.kube.errors import KubeError, KubeNotFound, KubeUnavailable
 from meridian.kube.gateway import JobGateway
-from meridian.nodepools import NodePoolError, NodePoolProvider, NodePoolThrottled, PoolState
+from meridian.nodepools import NodePoolError, NodePoolProvider, PoolState
 from meridian.quantity import parse_cpu_millis, parse_memory_bytes
 from meridian.regions.config import RegionsFile
 from meridian.scaling import DecisionKind, PendingDemand, PolicyInput, decide
@@ -51,25 +51,6 @@ from meridian.store import Store
 from meridian.tasks.contracts import SIGNAL_INFRA_FAILURE, InfraFailure
 
 MERGE_PATCH = "application/merge-patch+json"
-
-
-def _kube_failure(exc: KubeError) -> ApplicationError:
-    retry_after = timedelta(seconds=exc.retry_after) if exc.retry_after else None
-    return ApplicationError(
-        str(exc),
-        type=type(exc).__name__,
-        non_retryable=not isinstance(exc, KubeUnavailable),
-        next_retry_delay=retry_after,
-    )
-
-
-def _pool_failure(exc: NodePoolError) -> ApplicationError:
-    delay = None
-    if isinstance(exc, NodePoolThrottled) and exc.retry_after:
-        delay = timedelta(seconds=exc.retry_after)
-    return ApplicationError(
-        str(exc), type=type(exc).__name__, non_retryable=not exc.retryable, next_retry_delay=delay
-    )
 
 
 class ScalingUnitActivities:
@@ -135,7 +116,7 @@ class ScalingUnitActivities:
         try:
             nodes, pods = self.gateway.nodes_and_live_pods(inp.region)
         except KubeError as exc:
-            raise _kube_failure(exc) from exc
+            raise kube_failure(exc) from exc
         pools, errors = self._pools(inp.region)
         observation, pending = observe(
             inp.region,
@@ -154,7 +135,7 @@ class ScalingUnitActivities:
         try:
             before = provider.set_desired(inp.pool, inp.desired)
         except NodePoolError as exc:
-            raise _pool_failure(exc) from exc
+            raise pool_failure(exc) from exc
         return PoolActionResult(
             pool=inp.pool, desired_before=before.desired, desired_after=inp.desired
         )
@@ -168,7 +149,7 @@ class ScalingUnitActivities:
             present = sorted(set(inp.nodes) & set(state.nodes))
             provider.remove_nodes(inp.pool, present)
         except NodePoolError as exc:
-            raise _pool_failure(exc) from exc
+            raise pool_failure(exc) from exc
         return PoolActionResult(
             pool=inp.pool,
             desired_before=state.desired,
@@ -195,7 +176,7 @@ class ScalingUnitActivities:
         except KubeNotFound:
             return False  # the node is gone: nothing left to cordon
         except KubeError as exc:
-            raise _kube_failure(exc) from exc
+            raise kube_failure(exc) from exc
         return True
 
     @activity.defn(name="cordon_node")
@@ -223,7 +204,7 @@ class ScalingUnitActivities:
                 core.list_pod_for_all_namespaces, field_selector=f"spec.nodeName={inp.node}"
             )
         except KubeError as exc:
-            raise _kube_failure(exc) from exc
+            raise kube_failure(exc) from exc
         for pod in pods.get("items") or []:
             meta = pod.get("metadata") or {}
             name, namespace = str(meta.get("name")), str(meta.get("namespace"))
@@ -258,9 +239,9 @@ class ScalingUnitActivities:
                 if exc.status == 429:
                     result.blocked.append(f"{namespace}/{name}")
                     continue
-                raise _kube_failure(exc) from exc
+                raise kube_failure(exc) from exc
             except KubeError as exc:
-                raise _kube_failure(exc) from exc
+                raise kube_failure(exc) from exc
         activity.logger.info(
             "drain %s/%s: evicted %d, blocked by PDB %d, tasks left to move %d",
             inp.region,

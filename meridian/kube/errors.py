@@ -1,4 +1,12 @@
-"""Kubernetes errors mapped to Meridian's own types, once, at the boundary."""
+"""Kubernetes errors mapped to Meridian's own types, once, at the boundary, and the one
+policy for what a failure means: retry it, or give up because retrying cannot help.
+
+- Retryable: the cluster could not answer (connection refused, timeout, 429, 5xx).
+- Final for the request: every other status. Among them, `KubeInvalid` (400/422) and
+  `KubeForbidden` (403: RBAC, an admission policy or a quota refused it) are the
+  *task's* final failures: the same spec sent anywhere is refused the same way, so the
+  task ends FAILED with the API's message instead of being re-placed for ever.
+"""
 
 from __future__ import annotations
 
@@ -31,6 +39,10 @@ class KubeConflict(KubeError):
 
 class KubeInvalid(KubeError):
     pass
+
+
+class KubeForbidden(KubeError):
+    """403: refused by RBAC, an admission policy or a quota."""
 
 
 class KubeGone(KubeError):
@@ -71,6 +83,8 @@ def translate(exc: BaseException) -> KubeError:
             return KubeConflict(message, status=status)
         if status == 410:
             return KubeGone(message, status=status)
+        if status == 403:
+            return KubeForbidden(message, status=status)
         if status == 422 or status == 400:
             return KubeInvalid(message, status=status)
         if status == 429 or status >= 500 or status == 0:
@@ -79,3 +93,16 @@ def translate(exc: BaseException) -> KubeError:
     if isinstance(exc, (Urllib3HTTPError, OSError, TimeoutError)):
         return KubeUnavailable(f"unreachable: {type(exc).__name__}: {str(exc)[:_BODY_LIMIT]}")
     return KubeError(f"{type(exc).__name__}: {str(exc)[:_BODY_LIMIT]}")
+
+
+# ApplicationError types a workflow treats as the task's own final failure.
+FINAL_FAILURE_TYPES = (KubeInvalid.__name__, KubeForbidden.__name__)
+
+
+def is_retryable(exc: KubeError) -> bool:
+    """Only a cluster that could not answer is worth asking again."""
+    return isinstance(exc, KubeUnavailable)
+
+
+def is_final_for_task(exc: KubeError) -> bool:
+    return type(exc).__name__ in FINAL_FAILURE_TYPES

@@ -14,6 +14,7 @@ import yaml
 from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from meridian.auth.settings import AuthSettings
 from meridian.regions.contracts import PROBE_REPLY_RESERVE_SECONDS, probe_api_budget_seconds
 from meridian.regions.probing import parse_host_port, parse_target_key
 
@@ -157,6 +158,7 @@ class Settings(BaseSettings):
     status_backstop_seconds: float = Field(30.0, gt=0)
     # Resident tasks continue-as-new after this many history events.
     history_event_limit: int = Field(2000, ge=100)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
     placement: PlacementWeights = Field(default_factory=PlacementWeights)
     failover: FailoverSettings = Field(default_factory=FailoverSettings)
     sweeps: SweepSettings = Field(default_factory=SweepSettings)

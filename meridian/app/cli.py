@@ -120,6 +120,41 @@ def cmd_up(args: argparse.Namespace) -> None:
     sys.exit(code)
 
 
+def parse_ttl(text: str) -> float:
+    """`90`, `90s`, `30m`, `1h`, `7d` → seconds."""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    text = text.strip().lower()
+    try:
+        if text and text[-1] in units:
+            seconds = float(text[:-1]) * units[text[-1]]
+        else:
+            seconds = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"bad ttl {text!r}: use e.g. 90s, 30m, 1h, 7d") from None
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError(f"bad ttl {text!r}: must be positive")
+    return seconds
+
+
+def cmd_token(args: argparse.Namespace) -> None:
+    from meridian.auth.keys import LocalKey
+    from meridian.auth.tokens import mint_token
+
+    settings = _settings_from(args)
+    path = settings.auth.key_file(settings.state_dir)
+    if not path.exists():
+        sys.exit(f"meridian token: no local signing key at {path}; `meridian up` creates it")
+    token = mint_token(
+        LocalKey.load(path),
+        business_unit=args.business_unit,
+        roles=args.role or [],
+        ttl_seconds=args.ttl,
+        subject=args.subject,
+        settings=settings.auth,
+    )
+    print(token)
+
+
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--state-dir",
@@ -165,6 +200,16 @@ def build_parser() -> argparse.ArgumentParser:
     api.add_argument("--host", dest="api_host")
     api.add_argument("--port", dest="api_port", type=int)
     api.set_defaults(func=cmd_api)
+
+    token = sub.add_parser(
+        "token", help="print a bearer token signed with the local key of `meridian up`"
+    )
+    _common(token)
+    token.add_argument("--business-unit", dest="business_unit", required=True)
+    token.add_argument("--role", action="append", help="a role to grant (repeatable): admin")
+    token.add_argument("--ttl", type=parse_ttl, default=3600.0, help="lifetime: 90s, 30m, 1h, 7d")
+    token.add_argument("--subject", help="the token's subject (default: <business unit>-user)")
+    token.set_defaults(func=cmd_token)
 
     migrate = sub.add_parser("migrate", help="bring the database schema up to date")
     _common(migrate)

@@ -24,12 +24,17 @@ from typing import Any
 
 import httpx
 
+from meridian.auth.keys import LocalKey
+from meridian.auth.settings import ADMIN_ROLE
+from meridian.auth.tokens import mint_token
 from meridian.regions.config import load_regions
 from meridian.settings import Settings
 from meridian.tasks.contracts import SEARCH_ATTRIBUTES
 
 STOP_GRACE_SECONDS = 4.0
 READY_TIMEOUT_SECONDS = 120.0
+# The admin token `meridian up` writes: a working week, renewed at every start.
+ADMIN_TOKEN_TTL_SECONDS = 7 * 86400
 
 
 def find_temporal(explicit: str | None = None) -> str:
@@ -251,6 +256,27 @@ class Supervisor:
                 await asyncio.sleep(0.3)
         raise TimeoutError(f"{url} not ready after {timeout:.0f}s")
 
+    def prepare_auth(self) -> Path | None:
+        """The embedded default signs its own tokens: make sure the key exists and write
+        a fresh admin token beside it (owner-only). None when an OIDC provider signs."""
+        auth = self.settings.auth
+        if auth.jwks_url:
+            return None
+        key = LocalKey.load_or_create(auth.key_file(self.state_dir))
+        token = mint_token(
+            key,
+            business_unit="admin",
+            roles=[ADMIN_ROLE],
+            ttl_seconds=ADMIN_TOKEN_TTL_SECONDS,
+            subject="meridian-up-admin",
+            settings=auth,
+        )
+        path = self.state_dir / "admin.token"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(token + "\n")
+        return path
+
     # -- run and stop ------------------------------------------------------------------------
 
     async def run(self) -> int:
@@ -269,6 +295,7 @@ class Supervisor:
                 flush=True,
             )
             return 1
+        admin_token = self.prepare_auth()
         infra, engine = self.plan()
         watchers: list[asyncio.Task[None]] = []
         try:
@@ -288,6 +315,12 @@ class Supervisor:
             print(f"kubesim         {control} (kubeconfig {self.kubeconfig})", flush=True)
             print(f"API             http://{s.api_host}:{s.api_port} (docs at /docs)", flush=True)
             print(f"logs            {self.state_dir / 'logs'}", flush=True)
+            if admin_token is not None:
+                print(
+                    f"admin token     {admin_token} (export MERIDIAN_TOKEN=$(cat {admin_token}); "
+                    "more: meridian token --business-unit NAME [--role admin] [--ttl 1h])",
+                    flush=True,
+                )
             print(f"started in {time.monotonic() - started:.1f}s", flush=True)
             print("meridian ready", flush=True)
             await self._stopping.wait()

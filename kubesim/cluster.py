@@ -29,10 +29,9 @@ from kubesim.resident import StatusServer
 from kubesim.resources import ALL, EVENTS, JOBS, NAMESPACES, NODES, PDBS, PODS
 from kubesim.scheduler import Scheduler, pod_requests
 from kubesim.store import DELETED, Entry, Store
+from kubesim.types import Key, Obj
 from kubesim.util import new_uid, now_iso
 
-Obj = dict[str, Any]
-Key = tuple[str, str]
 log = logging.getLogger(__name__)
 
 INITIAL_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease", "meridian")

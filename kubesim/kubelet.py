@@ -20,13 +20,12 @@ from kubesim.events import NORMAL, WARNING
 from kubesim.resident import StatusServer
 from kubesim.resources import PODS
 from kubesim.store import DELETED
+from kubesim.types import Key, Obj
 from kubesim.util import now_iso, parse_iso
 
 if TYPE_CHECKING:
     from kubesim.cluster import Cluster
 
-Obj = dict[str, Any]
-Key = tuple[str, str]
 log = logging.getLogger(__name__)
 
 DURATION = "kubesim.io/duration"

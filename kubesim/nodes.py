@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from kubesim.config import PoolSpec, cpu_millis, memory_bytes
+from kubesim.types import Key, Obj
 from kubesim.util import new_uid, now_iso
-
-Obj = dict[str, Any]
 
 POOL_LABEL = "kubesim.io/pool"
 REGION_LABEL = "topology.kubernetes.io/region"
@@ -68,7 +66,7 @@ class NodeState:
     schedulable: bool = True
     cpu_used: int = 0
     memory_used: int = 0
-    pods: set[tuple[str, str]] = field(default_factory=set)
+    pods: set[Key] = field(default_factory=set)
 
     def fits(self, cpu: int, memory: int) -> bool:
         return (

@@ -11,20 +11,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from kubesim.config import cpu_millis, memory_bytes
 from kubesim.events import NORMAL, WARNING
 from kubesim.nodes import NodeState
 from kubesim.resources import PODS
 from kubesim.store import DELETED
+from kubesim.types import Key, Obj
 from kubesim.util import now_iso
 
 if TYPE_CHECKING:
     from kubesim.cluster import Cluster
 
-Obj = dict[str, Any]
-Key = tuple[str, str]
 
 log = logging.getLogger(__name__)
 RETRY_INTERVAL = 0.05

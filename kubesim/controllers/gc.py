@@ -9,17 +9,16 @@ owner reference from the dependents and leaves them running.
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from kubesim.resources import JOBS, PODS
 from kubesim.store import DELETED
+from kubesim.types import Key, Obj
 from kubesim.util import now_iso
 
 if TYPE_CHECKING:
     from kubesim.cluster import Cluster
 
-Obj = dict[str, Any]
-Key = tuple[str, str]
 
 FOREGROUND = "foregroundDeletion"
 

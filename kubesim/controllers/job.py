@@ -12,19 +12,18 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from kubesim.admission import CONTROLLER_UID_LABELS, qos_class
 from kubesim.events import NORMAL, WARNING
 from kubesim.resources import JOBS, PODS
 from kubesim.store import DELETED
+from kubesim.types import Key, Obj
 from kubesim.util import clone, new_uid, now_iso, parse_iso, random_suffix
 
 if TYPE_CHECKING:
     from kubesim.cluster import Cluster
 
-Obj = dict[str, Any]
-Key = tuple[str, str]
 log = logging.getLogger(__name__)
 
 TERMINAL = ("Succeeded", "Failed")

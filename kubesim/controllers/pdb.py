@@ -10,12 +10,12 @@ from typing import TYPE_CHECKING, Any
 from kubesim.resources import PDBS, PODS
 from kubesim.selectors import LabelSelector
 from kubesim.store import DELETED
+from kubesim.types import Obj
 from kubesim.util import now_iso
 
 if TYPE_CHECKING:
     from kubesim.cluster import Cluster
 
-Obj = dict[str, Any]
 log = logging.getLogger(__name__)
 
 

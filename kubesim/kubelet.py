@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from kubesim.config import parse_duration
 from kubesim.events import NORMAL, WARNING
+from kubesim.ipam import IpAllocator
 from kubesim.resident import StatusServer
 from kubesim.resources import PODS
 from kubesim.store import DELETED
@@ -32,41 +33,6 @@ DURATION = "kubesim.io/duration"
 EXIT_CODE = "kubesim.io/exit-code"
 RESIDENT = "kubesim.io/resident"
 TERMINAL = ("Succeeded", "Failed")
-
-_pod_ip_counter = 0
-
-
-def allocate_pod_ip() -> str:
-    """A loopback address unique in this process; 127.0.0.0/16 is left alone."""
-    global _pod_ip_counter
-    n = _pod_ip_counter
-    _pod_ip_counter += 1
-    return f"127.{1 + n // (256 * 254)}.{(n // 254) % 256}.{1 + n % 254}"
-
-
-def set_pod_ip_block(block: int) -> None:
-    """Start this process's pod IPs in their own /16 (127.<1 + block % 254>.x.y).
-
-    Pod IPs are only unique within a process, and resident pods bind a WebSocket on
-    theirs: two kubesims on one machine (tests, a benchmark, `meridian up`) must not
-    hand out the same address. Each picks a block from its base port, which is unique
-    among running kubesims because the port must be free.
-    """
-    global _pod_ip_counter
-    _pod_ip_counter = max(_pod_ip_counter, (block % 254) * 256 * 254)
-
-
-def reserve_pod_ip(ip: str) -> None:
-    """Make sure ``allocate_pod_ip`` never hands out ``ip`` (a restored pod holds it)."""
-    global _pod_ip_counter
-    try:
-        first, a, b, c = (int(part) for part in ip.split("."))
-    except ValueError:
-        return
-    if first != 127 or a < 1 or not 1 <= c <= 254:
-        return
-    n = (a - 1) * 256 * 254 + b * 254 + (c - 1)
-    _pod_ip_counter = max(_pod_ip_counter, n + 1)
 
 
 @dataclass(slots=True)
@@ -150,8 +116,9 @@ def _set_condition(
 
 
 class Kubelet:
-    def __init__(self, cluster: Cluster) -> None:
+    def __init__(self, cluster: Cluster, ips: IpAllocator) -> None:
         self.cluster = cluster
+        self.ips = ips
         self.pods: dict[Key, PodRuntime] = {}
         self.eviction_timers: dict[str, asyncio.TimerHandle] = {}
         self.paused = False  # region outage: status endpoints are unreachable too
@@ -227,7 +194,7 @@ class Kubelet:
             return
         duration, _, resident = behaviour(pod, self.cluster.defaults.job_duration)
         port = status_port(pod)
-        ip = allocate_pod_ip()
+        ip = self.ips.pod_ip()
         if resident and port is not None:
             runtime.status_server = StatusServer(ip, port)
             runtime.status_server.state = self.desired_states.get(key, "healthy")
@@ -486,7 +453,7 @@ class Kubelet:
             status = pod.get("status") or {}
             ip = status.get("podIP")
             if ip:
-                reserve_pod_ip(str(ip))
+                self.ips.reserve_pod_ip(str(ip))
             meta = pod["metadata"]
             node = (pod.get("spec") or {}).get("nodeName")
             if not node or meta.get("deletionTimestamp") or status.get("phase") in TERMINAL:

@@ -13,19 +13,17 @@ import hashlib
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from kubesim.config import parse_duration
 from kubesim.events import NORMAL, WARNING
 from kubesim.ipam import IpAllocator
+from kubesim.protocols import KubeletCluster
 from kubesim.resident import StatusServer
 from kubesim.resources import PODS
 from kubesim.store import DELETED
 from kubesim.types import Key, Obj
 from kubesim.util import now_iso, parse_iso
-
-if TYPE_CHECKING:
-    from kubesim.cluster import Cluster
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +114,7 @@ def _set_condition(
 
 
 class Kubelet:
-    def __init__(self, cluster: Cluster, ips: IpAllocator) -> None:
+    def __init__(self, cluster: KubeletCluster, ips: IpAllocator) -> None:
         self.cluster = cluster
         self.ips = ips
         self.pods: dict[Key, PodRuntime] = {}

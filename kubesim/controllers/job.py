@@ -12,17 +12,14 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from kubesim.admission import CONTROLLER_UID_LABELS, qos_class
 from kubesim.events import NORMAL, WARNING
+from kubesim.protocols import JobCluster
 from kubesim.resources import JOBS, PODS
 from kubesim.store import DELETED
 from kubesim.types import Key, Obj
 from kubesim.util import clone, new_uid, now_iso, parse_iso, random_suffix
-
-if TYPE_CHECKING:
-    from kubesim.cluster import Cluster
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +71,7 @@ def _condition(type_: str, reason: str, message: str, stamp: str, status: str = 
 
 
 class JobController:
-    def __init__(self, cluster: Cluster) -> None:
+    def __init__(self, cluster: JobCluster) -> None:
         self.cluster = cluster
         self.store = cluster.store
         self.queue: dict[Key, None] = {}

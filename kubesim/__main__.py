@@ -12,7 +12,6 @@ import sys
 
 from kubesim.config import load_config
 from kubesim.kubeconfig import write_files
-from kubesim.kubelet import set_pod_ip_block
 from kubesim.server import DEFAULT_BASE_PORT, Simulator
 from kubesim.state import DEFAULT_INTERVAL
 from kubesim.watch import BOOKMARK_INTERVAL
@@ -63,7 +62,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 async def run(args: argparse.Namespace) -> int:
     config = load_config(args.regions)
-    set_pod_ip_block(args.base_port)
     sim = Simulator(
         config,
         host=args.host,

@@ -10,6 +10,7 @@ from typing import Any
 
 from kubesim import errors
 from kubesim.resources import JOBS, NAMESPACES, NODES, PDBS, PODS, ResourceType
+from kubesim.types import Obj
 from kubesim.util import (
     clone,
     dns1123_label_errors,
@@ -18,8 +19,6 @@ from kubesim.util import (
     now_iso,
     random_suffix,
 )
-
-Obj = dict[str, Any]
 
 JOB_NAME_LABELS = ("batch.kubernetes.io/job-name", "job-name")
 CONTROLLER_UID_LABELS = ("batch.kubernetes.io/controller-uid", "controller-uid")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
@@ -12,12 +12,12 @@ from kubesim.kubelet import behaviour, status_port
 from kubesim.resources import PDBS, PODS
 from kubesim.rest import Target, json_response, read_body
 from kubesim.selectors import LabelSelector
+from kubesim.types import Obj
 from kubesim.util import now_iso
 
 if TYPE_CHECKING:
     from kubesim.cluster import Cluster
 
-Obj = dict[str, Any]
 FOLLOW_POLL = 0.2
 
 

@@ -14,6 +14,7 @@ from kubesim.controllers.job import JobController
 from kubesim.controllers.pdb import PdbController
 from kubesim.events import NORMAL, WARNING, EventRecorder
 from kubesim.faults import FaultState, Stats
+from kubesim.ipam import IpAllocator
 from kubesim.kubelet import TERMINAL, Kubelet
 from kubesim.nodes import (
     POOL_LABEL,
@@ -23,16 +24,14 @@ from kubesim.nodes import (
     node_state_from,
     ready_condition,
     refresh_node_state,
-    reserve_node_ip,
 )
 from kubesim.resident import StatusServer
 from kubesim.resources import ALL, EVENTS, JOBS, NAMESPACES, NODES, PDBS, PODS
 from kubesim.scheduler import Scheduler, pod_requests
 from kubesim.store import DELETED, Entry, Store
+from kubesim.types import Key, Obj
 from kubesim.util import new_uid, now_iso
 
-Obj = dict[str, Any]
-Key = tuple[str, str]
 log = logging.getLogger(__name__)
 
 INITIAL_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease", "meridian")
@@ -51,10 +50,15 @@ class Cluster:
         spec: RegionSpec,
         defaults: Defaults,
         network: list[NetworkPath],
+        *,
+        ips: IpAllocator,
         watch_window: int = 1000,
         max_events: int = 5000,
     ) -> None:
+        """``ips`` is the simulator's: shared by all its clusters, so that none of their
+        pods or nodes share an address."""
         self.spec = spec
+        self.ips = ips
         self.name = spec.name
         self.defaults = defaults
         self.store = Store(ALL, window=watch_window)
@@ -75,7 +79,7 @@ class Cluster:
         self.store.listen(PODS.name, self._account_pod)
         self.store.listen(NODES.name, self._on_node)
         self.scheduler = Scheduler(self)
-        self.kubelet = Kubelet(self)
+        self.kubelet = Kubelet(self, ips)
         self.jobs = JobController(self)
         self.pdbs = PdbController(self)
         self.gc = GarbageCollector(self)
@@ -164,7 +168,7 @@ class Cluster:
         for node in objects.get(NODES.name) or []:
             for address in (node.get("status") or {}).get("addresses") or []:
                 if address.get("type") == "InternalIP":
-                    reserve_node_ip(str(address.get("address", "")))
+                    self.ips.reserve_node_ip(str(address.get("address", "")))
         order = list(RESTORE_ORDER) + [n for n in objects if n not in RESTORE_ORDER]
         for name in order:
             if name not in self.store.resources or name == EVENTS.name:
@@ -266,7 +270,7 @@ class Cluster:
         while self.store.get(NODES.name, "", name) is not None:
             name = f"{self.name}-{pool.name}-{pool.next_index}"
             pool.next_index += 1
-        node = build_node(self.name, pool, name, ready)
+        node = build_node(self.name, pool, name, ready, self.ips.node_ip())
         self.store.create(NODES.name, node)
         pool.nodes.append(name)
         return name

@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 
-Obj = dict[str, Any]
+from kubesim.types import Obj
 
 
 class KubesimControlError(RuntimeError):

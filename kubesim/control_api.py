@@ -10,12 +10,12 @@ from aiohttp import web
 
 from kubesim.resident import STATES
 from kubesim.resources import PODS
+from kubesim.types import Obj
 
 if TYPE_CHECKING:
     from kubesim.cluster import Cluster
     from kubesim.server import RegionServer, Simulator
 
-Obj = dict[str, Any]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from kubesim.resources import ALL, ResourceType
-
-Obj = dict[str, Any]
+from kubesim.types import Obj
 
 GROUPS = ("batch", "policy")
 

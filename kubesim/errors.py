@@ -7,9 +7,7 @@ NewTooManyRequests ...), because clients branch on ``reason`` and ``code``.
 
 from __future__ import annotations
 
-from typing import Any
-
-Obj = dict[str, Any]
+from kubesim.types import Obj
 
 
 class ApiError(Exception):

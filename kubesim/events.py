@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from kubesim.resources import EVENTS
+from kubesim.types import Obj
 from kubesim.util import new_uid, now_iso, random_suffix
 
 if TYPE_CHECKING:
     from kubesim.store import Store
 
-Obj = dict[str, Any]
 
 NORMAL, WARNING = "Normal", "Warning"
 

@@ -13,61 +13,25 @@ import hashlib
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from functools import partial
+from typing import Any
 
 from kubesim.config import parse_duration
 from kubesim.events import NORMAL, WARNING
+from kubesim.ipam import IpAllocator
+from kubesim.protocols import KubeletCluster
 from kubesim.resident import StatusServer
 from kubesim.resources import PODS
 from kubesim.store import DELETED
+from kubesim.types import Key, Obj
 from kubesim.util import now_iso, parse_iso
 
-if TYPE_CHECKING:
-    from kubesim.cluster import Cluster
-
-Obj = dict[str, Any]
-Key = tuple[str, str]
 log = logging.getLogger(__name__)
 
 DURATION = "kubesim.io/duration"
 EXIT_CODE = "kubesim.io/exit-code"
 RESIDENT = "kubesim.io/resident"
 TERMINAL = ("Succeeded", "Failed")
-
-_pod_ip_counter = 0
-
-
-def allocate_pod_ip() -> str:
-    """A loopback address unique in this process; 127.0.0.0/16 is left alone."""
-    global _pod_ip_counter
-    n = _pod_ip_counter
-    _pod_ip_counter += 1
-    return f"127.{1 + n // (256 * 254)}.{(n // 254) % 256}.{1 + n % 254}"
-
-
-def set_pod_ip_block(block: int) -> None:
-    """Start this process's pod IPs in their own /16 (127.<1 + block % 254>.x.y).
-
-    Pod IPs are only unique within a process, and resident pods bind a WebSocket on
-    theirs: two kubesims on one machine (tests, a benchmark, `meridian up`) must not
-    hand out the same address. Each picks a block from its base port, which is unique
-    among running kubesims because the port must be free.
-    """
-    global _pod_ip_counter
-    _pod_ip_counter = max(_pod_ip_counter, (block % 254) * 256 * 254)
-
-
-def reserve_pod_ip(ip: str) -> None:
-    """Make sure ``allocate_pod_ip`` never hands out ``ip`` (a restored pod holds it)."""
-    global _pod_ip_counter
-    try:
-        first, a, b, c = (int(part) for part in ip.split("."))
-    except ValueError:
-        return
-    if first != 127 or a < 1 or not 1 <= c <= 254:
-        return
-    n = (a - 1) * 256 * 254 + b * 254 + (c - 1)
-    _pod_ip_counter = max(_pod_ip_counter, n + 1)
 
 
 @dataclass(slots=True)
@@ -150,9 +114,130 @@ def _set_condition(
     conditions.append(new)
 
 
+# ---- status builders: what a pod's status says at each step of its life -------------------
+_STARTED_CONDITIONS = ("PodReadyToStartContainers", "Initialized", "Ready", "ContainersReady")
+
+
+def _exit_reason(exit_code: int) -> str:
+    return "Completed" if exit_code == 0 else "Error"
+
+
+def _running_container(container: Obj, key: Key, stamp: str) -> Obj:
+    return {
+        "name": container["name"],
+        "state": {"running": {"startedAt": stamp}},
+        "lastState": {},
+        "ready": True,
+        "restartCount": 0,
+        "image": container.get("image", ""),
+        "imageID": _image_id(str(container.get("image", ""))),
+        "containerID": _container_id(key, container["name"], 0),
+        "started": True,
+    }
+
+
+def _exited(cs: Obj, exit_code: int, stamp: str) -> Obj:
+    """The ``terminated`` state of a container whose current run exits now."""
+    started = (cs.get("state") or {}).get("running", {}).get("startedAt", stamp)
+    return {
+        "exitCode": exit_code,
+        "reason": _exit_reason(exit_code),
+        "startedAt": started,
+        "finishedAt": stamp,
+        "containerID": cs.get("containerID", ""),
+    }
+
+
+def _lost(cs: Obj, stamp: str) -> Obj:
+    """The ``terminated`` state of a container on a lost node: nobody saw it exit."""
+    started = (cs.get("state") or {}).get("running", {}).get("startedAt")
+    terminated: Obj = {
+        "exitCode": 137,
+        "reason": "ContainerStatusUnknown",
+        "message": "The container could not be located when the pod was terminated",
+        "finishedAt": stamp,
+    }
+    if started:
+        terminated["startedAt"] = started
+    return terminated
+
+
+def _never_started(container: Obj) -> Obj:
+    return {
+        "name": container["name"],
+        "image": container.get("image", ""),
+        "imageID": "",
+        "restartCount": 0,
+        "ready": False,
+        "started": False,
+        "lastState": {},
+    }
+
+
+def _set_running(pod: Obj, key: Key, ip: str, node_ip: str, stamp: str) -> None:
+    status = pod.setdefault("status", {})
+    status["phase"] = "Running"
+    status["hostIP"] = node_ip
+    status["hostIPs"] = [{"ip": node_ip}]
+    status["podIP"] = ip
+    status["podIPs"] = [{"ip": ip}]
+    status["startTime"] = stamp
+    for type_ in _STARTED_CONDITIONS:
+        _set_condition(status, type_, "True", stamp)
+    _set_condition(status, "PodScheduled", "True", stamp)
+    status["containerStatuses"] = [
+        _running_container(c, key, stamp) for c in pod["spec"].get("containers") or []
+    ]
+
+
+def _set_exited(pod: Obj, exit_code: int, stamp: str) -> None:
+    """The containers exited and the restart policy keeps them down: the pod is done."""
+    status = pod.setdefault("status", {})
+    status["phase"] = "Succeeded" if exit_code == 0 else "Failed"
+    ready_reason = "PodCompleted" if exit_code == 0 else "PodFailed"
+    for type_ in ("Ready", "ContainersReady"):
+        _set_condition(status, type_, "False", stamp, ready_reason)
+    _set_condition(status, "PodReadyToStartContainers", "False", stamp)
+    for cs in status.get("containerStatuses") or []:
+        cs["state"] = {"terminated": _exited(cs, exit_code, stamp)}
+        cs["ready"] = False
+        cs["started"] = False
+
+
+def _set_restarted(pod: Obj, key: Key, exit_code: int, stamp: str) -> None:
+    """The containers exited and were started again in place: the pod stays Running."""
+    status = pod.setdefault("status", {})
+    for cs in status.get("containerStatuses") or []:
+        count = int(cs.get("restartCount", 0)) + 1
+        cs["lastState"] = {"terminated": _exited(cs, exit_code, stamp)}
+        cs["restartCount"] = count
+        cs["containerID"] = _container_id(key, cs["name"], count)
+        cs["state"] = {"running": {"startedAt": stamp}}
+
+
+def _set_node_lost(pod: Obj, message: str, stamp: str) -> None:
+    status = pod.setdefault("status", {})
+    status["phase"] = "Failed"
+    status["reason"] = "NodeLost"
+    status["message"] = message
+    for type_ in ("Ready", "ContainersReady"):
+        _set_condition(status, type_, "False", stamp, "PodFailed")
+    _set_condition(status, "DisruptionTarget", "True", stamp, "DeletionByTaintManager")
+    # A pod lost before it started has no container statuses yet: report each container.
+    statuses = status.get("containerStatuses") or [
+        _never_started(c) for c in pod["spec"].get("containers") or []
+    ]
+    for cs in statuses:
+        cs["state"] = {"terminated": _lost(cs, stamp)}
+        cs["ready"] = False
+        cs["started"] = False
+    status["containerStatuses"] = statuses
+
+
 class Kubelet:
-    def __init__(self, cluster: Cluster) -> None:
+    def __init__(self, cluster: KubeletCluster, ips: IpAllocator) -> None:
         self.cluster = cluster
+        self.ips = ips
         self.pods: dict[Key, PodRuntime] = {}
         self.eviction_timers: dict[str, asyncio.TimerHandle] = {}
         self.paused = False  # region outage: status endpoints are unreachable too
@@ -228,7 +313,7 @@ class Kubelet:
             return
         duration, _, resident = behaviour(pod, self.cluster.defaults.job_duration)
         port = status_port(pod)
-        ip = allocate_pod_ip()
+        ip = self.ips.pod_ip()
         if resident and port is not None:
             runtime.status_server = StatusServer(ip, port)
             runtime.status_server.state = self.desired_states.get(key, "healthy")
@@ -255,46 +340,17 @@ class Kubelet:
         runtime.started_at = stamp
         runtime.run_started = now
         node_ip = self.cluster.node_ip(runtime.node)
-
-        def run(pod: Obj) -> None:
-            status = pod.setdefault("status", {})
-            status["phase"] = "Running"
-            status["hostIP"] = node_ip
-            status["hostIPs"] = [{"ip": node_ip}]
-            status["podIP"] = ip
-            status["podIPs"] = [{"ip": ip}]
-            status["startTime"] = stamp
-            for type_ in ("PodReadyToStartContainers", "Initialized", "Ready", "ContainersReady"):  # noqa: E501
-                _set_condition(status, type_, "True", stamp)
-            _set_condition(status, "PodScheduled", "True", stamp)
-            status["containerStatuses"] = [
-                {
-                    "name": c["name"],
-                    "state": {"running": {"startedAt": stamp}},
-                    "lastState": {},
-                    "ready": True,
-                    "restartCount": 0,
-                    "image": c.get("image", ""),
-                    "imageID": _image_id(str(c.get("image", ""))),
-                    "containerID": _container_id(key, c["name"], 0),
-                    "started": True,
-                }
-                for c in pod["spec"].get("containers") or []
-            ]
-
+        run = partial(_set_running, key=key, ip=ip, node_ip=node_ip, stamp=stamp)
         pod = self.cluster.store.mutate(PODS.name, key[0], key[1], run)
-        if pod is None:
-            return
+        if pod is not None:
+            self._record_started(pod)
+
+    def _record_started(self, pod: Obj) -> None:
         record = self.cluster.events.record
         for container in pod["spec"].get("containers") or []:
             image, name = container.get("image", ""), container["name"]
-            record(
-                pod,
-                NORMAL,
-                "Pulled",
-                f'Container image "{image}" already present on machine',
-                "kubelet",
-            )  # noqa: E501
+            pulled = f'Container image "{image}" already present on machine'
+            record(pod, NORMAL, "Pulled", pulled, "kubelet")
             record(pod, NORMAL, "Created", f"Created container: {name}", "kubelet")
             record(pod, NORMAL, "Started", f"Started container {name}", "kubelet")
 
@@ -313,58 +369,15 @@ class Kubelet:
         if policy == "Always" or (policy == "OnFailure" and exit_code != 0):
             self._restart(runtime, exit_code, duration)
             return
-        stamp = now_iso()
-        phase = "Succeeded" if exit_code == 0 else "Failed"
-        reason = "Completed" if exit_code == 0 else "Error"
-        ready_reason = "PodCompleted" if exit_code == 0 else "PodFailed"
-
-        def terminate(obj: Obj) -> None:
-            status = obj.setdefault("status", {})
-            status["phase"] = phase
-            for type_ in ("Ready", "ContainersReady"):
-                _set_condition(status, type_, "False", stamp, ready_reason)
-            _set_condition(status, "PodReadyToStartContainers", "False", stamp)
-            for cs in status.get("containerStatuses") or []:
-                started = (cs.get("state") or {}).get("running", {}).get("startedAt", stamp)
-                cs["state"] = {
-                    "terminated": {
-                        "exitCode": exit_code,
-                        "reason": reason,
-                        "startedAt": started,
-                        "finishedAt": stamp,
-                        "containerID": cs.get("containerID", ""),
-                    }
-                }
-                cs["ready"] = False
-                cs["started"] = False
-
-        self.cluster.store.mutate(PODS.name, key[0], key[1], terminate)
+        exit_ = partial(_set_exited, exit_code=exit_code, stamp=now_iso())
+        self.cluster.store.mutate(PODS.name, key[0], key[1], exit_)
         self._stop_status_server(runtime)
 
     def _restart(self, runtime: PodRuntime, exit_code: int, duration: float) -> None:
         now = time.time()
-        stamp = now_iso(now)
         key = runtime.key
         runtime.run_started = now
-
-        def restart(obj: Obj) -> None:
-            status = obj.setdefault("status", {})
-            for cs in status.get("containerStatuses") or []:
-                started = (cs.get("state") or {}).get("running", {}).get("startedAt", stamp)
-                count = int(cs.get("restartCount", 0)) + 1
-                cs["lastState"] = {
-                    "terminated": {
-                        "exitCode": exit_code,
-                        "reason": "Completed" if exit_code == 0 else "Error",
-                        "startedAt": started,
-                        "finishedAt": stamp,
-                        "containerID": cs.get("containerID", ""),
-                    }
-                }
-                cs["restartCount"] = count
-                cs["containerID"] = _container_id(key, cs["name"], count)
-                cs["state"] = {"running": {"startedAt": stamp}}
-
+        restart = partial(_set_restarted, key=key, exit_code=exit_code, stamp=now_iso(now))
         pod = self.cluster.store.mutate(PODS.name, key[0], key[1], restart)
         if pod is not None and exit_code != 0:
             self.cluster.events.record(
@@ -405,46 +418,10 @@ class Kubelet:
                 runtime.cancel()
                 runtime.deferred = None
                 self._stop_status_server(runtime)
-            pod = self._current(key)
-            if pod is None:
+            if self._current(key) is None:
                 continue
             message = f"Node {node} which was running pod {key[1]} is unresponsive"
-
-            def lose(obj: Obj, message: str = message) -> None:
-                status = obj.setdefault("status", {})
-                status["phase"] = "Failed"
-                status["reason"] = "NodeLost"
-                status["message"] = message
-                for type_ in ("Ready", "ContainersReady"):
-                    _set_condition(status, type_, "False", stamp, "PodFailed")
-                _set_condition(status, "DisruptionTarget", "True", stamp, "DeletionByTaintManager")  # noqa: E501
-                statuses = status.get("containerStatuses") or [
-                    {
-                        "name": c["name"],
-                        "image": c.get("image", ""),
-                        "imageID": "",
-                        "restartCount": 0,
-                        "ready": False,
-                        "started": False,
-                        "lastState": {},
-                    }
-                    for c in obj["spec"].get("containers") or []
-                ]
-                for cs in statuses:
-                    started = (cs.get("state") or {}).get("running", {}).get("startedAt")
-                    terminated: Obj = {
-                        "exitCode": 137,
-                        "reason": "ContainerStatusUnknown",
-                        "message": "The container could not be located when the pod was terminated",  # noqa: E501
-                        "finishedAt": stamp,
-                    }
-                    if started:
-                        terminated["startedAt"] = started
-                    cs["state"] = {"terminated": terminated}
-                    cs["ready"] = False
-                    cs["started"] = False
-                status["containerStatuses"] = statuses
-
+            lose = partial(_set_node_lost, message=message, stamp=stamp)
             lost = self.cluster.store.mutate(PODS.name, key[0], key[1], lose)
             if lost is not None:
                 self.cluster.events.record(lost, WARNING, "NodeLost", message, "node-controller")
@@ -487,7 +464,7 @@ class Kubelet:
             status = pod.get("status") or {}
             ip = status.get("podIP")
             if ip:
-                reserve_pod_ip(str(ip))
+                self.ips.reserve_pod_ip(str(ip))
             meta = pod["metadata"]
             node = (pod.get("spec") or {}).get("nodeName")
             if not node or meta.get("deletionTimestamp") or status.get("phase") in TERMINAL:

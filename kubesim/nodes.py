@@ -3,39 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from kubesim.config import PoolSpec, cpu_millis, memory_bytes
+from kubesim.types import Key, Obj
 from kubesim.util import new_uid, now_iso
-
-Obj = dict[str, Any]
 
 POOL_LABEL = "kubesim.io/pool"
 REGION_LABEL = "topology.kubernetes.io/region"
 MAX_PODS = 110
 KUBELET_VERSION = "v1.32.0"
-
-_node_ip_counter = 0
-
-
-def _next_node_ip() -> str:
-    # Node addresses live in 127.255.0.0/16 so they never collide with pod IPs.
-    global _node_ip_counter
-    _node_ip_counter += 1
-    n = _node_ip_counter
-    return f"127.255.{(n // 254) % 256}.{1 + n % 254}"
-
-
-def reserve_node_ip(ip: str) -> None:
-    """Make sure ``_next_node_ip`` never hands out ``ip`` (a restored node holds it)."""
-    global _node_ip_counter
-    try:
-        first, second, b, c = (int(part) for part in ip.split("."))
-    except ValueError:
-        return
-    if first != 127 or second != 255 or not 1 <= c <= 254:
-        return
-    _node_ip_counter = max(_node_ip_counter, b * 254 + (c - 1))
 
 
 @dataclass(slots=True)
@@ -68,7 +44,7 @@ class NodeState:
     schedulable: bool = True
     cpu_used: int = 0
     memory_used: int = 0
-    pods: set[tuple[str, str]] = field(default_factory=set)
+    pods: set[Key] = field(default_factory=set)
 
     def fits(self, cpu: int, memory: int) -> bool:
         return (
@@ -100,7 +76,7 @@ def ready_condition(
     }
 
 
-def build_node(region: str, pool: Pool, name: str, ready: bool) -> Obj:
+def build_node(region: str, pool: Pool, name: str, ready: bool, ip: str) -> Obj:
     stamp = now_iso()
     capacity = {
         "cpu": pool.cpu,
@@ -111,7 +87,6 @@ def build_node(region: str, pool: Pool, name: str, ready: bool) -> Obj:
     taints: list[Obj] = []
     if not ready:
         taints.append({"key": "node.kubernetes.io/not-ready", "effect": "NoSchedule"})
-    ip = _next_node_ip()
     spec: Obj = {"providerID": f"kubesim://{region}/{name}"}
     if taints:
         spec["taints"] = taints

@@ -11,8 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from kubesim import errors
+from kubesim.types import Obj
 
-Obj = dict[str, Any]
 MAGIC = b"k8s\x00"
 CONTENT_TYPE = "application/vnd.kubernetes.protobuf"
 

@@ -15,12 +15,12 @@ from kubesim.resources import JOBS, NAMESPACES, NODES, PODS, ResourceType
 from kubesim.selectors import FieldSelector, LabelSelector
 from kubesim.store import dumps
 from kubesim.tables import table, wants_table
+from kubesim.types import Obj
 from kubesim.watch import serve_watch
 
 if TYPE_CHECKING:
     from kubesim.cluster import Cluster
 
-Obj = dict[str, Any]
 
 JOB_ORPHAN_WARNING = (
     '299 - "child pods are preserved by default when jobs are deleted; set '

@@ -11,20 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Any
 
 from kubesim.config import cpu_millis, memory_bytes
 from kubesim.events import NORMAL, WARNING
 from kubesim.nodes import NodeState
+from kubesim.protocols import SchedulerCluster
 from kubesim.resources import PODS
 from kubesim.store import DELETED
+from kubesim.types import Key, Obj
 from kubesim.util import now_iso
-
-if TYPE_CHECKING:
-    from kubesim.cluster import Cluster
-
-Obj = dict[str, Any]
-Key = tuple[str, str]
 
 log = logging.getLogger(__name__)
 RETRY_INTERVAL = 0.05
@@ -43,7 +38,7 @@ def pod_requests(pod: Obj) -> tuple[int, int]:
 
 
 class Scheduler:
-    def __init__(self, cluster: Cluster) -> None:
+    def __init__(self, cluster: SchedulerCluster) -> None:
         self.cluster = cluster
         self.queue: dict[Key, None] = {}  # insertion-ordered set: FIFO by arrival
         self.requests: dict[Key, tuple[int, int]] = {}  # parsed once per queued pod

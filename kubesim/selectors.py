@@ -8,8 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kubesim.errors import ApiError, bad_request
-
-Obj = dict[str, Any]
+from kubesim.types import Obj
 
 _KEY = r"[A-Za-z0-9][-A-Za-z0-9_./]*"
 _VALUE = r"(?:[A-Za-z0-9](?:[-A-Za-z0-9_.]*[A-Za-z0-9])?)?"

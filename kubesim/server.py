@@ -14,6 +14,7 @@ from kubesim import routes
 from kubesim.cluster import Cluster
 from kubesim.config import SimConfig
 from kubesim.faults import fault_middleware
+from kubesim.ipam import IpAllocator
 from kubesim.state import DEFAULT_INTERVAL, StateKeeper, resume_rv, warn
 from kubesim.watch import BOOKMARK_INTERVAL
 
@@ -117,6 +118,8 @@ class Simulator:
         self.base_port = base_port
         self.watch_window = watch_window
         self.bookmark_interval = bookmark_interval
+        # Pod addresses in a block of their own per base port: see IpAllocator.
+        self.ips = IpAllocator(pod_block=base_port)
         self.clusters: dict[str, Cluster] = {}
         self.servers: dict[str, RegionServer] = {}
         for index in range(len(config.regions)):
@@ -128,7 +131,11 @@ class Simulator:
     def _build_region(self, index: int) -> None:
         spec = self.config.regions[index]
         cluster = Cluster(
-            spec, self.config.defaults, self.config.network, watch_window=self.watch_window
+            spec,
+            self.config.defaults,
+            self.config.network,
+            ips=self.ips,
+            watch_window=self.watch_window,
         )
         self.clusters[spec.name] = cluster
         self.servers[spec.name] = RegionServer(

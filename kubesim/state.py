@@ -40,11 +40,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kubesim.store import Entry, dumps
+from kubesim.types import Obj
 
 if TYPE_CHECKING:
     from kubesim.server import Simulator
 
-Obj = dict[str, Any]
 log = logging.getLogger(__name__)
 
 KIND = "KubesimState"

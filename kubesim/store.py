@@ -18,10 +18,9 @@ from typing import Any
 from kubesim import errors
 from kubesim.resources import ResourceType
 from kubesim.selectors import FieldSelector, LabelSelector
+from kubesim.types import Key, Obj
 from kubesim.util import clone
 
-Obj = dict[str, Any]
-Key = tuple[str, str]  # (namespace, name); namespace "" for cluster-scoped objects
 Listener = Callable[[str, Obj, Obj | None], None]
 
 ADDED, MODIFIED, DELETED = "ADDED", "MODIFIED", "DELETED"

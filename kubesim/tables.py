@@ -7,9 +7,9 @@ from collections.abc import Callable
 from typing import Any
 
 from kubesim.resources import ResourceType
+from kubesim.types import Obj
 from kubesim.util import parse_iso
 
-Obj = dict[str, Any]
 Column = tuple[str, str, int]  # name, type, priority
 Printer = tuple[list[Column], Callable[[Obj], list[Any]]]
 

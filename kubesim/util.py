@@ -10,8 +10,6 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-Obj = dict[str, Any]
-
 _ALNUM = string.ascii_lowercase + string.digits
 # The real name generator avoids vowels and confusable digits (names.SimpleNameGenerator).
 _SUFFIX_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"

@@ -9,23 +9,18 @@ owner reference from the dependents and leaves them running.
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
 
+from kubesim.protocols import GcCluster
 from kubesim.resources import JOBS, PODS
 from kubesim.store import DELETED
+from kubesim.types import Key, Obj
 from kubesim.util import now_iso
-
-if TYPE_CHECKING:
-    from kubesim.cluster import Cluster
-
-Obj = dict[str, Any]
-Key = tuple[str, str]
 
 FOREGROUND = "foregroundDeletion"
 
 
 class GarbageCollector:
-    def __init__(self, cluster: Cluster) -> None:
+    def __init__(self, cluster: GcCluster) -> None:
         self.cluster = cluster
         self.store = cluster.store
         self.dependents: dict[str, set[Key]] = {}

@@ -12,19 +12,15 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
 
 from kubesim.admission import CONTROLLER_UID_LABELS, qos_class
 from kubesim.events import NORMAL, WARNING
+from kubesim.protocols import JobCluster
 from kubesim.resources import JOBS, PODS
 from kubesim.store import DELETED
+from kubesim.types import Key, Obj
 from kubesim.util import clone, new_uid, now_iso, parse_iso, random_suffix
 
-if TYPE_CHECKING:
-    from kubesim.cluster import Cluster
-
-Obj = dict[str, Any]
-Key = tuple[str, str]
 log = logging.getLogger(__name__)
 
 TERMINAL = ("Succeeded", "Failed")
@@ -74,8 +70,51 @@ def _condition(type_: str, reason: str, message: str, stamp: str, status: str = 
     }
 
 
+# A Job's finishing (reason, message): its conditions carry them.
+_COMPLETED = ("CompletionsReached", "Reached expected number of succeeded pods")
+_BACKOFF_LIMIT_EXCEEDED = ("BackoffLimitExceeded", "Job has reached the specified backoff limit")
+_DEADLINE_EXCEEDED = ("DeadlineExceeded", "Job was active longer than specified deadline")
+
+
+@dataclass(slots=True)
+class _Sync:
+    """One sync of a Job: what it read and what it decided, until the status is written."""
+
+    key: Key
+    job: Obj
+    ledger: Ledger
+    active: list[Obj]  # not finished, not being deleted
+    terminating: list[Obj]  # being deleted, not finished
+    status: Obj  # a copy of the Job's status, brought up to date
+    now: float
+    stamp: str
+    events: list[tuple[str, str, str]] = field(default_factory=list)  # recorded once written
+
+    @property
+    def uid(self) -> str:
+        return str(self.job["metadata"]["uid"])
+
+
+def _phase(pod: Obj) -> str | None:
+    phase = (pod.get("status") or {}).get("phase")
+    return None if phase is None else str(phase)
+
+
+def _deleting(pod: Obj) -> bool:
+    return bool(pod["metadata"].get("deletionTimestamp"))
+
+
+def _wanted(spec: Obj, succeeded: int, parallelism: int) -> int:
+    """How many pods should be active."""
+    completions = spec.get("completions")
+    if completions is not None:
+        return min(parallelism, int(completions) - succeeded)
+    # Work-queue mode: once a pod succeeded, the work is done; no new pods start.
+    return parallelism if succeeded == 0 else 0
+
+
 class JobController:
-    def __init__(self, cluster: Cluster) -> None:
+    def __init__(self, cluster: JobCluster) -> None:
         self.cluster = cluster
         self.store = cluster.store
         self.queue: dict[Key, None] = {}
@@ -207,133 +246,157 @@ class JobController:
         job = self.store.get(JOBS.name, *key)
         if job is None or job["metadata"].get("deletionTimestamp"):
             return
+        run = self._observe(key, job)
+        was_finished = is_finished(job)
+        if was_finished:
+            self._delete_pods(run.active, job, quiet=True)
+            run.active = []
+            self._ttl(job, key)
+        elif (job.get("spec") or {}).get("suspend"):
+            self._suspend(run)
+        else:
+            self._progress(run)
+        self._write_status(run)
+        if is_finished({"status": run.status}) and not was_finished:
+            self._ttl({**job, "status": run.status}, key)
+
+    def _observe(self, key: Key, job: Obj) -> _Sync:
         uid = job["metadata"]["uid"]
-        spec = job.get("spec") or {}
         ledger = self.ledgers.setdefault(uid, Ledger())
         pods = self._pods_of(key[0], uid)
-        active = [
-            p
-            for p in pods
-            if (p.get("status") or {}).get("phase") not in TERMINAL
-            and not p["metadata"].get("deletionTimestamp")
-        ]
-        terminating = [
-            p
-            for p in pods
-            if p["metadata"].get("deletionTimestamp")
-            and (p.get("status") or {}).get("phase") not in TERMINAL
-        ]
+        active = [p for p in pods if _phase(p) not in TERMINAL and not _deleting(p)]
+        terminating = [p for p in pods if _deleting(p) and _phase(p) not in TERMINAL]
         status = clone(job.get("status") or {})
         now = time.time()
-        stamp = now_iso(now)
-        events: list[tuple[str, str, str]] = []
-        finished = is_finished(job)
+        return _Sync(key, job, ledger, active, terminating, status, now, now_iso(now))
 
-        if finished:
-            self._delete_pods(active, job, quiet=True)
-            active = []
-            self._ttl(job, key)
-        elif spec.get("suspend"):
-            if active:
-                self._delete_pods(active, job)
-                active = []
-            if not _has_condition(status, "Suspended", "True"):
-                _upsert(status, _condition("Suspended", "JobSuspended", "Job suspended", stamp))
-                events.append((NORMAL, "Suspended", "Job suspended"))
+    def _suspend(self, run: _Sync) -> None:
+        if run.active:
+            self._delete_pods(run.active, run.job)
+            run.active = []
+        if not _has_condition(run.status, "Suspended", "True"):
+            _upsert(run.status, _condition("Suspended", "JobSuspended", "Job suspended", run.stamp))
+            run.events.append((NORMAL, "Suspended", "Job suspended"))
+
+    def _progress(self, run: _Sync) -> None:
+        """A Job that is neither finished nor suspended: finish it, or run its pods."""
+        self._mark_started(run)
+        spec = run.job.get("spec") or {}
+        failed = self._failures(run)
+        succeeded = len(run.ledger.succeeded)
+        started = parse_iso(run.status["startTime"])
+        parallelism = int(spec.get("parallelism", 1) or 0)
+        outcome = self._outcome(run, spec, succeeded, failed, started)
+        if outcome == _COMPLETED:
+            self._complete(run)
+        elif outcome is not None:
+            self._fail(run, *outcome)
         else:
-            if _has_condition(status, "Suspended", "True"):
-                _upsert(
-                    status, _condition("Suspended", "JobResumed", "Job resumed", stamp, "False")
-                )  # noqa: E501
-                status["startTime"] = stamp
-                events.append((NORMAL, "Resumed", "Job resumed"))
-            status.setdefault("startTime", stamp)
-            failed = len(ledger.failed)
-            if spec.get("template", {}).get("spec", {}).get("restartPolicy") == "OnFailure":
-                failed += sum(
-                    int(cs.get("restartCount", 0))
-                    for p in active
-                    for cs in (p.get("status") or {}).get("containerStatuses") or []
-                )
-            succeeded = len(ledger.succeeded)
-            backoff_limit = spec.get("backoffLimit")
             deadline = spec.get("activeDeadlineSeconds")
-            started = parse_iso(status["startTime"])
-            completions = spec.get("completions")
-            parallelism = int(spec.get("parallelism", 1) or 0)
-            if completions is not None:
-                complete = succeeded >= int(completions)
+            if deadline is not None:
+                # Wake up just past the deadline: no pod event may come to trigger a sync.
+                wake = started + float(deadline) - run.now + 0.01
+                self._timer(run.uid, "deadline", wake, run.key)
+            self._create_or_remove_pods(run, _wanted(spec, succeeded, parallelism), failed)
+
+    def _mark_started(self, run: _Sync) -> None:
+        if _has_condition(run.status, "Suspended", "True"):
+            _upsert(
+                run.status,
+                _condition("Suspended", "JobResumed", "Job resumed", run.stamp, "False"),
+            )
+            # activeDeadlineSeconds counts from the resume: time suspended does not count.
+            run.status["startTime"] = run.stamp
+            run.events.append((NORMAL, "Resumed", "Job resumed"))
+        run.status.setdefault("startTime", run.stamp)
+
+    @staticmethod
+    def _failures(run: _Sync) -> int:
+        failed = len(run.ledger.failed)
+        spec = run.job.get("spec") or {}
+        if spec.get("template", {}).get("spec", {}).get("restartPolicy") == "OnFailure":
+            # Containers restarted in place never fail their pod, yet count against
+            # backoffLimit, as they do in a real cluster.
+            failed += sum(
+                int(cs.get("restartCount", 0))
+                for p in run.active
+                for cs in (p.get("status") or {}).get("containerStatuses") or []
+            )
+        return failed
+
+    @staticmethod
+    def _outcome(
+        run: _Sync, spec: Obj, succeeded: int, failed: int, started: float
+    ) -> tuple[str, str] | None:
+        """The (reason, message) the Job finishes with now, or None if it runs on."""
+        completions = spec.get("completions")
+        if completions is not None:
+            complete = succeeded >= int(completions)
+        else:
+            # Work-queue mode: done once a pod succeeded and the others have stopped.
+            complete = succeeded >= 1 and not run.active
+        if complete:
+            return _COMPLETED
+        backoff_limit = spec.get("backoffLimit")
+        if backoff_limit is not None and failed > int(backoff_limit):
+            return _BACKOFF_LIMIT_EXCEEDED
+        deadline = spec.get("activeDeadlineSeconds")
+        if deadline is not None and run.now - started >= float(deadline):
+            return _DEADLINE_EXCEEDED
+        return None
+
+    def _complete(self, run: _Sync) -> None:
+        self._delete_pods(run.active, run.job, quiet=True)
+        run.active = []
+        reason, message = _COMPLETED
+        _upsert(run.status, _condition("SuccessCriteriaMet", reason, message, run.stamp))
+        _upsert(run.status, _condition("Complete", reason, message, run.stamp))
+        run.status["completionTime"] = run.stamp
+        run.events.append((NORMAL, "Completed", "Job completed"))
+
+    def _fail(self, run: _Sync, reason: str, message: str) -> None:
+        """Fail the Job, stopping its active pods.
+
+        Like pkg/controller/job, the active pods it deletes count as failed (its
+        trackJobStatusAndRemoveFinalizers: "When the job is considered finished, every
+        non-terminated pod is considered failed") and as terminating until they are gone.
+        """
+        for pod in run.active:
+            run.ledger.failed.add(pod["metadata"]["name"])
+        self._delete_pods(run.active, run.job, quiet=True)
+        # 1.31+ first adds FailureTarget, then Failed once pods are gone; kubesim's pods
+        # stop within milliseconds, so both are written together.
+        _upsert(run.status, _condition("FailureTarget", reason, message, run.stamp))
+        _upsert(run.status, _condition("Failed", reason, message, run.stamp))
+        run.events.append((WARNING, reason, message))
+        run.terminating += self._still_terminating(run.active)
+        run.active = []
+
+    def _still_terminating(self, pods: list[Obj]) -> list[Obj]:
+        """The current versions of ``pods`` that are being deleted and have not finished
+        (one not bound to a node yet is gone at once)."""
+        still = []
+        for pod in pods:
+            current = self.store.get(
+                PODS.name, pod["metadata"]["namespace"], pod["metadata"]["name"]
+            )
+            if current is not None and _deleting(current) and _phase(current) not in TERMINAL:
+                still.append(current)
+        return still
+
+    def _create_or_remove_pods(self, run: _Sync, wanted: int, failed: int) -> None:
+        missing = wanted - len(run.active)
+        if missing > 0:
+            wait = self._backoff_wait(run.ledger, failed, run.now)
+            if wait > 0:
+                self._timer(run.uid, "backoff", wait, run.key)
             else:
-                complete = succeeded >= 1 and not active
-            if complete:
-                self._delete_pods(active, job, quiet=True)
-                active = []
-                _upsert(
-                    status,
-                    _condition(
-                        "SuccessCriteriaMet",
-                        "CompletionsReached",
-                        "Reached expected number of succeeded pods",
-                        stamp,
-                    ),
-                )
-                _upsert(
-                    status,
-                    _condition(
-                        "Complete",
-                        "CompletionsReached",
-                        "Reached expected number of succeeded pods",
-                        stamp,
-                    ),
-                )
-                status["completionTime"] = stamp
-                events.append((NORMAL, "Completed", "Job completed"))
-            elif backoff_limit is not None and failed > int(backoff_limit):
-                terminating += self._fail(
-                    job,
-                    status,
-                    active,
-                    ledger,
-                    "BackoffLimitExceeded",
-                    "Job has reached the specified backoff limit",
-                    stamp,
-                    events,
-                )
-                active = []
-            elif deadline is not None and now - started >= float(deadline):
-                terminating += self._fail(
-                    job,
-                    status,
-                    active,
-                    ledger,
-                    "DeadlineExceeded",
-                    "Job was active longer than specified deadline",
-                    stamp,
-                    events,
-                )
-                active = []
-            else:
-                if deadline is not None:
-                    self._timer(uid, "deadline", started + float(deadline) - now + 0.01, key)
-                if completions is not None:
-                    wanted = min(parallelism, int(completions) - succeeded)
-                else:
-                    wanted = parallelism if succeeded == 0 else 0
-                missing = wanted - len(active)
-                if missing > 0:
-                    wait = self._backoff_wait(ledger, failed, now)
-                    if wait > 0:
-                        self._timer(uid, "backoff", wait, key)
-                    else:
-                        active += [self._create_pod(job) for _ in range(missing)]
-                elif missing < 0:
-                    # Prefer removing pods that are not running yet, newest first.
-                    surplus = sorted(active, key=lambda p: (_pod_ready(p), p["metadata"]["name"]))
-                    self._delete_pods(surplus[:-missing], job)
-                    active = surplus[-missing:]
-        self._write_status(key, job, status, active, terminating, ledger, events)
-        if is_finished({"status": status}) and not finished:
-            self._ttl({**job, "status": status}, key)
+                run.active += [self._create_pod(run.job) for _ in range(missing)]
+        elif missing < 0:
+            # Prefer removing pods that are not running yet, newest first.
+            surplus = sorted(run.active, key=lambda p: (_pod_ready(p), p["metadata"]["name"]))
+            self._delete_pods(surplus[:-missing], run.job)
+            run.active = surplus[-missing:]
 
     def _backoff_wait(self, ledger: Ledger, failed: int, now: float) -> float:
         base = self.cluster.defaults.job_backoff
@@ -342,54 +405,9 @@ class JobController:
         delay = min(base * (2 ** (failed - 1)), MAX_BACKOFF)
         return float(ledger.last_failure + delay - now)
 
-    def _fail(
-        self,
-        job: Obj,
-        status: Obj,
-        active: list[Obj],
-        ledger: Ledger,
-        reason: str,
-        message: str,
-        stamp: str,
-        events: list[tuple[str, str, str]],
-    ) -> list[Obj]:
-        """Fail the Job; returns the pods it stopped that are still terminating.
+    def _write_status(self, run: _Sync) -> None:
+        status = run.status
 
-        Like pkg/controller/job, the active pods it deletes count as failed (its
-        trackJobStatusAndRemoveFinalizers: "When the job is considered finished, every
-        non-terminated pod is considered failed") and as terminating until they are gone.
-        """
-        for pod in active:
-            ledger.failed.add(pod["metadata"]["name"])
-        self._delete_pods(active, job, quiet=True)
-        # 1.31+ first adds FailureTarget, then Failed once pods are gone; kubesim's pods
-        # stop within milliseconds, so both are written together.
-        _upsert(status, _condition("FailureTarget", reason, message, stamp))
-        _upsert(status, _condition("Failed", reason, message, stamp))
-        events.append((WARNING, reason, message))
-        still = []
-        for pod in active:
-            current = self.store.get(
-                PODS.name, pod["metadata"]["namespace"], pod["metadata"]["name"]
-            )
-            if (
-                current is not None
-                and current["metadata"].get("deletionTimestamp")
-                and ((current.get("status") or {}).get("phase") not in TERMINAL)
-            ):
-                still.append(current)
-        return still
-
-    def _write_status(
-        self,
-        key: Key,
-        job: Obj,
-        status: Obj,
-        active: list[Obj],
-        terminating: list[Obj],
-        ledger: Ledger,
-        events: list[tuple[str, str, str]],
-    ) -> None:
         def set_count(field_name: str, value: int) -> None:
             # active/succeeded/failed are omitempty in the real API; ready/terminating not.
             if value:
@@ -397,20 +415,21 @@ class JobController:
             else:
                 status.pop(field_name, None)
 
-        set_count("active", len(active))
-        set_count("succeeded", len(ledger.succeeded))
-        set_count("failed", len(ledger.failed))
-        status["ready"] = sum(1 for p in active if _pod_ready(p))
-        status["terminating"] = len(terminating)
+        set_count("active", len(run.active))
+        set_count("succeeded", len(run.ledger.succeeded))
+        set_count("failed", len(run.ledger.failed))
+        status["ready"] = sum(1 for p in run.active if _pod_ready(p))
+        status["terminating"] = len(run.terminating)
         status["uncountedTerminatedPods"] = {}
+        job = run.job
         if status != (job.get("status") or {}):
 
             def apply(obj: Obj) -> None:
                 obj["status"] = status
 
-            updated = self.store.mutate(JOBS.name, key[0], key[1], apply)
+            updated = self.store.mutate(JOBS.name, run.key[0], run.key[1], apply)
             job = updated or job
-        for type_, reason, message in events:
+        for type_, reason, message in run.events:
             self.cluster.events.record(job, type_, reason, message, "job-controller")
 
     def _pods_of(self, namespace: str, uid: str) -> list[Obj]:

@@ -5,17 +5,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from kubesim.protocols import PdbCluster
 from kubesim.resources import PDBS, PODS
 from kubesim.selectors import LabelSelector
 from kubesim.store import DELETED
+from kubesim.types import Obj
 from kubesim.util import now_iso
 
-if TYPE_CHECKING:
-    from kubesim.cluster import Cluster
-
-Obj = dict[str, Any]
 log = logging.getLogger(__name__)
 
 
@@ -39,7 +37,7 @@ def _scaled(value: Any, total: int, round_up: bool) -> int:
 
 
 class PdbController:
-    def __init__(self, cluster: Cluster) -> None:
+    def __init__(self, cluster: PdbCluster) -> None:
         self.cluster = cluster
         self.store = cluster.store
         self.dirty_namespaces: set[str] = set()

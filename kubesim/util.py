@@ -24,12 +24,6 @@ def now_iso(ts: float | None = None) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def now_micro_iso(ts: float | None = None) -> str:
-    """RFC 3339 with microseconds, as metav1.MicroTime serialises."""
-    moment = datetime.fromtimestamp(time.time() if ts is None else ts, tz=UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 def parse_iso(value: str) -> float:
     # fromisoformat is an order of magnitude faster than strptime (Job syncs call this).
     return datetime.fromisoformat(value[:19]).replace(tzinfo=UTC).timestamp()

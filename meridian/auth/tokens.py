@@ -98,6 +98,10 @@ class TokenVerifier:
         if self._jwks is None and local_key is None:
             raise ValueError("auth needs either MERIDIAN_AUTH__JWKS_URL or a local signing key")
 
+    @property
+    def uses_jwks(self) -> bool:
+        return self._jwks is not None
+
     def _signing_key(self, token: str) -> Any:
         if self._jwks is None and self.local_key is not None:
             return self.local_key.public_key

@@ -69,6 +69,23 @@ class SweepSettings(BaseModel):
     unstarted_after_seconds: float = Field(30.0, gt=0)
 
 
+class ChannelSettings(BaseModel):
+    """Memory bounds of a unit worker's Job watch (meridian/channels/watch.py), per region.
+
+    Both bound what a long-lived worker holds, whatever the number of Jobs it has seen.
+    """
+
+    # Live Jobs whose last reported state the watch remembers, to report each change
+    # once; the least recently changed is forgotten first. Ended and deleted Jobs are
+    # forgotten anyway, so this only has to exceed the Jobs a region runs at once (a
+    # forgotten Job's next change is still reported; a duplicate costs one signal).
+    watch_seen_jobs: int = Field(20_000, ge=1)
+    # Jobs with news waiting between the watch's reader thread and the event loop. A
+    # Job's newer event replaces its older one, so this bounds Jobs, not events; when
+    # it is reached the reader waits (and the API connection with it).
+    watch_pending_jobs: int = Field(1_000, ge=1)
+
+
 class ScalingSettings(BaseModel):
     tick_seconds: float = Field(10.0, gt=0)
     high_water: float = Field(0.80, gt=0, le=1)
@@ -164,6 +181,7 @@ class Settings(BaseSettings):
     sweeps: SweepSettings = Field(default_factory=SweepSettings)
     scaling: ScalingSettings = Field(default_factory=ScalingSettings)
     network_probe: NetworkProbeSettings = Field(default_factory=NetworkProbeSettings)
+    channels: ChannelSettings = Field(default_factory=ChannelSettings)
 
     @field_validator("database_url")
     @classmethod

@@ -143,6 +143,7 @@ async def run_units(settings: Settings, regions: list[str], stop: asyncio.Event)
                 namespace=namespace,
                 report=report,
                 on_error=suspects.report,
+                limits=settings.channels,
             )
             watch_tasks.append(asyncio.create_task(watcher.run(stop), name=f"watch-{region}"))
         try:

@@ -5,6 +5,10 @@ Once a resident task's pod runs, the unit worker connects to
 failing) into signals, and reconnects with backoff. Silence past the heartbeat timeout
 makes the task *suspect*, never dead: the Kubernetes API is asked whether the pod still
 runs, and only a pod that is gone makes the task move.
+
+A message the channel cannot read (not JSON, not an object, a state it does not know)
+is logged and skipped, never fatal: one bad frame from a pod must not blind Meridian to
+everything the pod says after it.
 """
 
 from __future__ import annotations
@@ -31,6 +35,34 @@ from meridian.tasks.contracts import (
 )
 
 log = logging.getLogger(__name__)
+
+# What a pod may say of itself ("suspect" is the channel's own verdict, never the pod's).
+POD_STATES = frozenset({"healthy", "degraded", "failing"})
+# How much of an unreadable message the log shows: enough to recognise it, no more.
+_SHOWN = 120
+
+
+class MalformedStatus(ValueError):
+    """A status message that is not `{"state": <one of POD_STATES>, ...}`."""
+
+
+def parse_status(raw: str | bytes) -> str:
+    """The state a pod's status message announces; a message without one is a heartbeat."""
+    try:
+        message = json.loads(raw)
+    except (ValueError, RecursionError) as exc:  # not JSON, not UTF-8, absurdly nested
+        raise MalformedStatus(f"not JSON ({type(exc).__name__})") from exc
+    if not isinstance(message, dict):
+        raise MalformedStatus(f"a JSON {type(message).__name__}, not an object")
+    state = message.get("state", "healthy")
+    if not isinstance(state, str) or state not in POD_STATES:
+        raise MalformedStatus(f"unknown state {_excerpt(state)}")
+    return state
+
+
+def _excerpt(value: object) -> str:
+    shown = repr(value)
+    return shown if len(shown) <= _SHOWN else f"{shown[:_SHOWN]}... ({len(shown)} chars)"
 
 
 class ResidentChannels:
@@ -104,10 +136,13 @@ class ResidentChannels:
             try:
                 async with websockets.connect(url, open_timeout=3, close_timeout=1) as ws:
                     backoff = 0.5
+                    unreadable = 0  # in a row: a pod that only talks nonsense warns once
                     while True:
                         raw = await asyncio.wait_for(ws.recv(), timeout=self.heartbeat_timeout)
-                        state = str(json.loads(raw).get("state", "healthy"))
-                        if state != last_state:
+                        # Any frame shows the pod alive; only a readable one says how it is.
+                        state = self._read(obs, raw, warn=unreadable == 0)
+                        unreadable = unreadable + 1 if state is None else 0
+                        if state is not None and state != last_state:
                             last_state = state
                             await self._status(obs, state)
             except TimeoutError:
@@ -119,6 +154,20 @@ class ResidentChannels:
                 log.info("resident %s: channel lost (%s); reconnecting", obs.job_name, exc)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 10.0)
+
+    @staticmethod
+    def _read(obs: JobObservation, raw: str | bytes, *, warn: bool) -> str | None:
+        try:
+            return parse_status(raw)
+        except MalformedStatus as exc:
+            log.log(
+                logging.WARNING if warn else logging.DEBUG,
+                "resident %s: status message skipped, %s: %s",
+                obs.job_name,
+                exc,
+                _excerpt(raw),
+            )
+            return None
 
     async def _status(self, obs: JobObservation, state: str, detail: str | None = None) -> None:
         status = ResidentStatus(attempt=obs.attempt, state=state, detail=detail)

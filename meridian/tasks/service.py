@@ -102,6 +102,23 @@ async def start_task_workflow(
         raise TemporalUnavailable(str(exc)) from exc
 
 
+def _not_pending(task: TaskRecord) -> TaskStateConflict:
+    return TaskStateConflict(f"task is {task.status.value}; only a PENDING task can be started")
+
+
+def _user_transition(task_id: str, key: str, status: TaskStatus, reason: str) -> Transition:
+    """The one transition a user's request makes: out of PENDING, before any workflow."""
+    return Transition(
+        task_id=task_id,
+        event_key=key,
+        seq=0,
+        status=status,
+        attempt=0,
+        at=datetime.now(UTC),
+        reason=reason,
+    )
+
+
 class TaskService:
     def __init__(self, store: Store, client: Client, settings: Settings, catalog: Catalog):
         self.store = store
@@ -130,21 +147,17 @@ class TaskService:
     async def start(self, task_id: str) -> TaskRecord:
         task = await self.get(task_id)
         if task.status is not TaskStatus.PENDING:
-            raise TaskStateConflict(
-                f"task is {task.status.value}; only a PENDING task can be started"
-            )
-        await asyncio.to_thread(
-            self.store.record_transition,
-            Transition(
-                task_id=task_id,
-                event_key="start",
-                seq=0,
-                status=TaskStatus.SCHEDULING,
-                attempt=0,
-                at=datetime.now(UTC),
-                reason="started by user",
-            ),
+            raise _not_pending(task)
+        # Only the request whose write moves the task out of PENDING acts on it: a stop
+        # that landed since the read above left the task STOPPED, and it stays so.
+        moved = await asyncio.to_thread(
+            self.store.transition_from,
+            TaskStatus.PENDING,
+            _user_transition(task_id, "start", TaskStatus.SCHEDULING, "started by user"),
         )
+        task = await self.get(task_id)
+        if not moved:
+            raise _not_pending(task)
         await self._start_workflow(task_id, task.spec)
         return await self.get(task_id)
 
@@ -162,19 +175,15 @@ class TaskService:
         if task.status.is_terminal:
             return task  # idempotent
         if task.status is TaskStatus.PENDING:
-            await asyncio.to_thread(
-                self.store.record_transition,
-                Transition(
-                    task_id=task_id,
-                    event_key="stop-pending",
-                    seq=0,
-                    status=TaskStatus.STOPPED,
-                    attempt=0,
-                    at=datetime.now(UTC),
-                    reason=reason,
-                ),
+            stopped = await asyncio.to_thread(
+                self.store.transition_from,
+                TaskStatus.PENDING,
+                _user_transition(task_id, "stop-pending", TaskStatus.STOPPED, reason),
             )
-            return await self.get(task_id)
+            task = await self.get(task_id)
+            if stopped or task.status.is_terminal:
+                return task
+            # A start won the race: its workflow runs (or is about to), so stop that.
         handle = self.client.get_workflow_handle(task_id)
         try:
             await handle.signal(SIGNAL_STOP, StopRequest(reason=reason))

@@ -110,7 +110,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         async def connect_temporal() -> None:
             client = await connect(settings, attempts=600, delay=0.5)
             state.client = client
-            state.service = TaskService(store, client, settings, catalog)
+            state.service = TaskService(store, client, settings, catalog, regions_file)
             log.info("connected to Temporal at %s", settings.temporal_address)
 
         connecting = asyncio.create_task(connect_temporal())

@@ -161,3 +161,14 @@ async def test_a_body_over_the_limit_is_413_and_stores_nothing(engine: Engine) -
         assert response.status_code == 413, response.text[:300]
         assert f"{limit} bytes" in response.json()["detail"]
         assert (await engine.http.get(f"/v1/tasks/{task_id}")).status_code == 404
+
+
+async def test_a_list_past_its_bound_is_a_422_naming_it_everywhere(engine: Engine) -> None:
+    task_id = uid("many")
+    body = task_body(id=task_id, start=False)
+    body["job"]["env"] = {f"E{i}": "1" for i in range(5000)}  # far past any sane bound
+    for path in ("/v1/tasks", "/v1/placement:dry-run"):
+        response = await engine.http.post(path, json=body)
+        assert response.status_code == 422, response.text[:300]
+        assert [e["loc"] for e in response.json()["detail"]] == [["body", "job", "env"]]
+    assert (await engine.http.get(f"/v1/tasks/{task_id}")).status_code == 404

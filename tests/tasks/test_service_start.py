@@ -8,19 +8,16 @@ import asyncio
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import pytest
-from temporalio.client import Client
 
-from meridian.regions.catalog import Catalog
-from meridian.settings import Settings
 from meridian.store import Store, Transition
 from meridian.store.records import TaskRecord
 from meridian.tasks.contracts import SIGNAL_STOP
 from meridian.tasks.service import TaskService, TaskStateConflict
 from meridian.tasks.spec import TaskSpec, TaskStatus
-from tests.conftest import REPO
+from tests.api.stage import FakeClient, task_service
 from tests.support import mariadb_available, mariadb_database
 
 SPEC = TaskSpec.model_validate(
@@ -31,32 +28,6 @@ SPEC = TaskSpec.model_validate(
         "job": {"image": "busybox"},
     }
 )
-
-
-class FakeHandle:
-    def __init__(self, client: FakeClient, workflow_id: str) -> None:
-        self.client = client
-        self.workflow_id = workflow_id
-
-    async def signal(self, name: str, arg: Any) -> None:
-        self.client.signals.append((self.workflow_id, name))
-
-    async def result(self) -> None:
-        return None
-
-
-class FakeClient:
-    """Records the workflows started and the signals sent, as Temporal would receive them."""
-
-    def __init__(self) -> None:
-        self.started: list[str] = []
-        self.signals: list[tuple[str, str]] = []
-
-    async def start_workflow(self, workflow: str, arg: Any, *, id: str, **_: Any) -> None:
-        self.started.append(id)
-
-    def get_workflow_handle(self, workflow_id: str) -> FakeHandle:
-        return FakeHandle(self, workflow_id)
 
 
 @pytest.fixture(params=["sqlite", "mariadb"])
@@ -81,8 +52,7 @@ def client() -> FakeClient:
 
 @pytest.fixture
 def service(store: Store, client: FakeClient) -> TaskService:
-    settings = Settings(regions_file=REPO / "infra" / "regions" / "dev.yaml")
-    return TaskService(store, cast(Client, client), settings, Catalog.default())
+    return task_service(store, client)
 
 
 def transition(task_id: str, key: str, status: TaskStatus) -> Transition:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, NoReturn
+from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
 from temporalio.client import Client
 
 from meridian.regions.catalog import Catalog
@@ -13,7 +14,7 @@ from meridian.regions.config import RegionsFile
 from meridian.regions.view import RegionView
 from meridian.settings import Settings
 from meridian.store import Store
-from meridian.tasks.service import TaskService
+from meridian.tasks.service import SpecInvalid, TaskService
 
 
 @dataclass
@@ -42,9 +43,13 @@ StateDep = Annotated[AppState, Depends(get_state)]
 ServiceDep = Annotated[TaskService, Depends(get_service)]
 
 
-def field_error(loc: list[str | int], message: str) -> NoReturn:
-    """A 422 shaped like FastAPI's own validation errors, naming the field."""
-    raise HTTPException(
-        status_code=422,
-        detail=[{"loc": ["body", *loc], "msg": message, "type": "value_error"}],
-    )
+def invalid_body(exc: SpecInvalid) -> RequestValidationError:
+    """The service's verdict on a body as the 422 FastAPI gives a body that does not fit
+    the model: the same `detail` list, each error's loc under "body"."""
+    return RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in exc.errors])
+
+
+# The body limit (api.main.BodyLimit) answers before any route, for every route.
+TOO_LARGE: dict[int | str, dict[str, Any]] = {
+    413: {"description": "the body is over MERIDIAN_API_MAX_BODY_BYTES (1 MiB by default)"}
+}

@@ -9,6 +9,8 @@ import logging
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.deps import AppState
 from api.routes import health, placement, regions, scaling, sweeps, tasks
@@ -21,6 +23,73 @@ from meridian.tasks.service import TaskService
 from meridian.temporal import connect
 
 log = logging.getLogger(__name__)
+
+
+class BodyLimit:
+    """Answers 413 to a request whose body is over `max_bytes`, before any handler runs.
+
+    A declared Content-Length over the limit is refused up front; otherwise the body is
+    read here, counting the bytes that actually arrive (a chunked body declares no length,
+    and a header is only a claim), and handed on whole. The API takes small JSON bodies
+    only, so holding one of at most `max_bytes` costs nothing a handler would not spend.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = _content_length(scope)
+        if declared is not None and declared > self.max_bytes:
+            await self._refuse(scope, receive, send)
+            return
+        first = await self._read_body(receive)
+        if first is None:
+            await self._refuse(scope, receive, send)
+            return
+        given = False
+
+        async def replay() -> Message:
+            nonlocal given
+            if given:
+                return await receive()  # after the body: http.disconnect
+            given = True
+            return first
+
+        await self.app(scope, replay, send)
+
+    async def _read_body(self, receive: Receive) -> Message | None:
+        """The whole body as one message, or None when it grows past the limit."""
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return message  # the client left: the app sees that as it would have
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_bytes:
+                return None
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        detail = f"request body is over the limit of {self.max_bytes} bytes"
+        await JSONResponse({"detail": detail}, status_code=413)(scope, receive, send)
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None  # the server refuses it; the bytes are counted regardless
+    return None
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -41,7 +110,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         async def connect_temporal() -> None:
             client = await connect(settings, attempts=600, delay=0.5)
             state.client = client
-            state.service = TaskService(store, client, settings, catalog)
+            state.service = TaskService(store, client, settings, catalog, regions_file)
             log.info("connected to Temporal at %s", settings.temporal_address)
 
         connecting = asyncio.create_task(connect_temporal())
@@ -57,6 +126,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Multi-region, multi-cloud task scheduling engine.",
         lifespan=lifespan,
     )
+    app.add_middleware(BodyLimit, max_bytes=settings.api_max_body_bytes)
     app.include_router(health.router)
     app.include_router(tasks.router)
     app.include_router(regions.router)

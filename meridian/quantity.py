@@ -22,14 +22,3 @@ def parse_cpu_millis(value: str | int | float) -> int:
 def parse_memory_bytes(value: str | int | float) -> int:
     """'256Mi' -> 268435456. Raises ValueError on anything else."""
     return int(_parse(value).to_integral_value())
-
-
-def format_cpu(millis: int) -> str:
-    return f"{millis // 1000}" if millis % 1000 == 0 else f"{millis}m"
-
-
-def format_memory(num_bytes: int) -> str:
-    for suffix, size in (("Gi", 1 << 30), ("Mi", 1 << 20), ("Ki", 1 << 10)):
-        if num_bytes % size == 0 and num_bytes >= size:
-            return f"{num_bytes // size}{suffix}"
-    return str(num_bytes)

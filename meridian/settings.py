@@ -168,6 +168,10 @@ class Settings(BaseSettings):
     # and most clients: 5 s): the side that closes first must be the client, or a
     # request sent as the server closes fails with a reset connection.
     api_keep_alive_seconds: int = Field(75, gt=0)
+    # The largest request body the API reads (1 MiB); a larger one is answered 413 and
+    # never stored. Well under Temporal's default payload limit (2 MB), so that every task the API
+    # accepts can also be started.
+    api_max_body_bytes: int = Field(1 << 20, gt=0)
     temporal_port: int = Field(7233, ge=1, le=65535)
     temporal_ui_port: int = Field(8233, ge=1, le=65535)
     kubesim_base_port: int = Field(18100, ge=1, le=65535)

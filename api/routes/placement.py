@@ -6,19 +6,27 @@ import asyncio
 
 from fastapi import APIRouter
 
-from api.deps import StateDep
-from api.routes.tasks import check_spec
+from api.deps import TOO_LARGE, StateDep, invalid_body
 from api.schemas import DryRunResult, TaskCreate
 from meridian.placement.scoring import place
 from meridian.placement.types import PlacementRequest
+from meridian.tasks.service import SpecInvalid, check_spec
 
 router = APIRouter(prefix="/v1", tags=["placement"])
 
 
-@router.post("/placement:dry-run", response_model=DryRunResult)
+@router.post(
+    "/placement:dry-run",
+    response_model=DryRunResult,
+    responses={422: {"description": "invalid field"}, **TOO_LARGE},
+)
 async def dry_run(body: TaskCreate, state: StateDep) -> DryRunResult:
+    """The checks of a submit (the same 422s), then placement; works without Temporal."""
     spec = body.spec()
-    check_spec(spec, state)
+    try:
+        check_spec(spec, state.catalog, state.regions)
+    except SpecInvalid as exc:
+        raise invalid_body(exc) from exc
     snapshots = await asyncio.to_thread(state.view.snapshots)
     decision = place(
         PlacementRequest(

@@ -170,38 +170,28 @@ class TaskStore:
 
         def work(session: Session) -> bool:
             # The row lock serialises transitions of one task (SQLite: the write lock).
-            row = session.get(TaskRow, t.task_id, with_for_update=True)
-            if row is None:
-                raise TaskNotFoundError(t.task_id)
-            seen = session.scalar(
-                select(TaskEventRow.id).where(
-                    TaskEventRow.task_id == t.task_id, TaskEventRow.event_key == t.event_key
-                )
-            )
-            if seen is not None:
+            row = _locked_task(session, t.task_id)
+            if _seen(session, t):
                 return False
-            applies = t.seq > row.last_seq
-            session.add(
-                TaskEventRow(
-                    task_id=t.task_id,
-                    event_key=t.event_key,
-                    seq=t.seq,
-                    status=t.status.value,
-                    attempt=t.attempt,
-                    region=t.region,
-                    job_name=t.job_name,
-                    reason=t.reason,
-                    at=t.at,
-                    error=t.error,
-                    exit_code=t.exit_code,
-                    placement_summary=t.placement_summary,
-                    details=t.details,
-                    applied=applies,
-                )
-            )
-            if applies:
-                _apply_transition(row, t)
-            session.flush()
+            _add_event(session, row, t)
+            return True
+
+        return self._db.run_write(work)
+
+    def transition_from(self, expected: TaskStatus, t: Transition) -> bool:
+        """Apply `t` only while the task is still `expected`: a compare-and-set on the status.
+
+        True when it applied (the event is stored and the task moved). False, writing
+        nothing, when another request moved the task first, e.g. a stop that won the race
+        with a start: the loser then must not act as if its transition had happened.
+        Raises `TaskNotFoundError` for an unknown task.
+        """
+
+        def work(session: Session) -> bool:
+            row = _locked_task(session, t.task_id)
+            if row.status != expected.value or t.seq <= row.last_seq or _seen(session, t):
+                return False
+            _add_event(session, row, t)
             return True
 
         return self._db.run_write(work)
@@ -273,6 +263,48 @@ class TaskStore:
             for status, count in session.execute(query):
                 counts[status] = int(count)
         return counts
+
+
+def _locked_task(session: Session, task_id: str) -> TaskRow:
+    row = session.get(TaskRow, task_id, with_for_update=True)
+    if row is None:
+        raise TaskNotFoundError(task_id)
+    return row
+
+
+def _seen(session: Session, t: Transition) -> bool:
+    found = session.scalar(
+        select(TaskEventRow.id).where(
+            TaskEventRow.task_id == t.task_id, TaskEventRow.event_key == t.event_key
+        )
+    )
+    return found is not None
+
+
+def _add_event(session: Session, row: TaskRow, t: Transition) -> None:
+    """Store the event; apply it to the task unless a newer seq was applied already."""
+    applies = t.seq > row.last_seq
+    session.add(
+        TaskEventRow(
+            task_id=t.task_id,
+            event_key=t.event_key,
+            seq=t.seq,
+            status=t.status.value,
+            attempt=t.attempt,
+            region=t.region,
+            job_name=t.job_name,
+            reason=t.reason,
+            at=t.at,
+            error=t.error,
+            exit_code=t.exit_code,
+            placement_summary=t.placement_summary,
+            details=t.details,
+            applied=applies,
+        )
+    )
+    if applies:
+        _apply_transition(row, t)
+    session.flush()
 
 
 def _apply_transition(row: TaskRow, t: Transition) -> None:

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
+from pydantic import ValidationError
 from temporalio.client import Client, WorkflowFailureError, WorkflowUpdateFailedError
 from temporalio.common import (
     SearchAttributeKey,
@@ -22,7 +25,8 @@ from temporalio.common import (
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
-from meridian.regions.catalog import Catalog
+from meridian.regions.catalog import Catalog, UnknownRegionError
+from meridian.regions.config import RegionsFile
 from meridian.settings import Settings
 from meridian.store import Store, Transition
 from meridian.store.records import TaskRecord
@@ -38,10 +42,14 @@ from meridian.tasks.contracts import (
     StopRequest,
     TaskWorkflowInput,
 )
-from meridian.tasks.spec import TaskPatch, TaskSpec, TaskStatus
+from meridian.tasks.spec import FieldError, TaskPatch, TaskSpec, TaskStatus, limit_errors
 from meridian.tasks.timing import WorkflowTiming
 
 STOP_WAIT_SECONDS = 10.0
+NULL_FIELD = (
+    "null is not accepted for a field: leave it out to keep the current value, or give "
+    "the new one (null removes a key only inside env, annotations and labels)"
+)
 
 
 class TaskNotFound(Exception):
@@ -54,6 +62,75 @@ class TaskStateConflict(Exception):
 
 class TemporalUnavailable(Exception):
     pass
+
+
+class SpecInvalid(Exception):
+    """The body is not acceptable. `errors` name every bad field, each shaped like one of
+    pydantic's errors (`loc` is the path within the body), so that the API answers them
+    the way it answers a body that does not fit the model: a 422 naming the field."""
+
+    def __init__(self, errors: Sequence[Mapping[str, Any]]) -> None:
+        self.errors = [dict(error) for error in errors]
+        super().__init__(
+            "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in self.errors)
+        )
+
+    @classmethod
+    def of(cls, errors: Sequence[FieldError]) -> SpecInvalid:
+        return cls([{"loc": e.loc, "msg": e.msg, "type": e.type} for e in errors])
+
+
+def check_spec(
+    spec: TaskSpec, catalog: Catalog, regions: RegionsFile, *, before: TaskSpec | None = None
+) -> None:
+    """What a task body must satisfy beyond its model; the one check behind submit, modify
+    and the placement dry run. Its lists, maps and items within their bounds
+    (`limit_errors`), a data source the catalog knows, placement names this deployment
+    has. Raises SpecInvalid naming every bad field.
+
+    With `before` (a modify), the data source and placement are looked up only when they
+    changed: a region removed from the deployment since does not freeze the task.
+    """
+    errors = limit_errors(spec)
+    looked_up = before is None or (
+        (spec.data_source, spec.placement) != (before.data_source, before.placement)
+    )
+    # Names are looked up (and echoed in messages) only once they are of a sane size.
+    if not errors and looked_up:
+        errors = catalog_errors(spec, catalog, regions)
+    if errors:
+        raise SpecInvalid.of(errors)
+
+
+def catalog_errors(spec: TaskSpec, catalog: Catalog, regions: RegionsFile) -> list[FieldError]:
+    errors: list[FieldError] = []
+    try:
+        catalog.require(spec.data_source.provider, spec.data_source.region)
+    except UnknownRegionError as exc:
+        errors.append(_value_error(("data_source", "region"), str(exc)))
+    known = set(regions.names)
+    listing = ", ".join(sorted(known))
+    constraints = spec.placement
+    if constraints.region is not None and constraints.region not in known:
+        msg = f"unknown region {constraints.region!r}; known: {listing}"
+        errors.append(_value_error(("placement", "region"), msg))
+    for i, name in enumerate(constraints.regions):
+        if name not in known:
+            msg = f"unknown region {name!r}; known: {listing}"
+            errors.append(_value_error(("placement", "regions", i), msg))
+    providers = {p.value for p in constraints.providers} | {
+        r.provider.value for r in regions.regions
+    }
+    for i, tier in enumerate(constraints.preferences):
+        for j, name in enumerate(tier):
+            if name not in known and name not in providers:
+                msg = f"{name!r} is neither a region nor a provider of this deployment"
+                errors.append(_value_error(("placement", "preferences", i, j), msg))
+    return errors
+
+
+def _value_error(loc: tuple[str | int, ...], msg: str) -> FieldError:
+    return FieldError(loc=loc, msg=msg, type="value_error")
 
 
 def new_task_id() -> str:
@@ -102,17 +179,46 @@ async def start_task_workflow(
         raise TemporalUnavailable(str(exc)) from exc
 
 
+def _not_pending(task: TaskRecord) -> TaskStateConflict:
+    return TaskStateConflict(f"task is {task.status.value}; only a PENDING task can be started")
+
+
+def _user_transition(task_id: str, key: str, status: TaskStatus, reason: str) -> Transition:
+    """The one transition a user's request makes: out of PENDING, before any workflow."""
+    return Transition(
+        task_id=task_id,
+        event_key=key,
+        seq=0,
+        status=status,
+        attempt=0,
+        at=datetime.now(UTC),
+        reason=reason,
+    )
+
+
 class TaskService:
-    def __init__(self, store: Store, client: Client, settings: Settings, catalog: Catalog):
+    def __init__(
+        self,
+        store: Store,
+        client: Client,
+        settings: Settings,
+        catalog: Catalog,
+        regions: RegionsFile,
+    ):
         self.store = store
         self.client = client
         self.settings = settings
         self.catalog = catalog
+        self.regions = regions
 
     async def submit(
         self, spec: TaskSpec, *, task_id: str | None, start: bool, idempotency_key: str | None
     ) -> tuple[TaskRecord, bool]:
-        """Create (or find) the task and start it; (task, created)."""
+        """Create (or find) the task and start it; (task, created).
+
+        Raises SpecInvalid, storing nothing, when the spec fails `check_spec`.
+        """
+        check_spec(spec, self.catalog, self.regions)
         if task_id is None and idempotency_key:
             existing = await asyncio.to_thread(self.store.get_by_idempotency_key, idempotency_key)
             task_id = existing.id if existing is not None else None
@@ -130,21 +236,17 @@ class TaskService:
     async def start(self, task_id: str) -> TaskRecord:
         task = await self.get(task_id)
         if task.status is not TaskStatus.PENDING:
-            raise TaskStateConflict(
-                f"task is {task.status.value}; only a PENDING task can be started"
-            )
-        await asyncio.to_thread(
-            self.store.record_transition,
-            Transition(
-                task_id=task_id,
-                event_key="start",
-                seq=0,
-                status=TaskStatus.SCHEDULING,
-                attempt=0,
-                at=datetime.now(UTC),
-                reason="started by user",
-            ),
+            raise _not_pending(task)
+        # Only the request whose write moves the task out of PENDING acts on it: a stop
+        # that landed since the read above left the task STOPPED, and it stays so.
+        moved = await asyncio.to_thread(
+            self.store.transition_from,
+            TaskStatus.PENDING,
+            _user_transition(task_id, "start", TaskStatus.SCHEDULING, "started by user"),
         )
+        task = await self.get(task_id)
+        if not moved:
+            raise _not_pending(task)
         await self._start_workflow(task_id, task.spec)
         return await self.get(task_id)
 
@@ -162,19 +264,15 @@ class TaskService:
         if task.status.is_terminal:
             return task  # idempotent
         if task.status is TaskStatus.PENDING:
-            await asyncio.to_thread(
-                self.store.record_transition,
-                Transition(
-                    task_id=task_id,
-                    event_key="stop-pending",
-                    seq=0,
-                    status=TaskStatus.STOPPED,
-                    attempt=0,
-                    at=datetime.now(UTC),
-                    reason=reason,
-                ),
+            stopped = await asyncio.to_thread(
+                self.store.transition_from,
+                TaskStatus.PENDING,
+                _user_transition(task_id, "stop-pending", TaskStatus.STOPPED, reason),
             )
-            return await self.get(task_id)
+            task = await self.get(task_id)
+            if stopped or task.status.is_terminal:
+                return task
+            # A start won the race: its workflow runs (or is about to), so stop that.
         handle = self.client.get_workflow_handle(task_id)
         try:
             await handle.signal(SIGNAL_STOP, StopRequest(reason=reason))
@@ -189,14 +287,24 @@ class TaskService:
         return await self.get(task_id)
 
     async def modify(self, task_id: str, patch: TaskPatch) -> TaskRecord:
+        """Merge `patch` into the task. Raises SpecInvalid when the patch gives a field as
+        null or the merged spec fails the model or `check_spec`."""
+        nulls = patch.null_fields()
+        if nulls:
+            raise SpecInvalid(
+                [
+                    {"type": "value_error", "loc": loc, "msg": NULL_FIELD, "input": None}
+                    for loc in nulls
+                ]
+            )
         task = await self.get(task_id)
         if task.status.is_terminal:
             raise TaskStateConflict(
                 f"task is {task.status.value}; a finished task cannot be modified"
             )
-        patch.apply_to(task.spec)  # raises ValueError naming the field
+        merged = self._patched(task.spec, patch)
         if task.status is TaskStatus.PENDING:
-            await asyncio.to_thread(self.store.update_spec, task_id, patch.apply_to(task.spec))
+            await asyncio.to_thread(self.store.update_spec, task_id, merged)
             return await self.get(task_id)
         handle = self.client.get_workflow_handle(task_id)
         try:
@@ -212,3 +320,11 @@ class TaskService:
                 ) from exc
             raise TemporalUnavailable(str(exc)) from exc
         return await self.get(task_id)
+
+    def _patched(self, spec: TaskSpec, patch: TaskPatch) -> TaskSpec:
+        try:
+            merged = patch.apply_to(spec)
+        except ValidationError as exc:
+            raise SpecInvalid(exc.errors(include_url=False)) from exc
+        check_spec(merged, self.catalog, self.regions, before=spec)
+        return merged

@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 import math
 import re
+from collections.abc import Sized
+from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any
@@ -41,6 +43,24 @@ LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$")
 # most, Kubernetes' label limit) and the prefix of Job names (see job_name_for).
 TASK_ID_MAX = 63
 JOB_NAME_MAX = 63  # a Job's name is also the value of its pods' job-name label
+
+# Bounds of a task body's lists and maps and of their items. `limit_errors` checks them on
+# submit, modify and dry run (a 422 naming the field); the model does not, so specs stored
+# and workflow inputs recorded before a bound existed still load. They keep any accepted
+# spec well within the API's body limit, Temporal's payload limit and Kubernetes' own.
+COMMAND_ITEMS_MAX = 256  # job.command and job.args, each
+COMMAND_ITEM_CHARS_MAX = 32 * 1024  # one item of command or args
+ENV_ENTRIES_MAX = 256
+ENV_NAME_CHARS_MAX = 256
+ENV_VALUE_CHARS_MAX = 32 * 1024
+LABELS_MAX = 64  # keys and values are bounded by Kubernetes' label syntax (_check_labels)
+ANNOTATIONS_MAX = 64
+ANNOTATION_KEY_CHARS_MAX = 317  # a qualified name: a 253-character prefix, "/", 63 characters
+ANNOTATION_VALUE_CHARS_MAX = 64 * 1024
+ANNOTATIONS_TOTAL_CHARS_MAX = 256 * 1024  # Kubernetes' limit on an object's annotations
+PLACEMENT_NAMES_MAX = 64  # placement.providers, placement.regions, and each preference tier
+PREFERENCE_TIERS_MAX = 16
+PLACEMENT_NAME_CHARS_MAX = 64  # a region or provider name in placement
 
 
 class TaskKind(StrEnum):
@@ -313,6 +333,78 @@ class TaskSpec(_Strict):
                 ],
             )
         return self
+
+
+Loc = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One bad field of a task body: `loc` is its path in the body, as pydantic gives it."""
+
+    loc: Loc
+    msg: str
+    type: str
+
+
+def limit_errors(spec: TaskSpec) -> list[FieldError]:
+    """Every list, map or item of `spec` past its bound (the *_MAX constants above)."""
+    job, placement = spec.job, spec.placement
+    errors: list[FieldError] = []
+    for field in ("command", "args"):
+        items: list[str] = getattr(job, field)
+        errors += _too_many(("job", field), items, COMMAND_ITEMS_MAX)
+        for i, item in enumerate(items):
+            errors += _too_long(("job", field, i), item, COMMAND_ITEM_CHARS_MAX)
+    errors += _too_many(("job", "env"), job.env, ENV_ENTRIES_MAX)
+    for name, value in job.env.items():
+        errors += _too_long(("job", "env"), name, ENV_NAME_CHARS_MAX, what="a name")
+        errors += _too_long(("job", "env", name[:ENV_NAME_CHARS_MAX]), value, ENV_VALUE_CHARS_MAX)
+    errors += _too_many(("job", "annotations"), job.annotations, ANNOTATIONS_MAX)
+    for key, value in job.annotations.items():
+        errors += _too_long(("job", "annotations"), key, ANNOTATION_KEY_CHARS_MAX, what="a key")
+        errors += _too_long(
+            ("job", "annotations", key[:ANNOTATION_KEY_CHARS_MAX]),
+            value,
+            ANNOTATION_VALUE_CHARS_MAX,
+        )
+    total = sum(len(k) + len(v) for k, v in job.annotations.items())
+    if total > ANNOTATIONS_TOTAL_CHARS_MAX:
+        errors.append(
+            FieldError(
+                loc=("job", "annotations"),
+                msg=f"keys and values together must be at most "
+                f"{ANNOTATIONS_TOTAL_CHARS_MAX} characters, not {total}",
+                type="too_long",
+            )
+        )
+    errors += _too_many(("labels",), spec.labels, LABELS_MAX)
+    if placement.region is not None:
+        errors += _too_long(("placement", "region"), placement.region, PLACEMENT_NAME_CHARS_MAX)
+    errors += _too_many(("placement", "providers"), placement.providers, PLACEMENT_NAMES_MAX)
+    errors += _too_many(("placement", "regions"), placement.regions, PLACEMENT_NAMES_MAX)
+    for i, name in enumerate(placement.regions):
+        errors += _too_long(("placement", "regions", i), name, PLACEMENT_NAME_CHARS_MAX)
+    errors += _too_many(("placement", "preferences"), placement.preferences, PREFERENCE_TIERS_MAX)
+    for i, tier in enumerate(placement.preferences):
+        errors += _too_many(("placement", "preferences", i), tier, PLACEMENT_NAMES_MAX)
+        for j, name in enumerate(tier):
+            errors += _too_long(("placement", "preferences", i, j), name, PLACEMENT_NAME_CHARS_MAX)
+    return errors
+
+
+def _too_many(loc: Loc, items: Sized, most: int) -> list[FieldError]:
+    if len(items) <= most:
+        return []
+    msg = f"at most {most} entries are allowed, not {len(items)}"
+    return [FieldError(loc=loc, msg=msg, type="too_long")]
+
+
+def _too_long(loc: Loc, text: str, most: int, what: str = "the value") -> list[FieldError]:
+    if len(text) <= most:
+        return []
+    msg = f"{what} must be at most {most} characters, not {len(text)}"
+    return [FieldError(loc=loc, msg=msg, type="string_too_long")]
 
 
 def validate_task_id(value: str) -> str:

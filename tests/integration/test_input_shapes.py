@@ -4,7 +4,9 @@ list, `backoff`, PATCH as a JSON merge patch, and events carrying both `time` an
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
 from kubernetes import client as k8s
@@ -136,3 +138,37 @@ async def test_env_value_from_is_refused(engine: Engine) -> None:
     detail = response.json()["detail"]
     assert detail[0]["loc"] == ["body", "job", "env"]
     assert "valueFrom is not supported" in detail[0]["msg"]
+
+
+async def pieces(data: bytes, size: int) -> AsyncIterator[bytes]:
+    for start in range(0, len(data), size):
+        yield data[start : start + size]
+
+
+async def test_a_body_over_the_limit_is_413_and_stores_nothing(engine: Engine) -> None:
+    limit = engine.settings.api_max_body_bytes
+    assert limit == 1 << 20  # the default, 1 MiB
+    for chunked in (False, True):
+        task_id = uid("big")
+        body = task_body(id=task_id, start=False)
+        body["job"]["env"] = {"PAYLOAD": "x" * (limit + 1024)}
+        data = json.dumps(body).encode()
+        # Chunked: no Content-Length, so the API must count what arrives.
+        content = pieces(data, 64 * 1024) if chunked else data
+        response = await engine.http.post(
+            "/v1/tasks", content=content, headers={"Content-Type": "application/json"}
+        )
+        assert response.status_code == 413, response.text[:300]
+        assert f"{limit} bytes" in response.json()["detail"]
+        assert (await engine.http.get(f"/v1/tasks/{task_id}")).status_code == 404
+
+
+async def test_a_list_past_its_bound_is_a_422_naming_it_everywhere(engine: Engine) -> None:
+    task_id = uid("many")
+    body = task_body(id=task_id, start=False)
+    body["job"]["env"] = {f"E{i}": "1" for i in range(5000)}  # far past any sane bound
+    for path in ("/v1/tasks", "/v1/placement:dry-run"):
+        response = await engine.http.post(path, json=body)
+        assert response.status_code == 422, response.text[:300]
+        assert [e["loc"] for e in response.json()["detail"]] == [["body", "job", "env"]]
+    assert (await engine.http.get(f"/v1/tasks/{task_id}")).status_code == 404

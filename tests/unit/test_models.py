@@ -4,22 +4,19 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from types import SimpleNamespace
+from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-from fastapi import FastAPI
 from pydantic import ValidationError
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from api.routes import tasks as task_routes
 from api.schemas import TaskCreate, TaskEventPublic
-from meridian.quantity import format_cpu, format_memory, parse_cpu_millis, parse_memory_bytes
+from meridian.quantity import parse_cpu_millis, parse_memory_bytes
 from meridian.store import spec_hash
 from meridian.store.records import TaskEventRecord
 from meridian.tasks.contracts import ModifyInput
-from meridian.tasks.service import TaskNotFound
+from meridian.tasks.service import NULL_FIELD
 from meridian.tasks.spec import (
     DNS1123_LABEL,
     JobPatch,
@@ -32,6 +29,7 @@ from meridian.tasks.spec import (
     json_merge_patch,
     validate_task_id,
 )
+from tests.api.stage import Stage, staged
 
 
 def body(**overrides: Any) -> dict[str, Any]:
@@ -133,13 +131,13 @@ def test_terminal_statuses() -> None:
 @pytest.mark.parametrize(("text", "millis"), [("500m", 500), ("2", 2000), ("0.25", 250)])
 def test_cpu_quantities(text: str, millis: int) -> None:
     assert parse_cpu_millis(text) == millis
-    assert parse_cpu_millis(format_cpu(millis)) == millis
+    assert parse_cpu_millis(f"{millis}m") == millis  # the same amount in millicores
 
 
 @pytest.mark.parametrize(("text", "size"), [("256Mi", 256 << 20), ("1Gi", 1 << 30), ("1G", 10**9)])
 def test_memory_quantities(text: str, size: int) -> None:
     assert parse_memory_bytes(text) == size
-    assert parse_memory_bytes(format_memory(size)) == size
+    assert parse_memory_bytes(str(size)) == size  # the same amount in plain bytes
 
 
 def test_not_a_quantity() -> None:
@@ -479,31 +477,19 @@ def test_event_has_time_and_at() -> None:
 # -- the API's 422s name the field -------------------------------------------------------
 
 
-class _ModifyingService:
-    """Stands in for TaskService.modify: merges into a fixed spec, then 'not found'."""
-
-    def __init__(self, spec: TaskSpec) -> None:
-        self.spec = spec
-        self.merged: TaskSpec | None = None
-
-    async def modify(self, task_id: str, patch: TaskPatch) -> Any:
-        self.merged = patch.apply_to(self.spec)
-        raise TaskNotFound(task_id)
-
-
-Api = tuple[httpx.AsyncClient, _ModifyingService]
-
-
 @pytest.fixture
-async def api() -> AsyncIterator[Api]:
-    """The real /v1/tasks router (validation, error shapes) over a stand-in service."""
-    app = FastAPI()
-    app.include_router(task_routes.router)
-    service = _ModifyingService(full_spec())
-    app.state.meridian = SimpleNamespace(service=service)
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
-        yield client, service
+async def api(tmp_path: Path) -> AsyncIterator[Stage]:
+    """The real /v1/tasks router and TaskService (validation, error shapes), with the
+    PENDING task t-1 of `full_spec()` (a PENDING task is modified without Temporal)."""
+    async with staged(tmp_path) as stage:
+        stage.store.create_task("t-1", full_spec(), status=TaskStatus.PENDING)
+        yield stage
+
+
+def stored_spec(stage: Stage) -> TaskSpec:
+    task = stage.store.get_task("t-1")
+    assert task is not None
+    return task.spec
 
 
 def locs(response: Any) -> list[list[Any]]:
@@ -511,43 +497,41 @@ def locs(response: Any) -> list[list[Any]]:
     return [e["loc"] for e in response.json()["detail"]]
 
 
-async def test_api_status_port_on_batch_names_the_field(
-    api: Api,
-) -> None:
-    client, _ = api
-    response = await client.post("/v1/tasks", json=body(job={"image": "b", "status_port": 8080}))
+async def test_api_status_port_on_batch_names_the_field(api: Stage) -> None:
+    response = await api.http.post("/v1/tasks", json=body(job={"image": "b", "status_port": 8080}))
     assert locs(response) == [["body", "job", "status_port"]]
     assert "resident" in response.json()["detail"][0]["msg"]
 
 
-async def test_api_bad_env_list_names_env(api: Api) -> None:
-    client, _ = api
+async def test_api_bad_env_list_names_env(api: Stage) -> None:
     env = [{"name": "A", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}]
-    response = await client.post("/v1/tasks", json=body(job={"image": "b", "env": env}))
+    response = await api.http.post("/v1/tasks", json=body(job={"image": "b", "env": env}))
     assert locs(response) == [["body", "job", "env"]]
     assert "valueFrom is not supported" in response.json()["detail"][0]["msg"]
 
 
-async def test_api_patch_merges(api: Api) -> None:
-    client, service = api
-    response = await client.patch("/v1/tasks/t-1", json={"job": {"resources": {"cpu": 1}}})
-    assert response.status_code == 404  # the stand-in service merged, then said so
-    assert service.merged is not None
-    assert service.merged.job.resources.model_dump() == {"cpu": "1", "memory": "1Gi"}
+async def test_api_patch_merges(api: Stage) -> None:
+    response = await api.http.patch("/v1/tasks/t-1", json={"job": {"resources": {"cpu": 1}}})
+    assert response.status_code == 200, response.text
+    assert response.json()["spec"]["job"]["resources"] == {"cpu": "1", "memory": "1Gi"}
+    assert stored_spec(api).job.resources.model_dump() == {"cpu": "1", "memory": "1Gi"}
 
 
-async def test_api_patch_bad_merged_value_is_a_422_naming_the_field(
-    api: Api,
-) -> None:
-    client, _ = api
-    response = await client.patch("/v1/tasks/t-1", json={"job": {"resources": {"cpu": "lots"}}})
+async def test_api_patch_bad_merged_value_is_a_422_naming_the_field(api: Stage) -> None:
+    response = await api.http.patch("/v1/tasks/t-1", json={"job": {"resources": {"cpu": "lots"}}})
     assert locs(response) == [["body", "job", "resources", "cpu"]]
-    response = await client.patch("/v1/tasks/t-1", json={"labels": {"meridian.io/x": "y"}})
+    response = await api.http.patch("/v1/tasks/t-1", json={"labels": {"meridian.io/x": "y"}})
     assert locs(response) == [["body", "labels"]]
+    assert stored_spec(api) == full_spec()
 
 
-async def test_api_patch_refuses_null_fields(api: Api) -> None:
-    client, service = api
-    response = await client.patch("/v1/tasks/t-1", json={"retry": None, "job": {"command": None}})
+async def test_api_patch_refuses_null_fields(api: Stage) -> None:
+    response = await api.http.patch("/v1/tasks/t-1", json={"retry": None, "job": {"command": None}})
     assert locs(response) == [["body", "job", "command"], ["body", "retry"]]
-    assert service.merged is None
+    assert response.json()["detail"][0] == {
+        "type": "value_error",
+        "loc": ["body", "job", "command"],
+        "msg": NULL_FIELD,
+        "input": None,
+    }
+    assert stored_spec(api) == full_spec()

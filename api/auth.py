@@ -18,6 +18,9 @@ from meridian.auth.tokens import AuthError, AuthFailure, Principal, TokenVerifie
 from meridian.settings import Settings
 
 ADMIN_ONLY = "admin role required"
+UNAUTHORIZED: dict[int | str, dict[str, object]] = {
+    401: {"description": "no valid bearer token; WWW-Authenticate says what is wrong"}
+}
 REALM = "meridian"
 
 # auto_error=False: a missing header is ours to answer (401 with the header RFC 6750

@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.auth import build_verifier
 from api.deps import AppState
 from api.routes import health, placement, regions, scaling, sweeps, tasks
 from meridian.regions.catalog import catalog_for
@@ -120,6 +121,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             connecting.cancel()
             store.close()
 
+    verifier = build_verifier(settings)  # fails closed: no key, no API
     app = FastAPI(
         title="Meridian",
         version="1",
@@ -127,6 +129,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.add_middleware(BodyLimit, max_bytes=settings.api_max_body_bytes)
+    app.state.verifier = verifier
     app.include_router(health.router)
     app.include_router(tasks.router)
     app.include_router(regions.router)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, field_validator
 
@@ -16,14 +16,24 @@ class TaskCreate(TaskSpec):
 
     id: str | None = None
     start: bool = True
+    # Optional here: omitted, it is the caller's (from the token).
+    business_unit: Annotated[str | None, Field(min_length=1, max_length=63)] = None  # type: ignore[assignment]
+
+    @field_validator("business_unit")
+    @classmethod
+    def _bu_is_label_value(cls, value: str | None) -> str | None:  # type: ignore[override]
+        return None if value is None else TaskSpec._bu_is_label_value(value)
 
     @field_validator("id")
     @classmethod
     def _id_is_label(cls, value: str | None) -> str | None:
         return validate_task_id(value) if value is not None else None
 
-    def spec(self) -> TaskSpec:
-        return TaskSpec.model_validate(self.model_dump(exclude={"id", "start"}))
+    def spec(self, *, business_unit: str | None = None) -> TaskSpec:
+        fields = self.model_dump(exclude={"id", "start"})
+        if business_unit is not None:
+            fields["business_unit"] = business_unit
+        return TaskSpec.model_validate(fields)
 
 
 class PlacementPublic(BaseModel):

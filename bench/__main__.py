@@ -92,7 +92,7 @@ class Bench:
         self.processes = {**system.children, "bench": psutil.Process()}
         watcher: JobCompletionWatcher | None = None
         try:
-            regions = wait_regions_up(system.api_url)
+            regions = wait_regions_up(system.api_url, system.api_headers)
             watcher = JobCompletionWatcher(str(system.kubeconfig), regions).start()
             self.phase("ceiling", lambda: self.timed_cpu("ceiling", lambda: self.ceiling(system)))
             assert watcher is not None
@@ -145,6 +145,7 @@ class Bench:
                 until_done=lambda: self.details.__setitem__(
                     "throughput_cpu_s", cpu_delta(before, cpu_seconds(self.processes))
                 ),
+                headers=system.api_headers,
             )
         )
         cpu = self.details["throughput_cpu_s"]
@@ -176,7 +177,12 @@ class Bench:
         plan = self.plan
         run = asyncio.run(
             throughput.offered_load(
-                system.api_url, plan.fixed_rate, plan.fixed_seconds, plan.timeout, watcher
+                system.api_url,
+                plan.fixed_rate,
+                plan.fixed_seconds,
+                plan.timeout,
+                watcher,
+                headers=system.api_headers,
             )
         )
         figs = throughput.figures(run, watcher)
@@ -217,6 +223,7 @@ class Bench:
             FAILOVER_REGION,
             n_tasks=self.plan.failover_tasks,
             kubeconfig=system.kubeconfig,
+            headers=system.api_headers,
         )
         if inspect.isawaitable(outcome):
             outcome = asyncio.run(_awaited(outcome))
@@ -248,7 +255,7 @@ class Bench:
         system.start()
         sampler = RssSampler(system.children).start()
         try:
-            regions = wait_regions_up(system.api_url)
+            regions = wait_regions_up(system.api_url, system.api_headers)
             n = self.plan.active_tasks
             self.details["seeding"] = seed(system, regions, n)
             report.say(f"bench: seeded {self.details['seeding']}")

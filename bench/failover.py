@@ -30,6 +30,8 @@ import httpx
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
+from bench.system import cli_headers
+
 NAMESPACE = "meridian"
 
 
@@ -160,6 +162,7 @@ def measure_failover(
     move_timeout: float = 120.0,
     restore: bool = True,
     cleanup: bool = True,
+    headers: dict[str, str],
 ) -> FailoverResult:
     """Run one outage of `region` under `n_tasks` running tasks; see the module doc.
 
@@ -172,7 +175,7 @@ def measure_failover(
     ids = [f"fo-{run}-{i:04d}" for i in range(n_tasks)]
     sampler: _JobSampler | None = None
     with (
-        httpx.Client(base_url=api_url, timeout=30.0) as http,
+        httpx.Client(base_url=api_url, timeout=30.0, headers=headers) as http,
         httpx.Client(base_url=control_url, timeout=10.0) as control,
     ):
         regions = [r["name"] for r in http.get("/v1/regions").json()["items"]]
@@ -265,6 +268,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tasks", type=int, default=100)
     parser.add_argument("--kind", choices=["resident", "batch"], default="resident")
     parser.add_argument("--no-restore", action="store_true", help="leave the region down")
+    parser.add_argument("--token", help="bearer token (default: $MERIDIAN_TOKEN or admin.token)")
     args = parser.parse_args(argv)
     control = args.control
     if control is None:
@@ -279,6 +283,7 @@ def main(argv: list[str] | None = None) -> int:
         kubeconfig=kubeconfig,
         kind=args.kind,
         restore=not args.no_restore,
+        headers=cli_headers(args.token, args.state_dir),
     )
     print(json.dumps(result.summary(), indent=2))  # noqa: T201 - the CLI's output
     complete = result.moved == result.n_tasks - result.started_elsewhere

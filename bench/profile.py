@@ -64,7 +64,7 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     system = System(REGIONS_DIR / "dev.yaml").start()
     try:
-        wait_regions_up(system.api_url)
+        wait_regions_up(system.api_url, system.api_headers)
         procs = system.children
         recorders = [
             subprocess.Popen(
@@ -90,7 +90,9 @@ def main() -> None:
         ]
         before = cpu_seconds(procs)
         thread = threading.Thread(
-            target=lambda: asyncio.run(throughput.saturate(system.api_url, args.tasks, 16, 300)),
+            target=lambda: asyncio.run(
+                throughput.saturate(system.api_url, args.tasks, 16, 300, headers=system.api_headers)
+            ),
             daemon=True,
         )
         thread.start()

@@ -144,7 +144,7 @@ def main() -> None:
     system.start()
     try:
         with (
-            httpx.Client(base_url=system.api_url, timeout=30.0) as api,
+            httpx.Client(base_url=system.api_url, timeout=30.0, headers=system.api_headers) as api,
             httpx.Client(base_url=system.control_url, timeout=10.0) as control,
         ):
             wait_control_loop(api, BURST_REGION)

@@ -14,8 +14,11 @@ import statistics
 import time
 import uuid
 from datetime import datetime
+from pathlib import Path
 
 import httpx
+
+from bench.system import cli_headers
 
 
 def _at(value: str) -> datetime:
@@ -46,8 +49,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--api", default="http://127.0.0.1:8000")
     parser.add_argument("--tasks", type=int, default=5)
+    parser.add_argument("--token", help="bearer token (default: $MERIDIAN_TOKEN or admin.token)")
+    parser.add_argument("--state-dir", type=Path, default=Path(".meridian"))
     args = parser.parse_args()
-    with httpx.Client(base_url=args.api, timeout=30) as api:
+    headers = cli_headers(args.token, args.state_dir)
+    with httpx.Client(base_url=args.api, timeout=30, headers=headers) as api:
         samples = [one(api) for _ in range(args.tasks)]
     to_running = [s[0] for s in samples]
     to_done = [s[1] for s in samples]

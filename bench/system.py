@@ -90,6 +90,11 @@ class System:
         return f"http://127.0.0.1:{self.api_port}"
 
     @property
+    def api_headers(self) -> dict[str, str]:
+        """The admin token `meridian up` wrote into the state dir."""
+        return bearer_from_file(self.state_dir / "admin.token")
+
+    @property
     def temporal_address(self) -> str:
         return f"127.0.0.1:{self.temporal_port}"
 
@@ -232,14 +237,26 @@ def temporal_version() -> str:
         return f"unknown ({exc})"
 
 
-def wait_regions_up(api_url: str, timeout: float = 60.0) -> list[str]:
+def bearer_from_file(path: Path) -> dict[str, str]:
+    return {"Authorization": f"Bearer {path.read_text().strip()}"}
+
+
+def cli_headers(token: str | None, state_dir: Path) -> dict[str, str]:
+    """A bench CLI's token: `--token`, else $MERIDIAN_TOKEN, else the state dir's admin token."""
+    token = token or os.environ.get("MERIDIAN_TOKEN")
+    if token:
+        return {"Authorization": f"Bearer {token}"}
+    return bearer_from_file(state_dir / "admin.token")
+
+
+def wait_regions_up(api_url: str, headers: dict[str, str], timeout: float = 60.0) -> list[str]:
     """Block until the region monitor reports every region up; their names."""
     import httpx
 
     deadline = time.monotonic() + timeout
     states: dict[str, str] = {}
     while time.monotonic() < deadline:
-        items = httpx.get(f"{api_url}/v1/regions", timeout=5).json()["items"]
+        items = httpx.get(f"{api_url}/v1/regions", timeout=5, headers=headers).json()["items"]
         states = {r["name"]: r["state"] for r in items}
         if states and all(s == "up" for s in states.values()):
             return sorted(states)

@@ -231,13 +231,17 @@ async def saturate(
     timeout: float,
     prefix: str = "bt",
     until_done: Callable[[], None] | None = None,
+    *,
+    headers: dict[str, str],
 ) -> RunResult:
     """`until_done` is called once every task has finished, before the read-back."""
     run = uuid.uuid4().hex[:6]
     result = RunResult(samples=[Sample(f"{prefix}-{run}-{i}") for i in range(n)])
     sem = asyncio.Semaphore(concurrency)
     limits = httpx.Limits(max_connections=concurrency + 16)
-    async with httpx.AsyncClient(base_url=api_url, timeout=30, limits=limits) as http:
+    async with httpx.AsyncClient(
+        base_url=api_url, timeout=30, limits=limits, headers=headers
+    ) as http:
 
         async def one(i: int, sample: Sample) -> None:
             async with sem:
@@ -254,11 +258,13 @@ async def offered_load(
     timeout: float,
     watcher: JobCompletionWatcher,
     prefix: str = "bl",
+    *,
+    headers: dict[str, str],
 ) -> RunResult:
     run = uuid.uuid4().hex[:6]
     n = int(rate * seconds)
     result = RunResult(samples=[Sample(f"{prefix}-{run}-{i}") for i in range(n)])
-    async with httpx.AsyncClient(base_url=api_url, timeout=30) as http:
+    async with httpx.AsyncClient(base_url=api_url, timeout=30, headers=headers) as http:
         poller = SucceededPoller(http, watcher, result.samples)
         poller.start()
         start = time.monotonic()

@@ -11,10 +11,14 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pymysql
+from fastapi import FastAPI
 from temporalio.common import SearchAttributeKey
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from meridian.auth.keys import LocalKey
+from meridian.auth.settings import AuthSettings
+from meridian.auth.tokens import TokenVerifier, mint_token
 from meridian.tasks.contracts import SEARCH_ATTRIBUTES
 
 BIN = Path(sys.executable).parent
@@ -66,3 +70,32 @@ async def start_dev_server(db_file: Path) -> WorkflowEnvironment:
         ],
         search_attributes=[SearchAttributeKey.for_keyword(n) for n in SEARCH_ATTRIBUTES],
     )
+
+
+def local_key(state_dir: Path) -> LocalKey:
+    """The local signing key `meridian up` would create under `state_dir`."""
+    return LocalKey.load_or_create(AuthSettings().key_file(state_dir))
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def token_headers(
+    state_dir: Path, business_unit: str = "admin", roles: list[str] | None = None
+) -> dict[str, str]:
+    """Headers of a caller in `business_unit` (an admin by default), signed with the
+    state dir's local key (created if missing)."""
+    if roles is None:
+        roles = ["admin"] if business_unit == "admin" else []
+    return bearer(mint_token(local_key(state_dir), business_unit=business_unit, roles=roles))
+
+
+def install_auth(app: FastAPI, state_dir: Path) -> None:
+    """What `create_app` does for an app a test assembles from routers."""
+    app.state.verifier = TokenVerifier(AuthSettings(), local_key(state_dir))
+
+
+def admin_headers(state_dir: Path) -> dict[str, str]:
+    """The admin token a running `meridian up` wrote into its state dir."""
+    return bearer((state_dir / "admin.token").read_text().strip())

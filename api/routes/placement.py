@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import asyncio
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
+from api.auth import UNAUTHORIZED, PrincipalDep, authenticate
 from api.deps import TOO_LARGE, StateDep, invalid_body
 from api.schemas import DryRunResult, TaskCreate
+from api.tenancy import owned_spec
 from meridian.placement.scoring import place
 from meridian.placement.types import PlacementRequest
 from meridian.tasks.service import SpecInvalid, check_spec
 
-router = APIRouter(prefix="/v1", tags=["placement"])
+router = APIRouter(
+    prefix="/v1", tags=["placement"], dependencies=[Depends(authenticate)], responses=UNAUTHORIZED
+)
 
 
 @router.post(
@@ -20,9 +24,9 @@ router = APIRouter(prefix="/v1", tags=["placement"])
     response_model=DryRunResult,
     responses={422: {"description": "invalid field"}, **TOO_LARGE},
 )
-async def dry_run(body: TaskCreate, state: StateDep) -> DryRunResult:
+async def dry_run(body: TaskCreate, state: StateDep, principal: PrincipalDep) -> DryRunResult:
     """The checks of a submit (the same 422s), then placement; works without Temporal."""
-    spec = body.spec()
+    spec = owned_spec(body, principal)
     try:
         check_spec(spec, state.catalog, state.regions)
     except SpecInvalid as exc:

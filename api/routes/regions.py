@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import asyncio
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
+from api.auth import UNAUTHORIZED, authenticate
 from api.deps import StateDep
 from api.schemas import NetworkPathPublic, RegionList, RegionPublic
 from meridian.queues import region_task_queue
 from meridian.regions.load import water_level
 from meridian.temporal import recent_pollers
 
-router = APIRouter(prefix="/v1/regions", tags=["regions"])
+router = APIRouter(
+    prefix="/v1/regions",
+    tags=["regions"],
+    dependencies=[Depends(authenticate)],
+    responses=UNAUTHORIZED,
+)
 
 
 async def _pollers(state: StateDep, region: str) -> int | None:

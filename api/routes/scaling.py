@@ -7,8 +7,9 @@ import asyncio
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Query
 
+from api.auth import ADMIN_ONLY, UNAUTHORIZED, AdminDep, authenticate
 from api.deps import StateDep
 from api.routes.regions import list_regions
 from api.scaling_schemas import (
@@ -23,7 +24,12 @@ from api.scaling_schemas import (
     WaterLevelPoint,
 )
 
-router = APIRouter(prefix="/v1/regions", tags=["regions", "scaling"])
+router = APIRouter(
+    prefix="/v1/regions",
+    tags=["regions", "scaling"],
+    dependencies=[Depends(authenticate)],
+    responses=UNAUTHORIZED,
+)
 
 REGION_NOT_FOUND = "region not found"
 # Health state changes shown with a region; all of them at /v1/regions/{name}/events.
@@ -134,10 +140,15 @@ async def list_scaling_decisions(
     )
 
 
-@router.put("/{name}/scaling/mode", response_model=ScalingModePublic)
+@router.put(
+    "/{name}/scaling/mode",
+    response_model=ScalingModePublic,
+    responses={403: {"description": ADMIN_ONLY}},
+)
 async def set_scaling_mode(
-    name: str, body: ScalingModeUpdate, state: StateDep
+    name: str, body: ScalingModeUpdate, state: StateDep, admin: AdminDep
 ) -> ScalingModePublic:
+    """Admin only: changing how a region scales changes it for every business unit."""
     """Takes effect on the region's next control tick."""
     _known(state, name)
     changed = await asyncio.to_thread(state.store.set_scaling_mode, name, body.mode)

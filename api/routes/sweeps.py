@@ -5,12 +5,18 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 
+from api.auth import UNAUTHORIZED, authenticate
 from api.deps import StateDep
 from api.schemas import SweepRunList, SweepRunPublic
 
-router = APIRouter(prefix="/v1/sweeps", tags=["sweeps"])
+router = APIRouter(
+    prefix="/v1/sweeps",
+    tags=["sweeps"],
+    dependencies=[Depends(authenticate)],
+    responses=UNAUTHORIZED,
+)
 
 
 @router.get("", response_model=SweepRunList)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated
 
-from fastapi import APIRouter, Header, HTTPException, Query, Response, status
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Response, status
 
+from api.auth import UNAUTHORIZED, PrincipalDep, authenticate
 from api.deps import TOO_LARGE, ServiceDep, StateDep, invalid_body
 from api.schemas import (
     PlacementDecisionPublic,
@@ -17,6 +18,7 @@ from api.schemas import (
     TaskList,
     TaskPublic,
 )
+from api.tenancy import NOT_FOUND, list_scope, owned_spec, visible_task
 from meridian.store.errors import TaskConflictError
 from meridian.tasks.service import (
     SpecInvalid,
@@ -26,9 +28,12 @@ from meridian.tasks.service import (
 )
 from meridian.tasks.spec import TaskKind, TaskPatch, TaskStatus
 
-router = APIRouter(prefix="/v1/tasks", tags=["tasks"])
-
-NOT_FOUND = "task not found"
+router = APIRouter(
+    prefix="/v1/tasks",
+    tags=["tasks"],
+    dependencies=[Depends(authenticate)],
+    responses=UNAUTHORIZED,
+)
 ID_CONFLICT = "a task with this id (or Idempotency-Key) exists with a different body"
 TEMPORAL_DOWN = "Temporal is unavailable; the task is recorded, retry to start it"
 
@@ -43,6 +48,7 @@ def _not_found() -> HTTPException:
     status_code=status.HTTP_201_CREATED,
     responses={
         200: {"description": "the task already existed with this body"},
+        403: {"description": "business_unit is another unit's"},
         409: {"description": ID_CONFLICT},
         422: {"description": "invalid field"},
         **TOO_LARGE,
@@ -51,12 +57,16 @@ def _not_found() -> HTTPException:
 async def submit_task(
     body: TaskCreate,
     service: ServiceDep,
+    principal: PrincipalDep,
     response: Response,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)] = None,
 ) -> TaskPublic:
     try:
         task, created = await service.submit(
-            body.spec(), task_id=body.id, start=body.start, idempotency_key=idempotency_key
+            owned_spec(body, principal),
+            task_id=body.id,
+            start=body.start,
+            idempotency_key=idempotency_key,
         )
     except SpecInvalid as exc:
         raise invalid_body(exc) from exc
@@ -72,6 +82,7 @@ async def submit_task(
 @router.get("", response_model=TaskList)
 async def list_tasks(
     state: StateDep,
+    principal: PrincipalDep,
     status_: Annotated[TaskStatus | None, Query(alias="status")] = None,
     region: str | None = None,
     business_unit: str | None = None,
@@ -79,6 +90,9 @@ async def list_tasks(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: str | None = None,
 ) -> TaskList:
+    business_unit, can_match = list_scope(principal, business_unit)
+    if not can_match:
+        return TaskList(items=[], next_cursor=None)
     try:
         page = await asyncio.to_thread(
             state.store.list_tasks,
@@ -98,12 +112,9 @@ async def list_tasks(
 
 
 @router.get("/{task_id}", response_model=TaskPublic, responses={404: {"description": NOT_FOUND}})
-async def get_task(task_id: str, state: StateDep) -> TaskPublic:
+async def get_task(task_id: str, state: StateDep, principal: PrincipalDep) -> TaskPublic:
     # A read of the database alone: it answers while Temporal is still coming up.
-    task = await asyncio.to_thread(state.store.get_task, task_id)
-    if task is None:
-        raise _not_found()
-    return TaskPublic.of(task)
+    return TaskPublic.of(await visible_task(state.store, principal, task_id))
 
 
 @router.post(
@@ -111,7 +122,10 @@ async def get_task(task_id: str, state: StateDep) -> TaskPublic:
     response_model=TaskPublic,
     responses={404: {"description": NOT_FOUND}, 409: {"description": "not PENDING"}},
 )
-async def start_task(task_id: str, service: ServiceDep) -> TaskPublic:
+async def start_task(
+    task_id: str, service: ServiceDep, state: StateDep, principal: PrincipalDep
+) -> TaskPublic:
+    await visible_task(state.store, principal, task_id)
     try:
         return TaskPublic.of(await service.start(task_id))
     except TaskNotFound as exc:
@@ -125,8 +139,11 @@ async def start_task(task_id: str, service: ServiceDep) -> TaskPublic:
 @router.post(
     "/{task_id}/stop", response_model=TaskPublic, responses={404: {"description": NOT_FOUND}}
 )
-async def stop_task(task_id: str, service: ServiceDep) -> TaskPublic:
+async def stop_task(
+    task_id: str, service: ServiceDep, state: StateDep, principal: PrincipalDep
+) -> TaskPublic:
     """Idempotent: deletes the Job and ends the task STOPPED."""
+    await visible_task(state.store, principal, task_id)
     try:
         return TaskPublic.of(await service.stop(task_id))
     except TaskNotFound as exc:
@@ -140,10 +157,13 @@ async def stop_task(task_id: str, service: ServiceDep) -> TaskPublic:
     response_model=TaskPublic,
     responses={404: {"description": NOT_FOUND}, 409: {"description": "finished"}, **TOO_LARGE},
 )
-async def modify_task(task_id: str, patch: TaskPatch, service: ServiceDep) -> TaskPublic:
+async def modify_task(
+    task_id: str, patch: TaskPatch, service: ServiceDep, state: StateDep, principal: PrincipalDep
+) -> TaskPublic:
     """Merge a partial body into the task (a JSON merge patch, see TaskPatch): given fields
     are applied, objects and maps merge, a null map value removes the key, lists replace.
     A running task whose Job changed gets a new Job."""
+    await visible_task(state.store, principal, task_id)
     try:
         return TaskPublic.of(await service.modify(task_id, patch))
     except TaskNotFound as exc:
@@ -159,9 +179,8 @@ async def modify_task(task_id: str, patch: TaskPatch, service: ServiceDep) -> Ta
 @router.get(
     "/{task_id}/events", response_model=TaskEventList, responses={404: {"description": NOT_FOUND}}
 )
-async def task_events(task_id: str, state: StateDep) -> TaskEventList:
-    if await asyncio.to_thread(state.store.get_task, task_id) is None:
-        raise _not_found()
+async def task_events(task_id: str, state: StateDep, principal: PrincipalDep) -> TaskEventList:
+    await visible_task(state.store, principal, task_id)
     events = await asyncio.to_thread(state.store.list_events, task_id)
     return TaskEventList(task_id=task_id, items=[TaskEventPublic.of(e) for e in events])
 
@@ -171,10 +190,9 @@ async def task_events(task_id: str, state: StateDep) -> TaskEventList:
     response_model=PlacementTable,
     responses={404: {"description": NOT_FOUND}},
 )
-async def task_placement(task_id: str, state: StateDep) -> PlacementTable:
+async def task_placement(task_id: str, state: StateDep, principal: PrincipalDep) -> PlacementTable:
     """The full table of the latest decision: every candidate's scores, every filter reason."""
-    if await asyncio.to_thread(state.store.get_task, task_id) is None:
-        raise _not_found()
+    await visible_task(state.store, principal, task_id)
     history = await asyncio.to_thread(state.store.list_placements, task_id)
     latest = history[-1].decision if history else {}
     return PlacementTable(

@@ -22,6 +22,7 @@ from meridian.settings import Settings
 from meridian.store import Store
 from meridian.tasks.service import TaskService
 from tests.conftest import REPO
+from tests.support import install_auth, token_headers
 
 DEV_REGIONS = REPO / "infra" / "regions" / "dev.yaml"
 
@@ -67,7 +68,8 @@ class Stage:
 
 
 @asynccontextmanager
-async def staged(tmp_path: Path) -> AsyncIterator[Stage]:
+async def staged(tmp_path: Path, business_unit: str = "admin") -> AsyncIterator[Stage]:
+    """Calls go out as `business_unit` (an admin by default)."""
     store = Store(f"sqlite:///{tmp_path / 'meridian.db'}")
     store.migrate()
     temporal = FakeClient()
@@ -84,9 +86,13 @@ async def staged(tmp_path: Path) -> AsyncIterator[Stage]:
         client=cast(Client, temporal),
         service=service,
     )
+    install_auth(app, tmp_path)
     transport = httpx.ASGITransport(app=app)
+    headers = token_headers(tmp_path, business_unit)
     try:
-        async with httpx.AsyncClient(transport=transport, base_url="http://api") as http:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://api", headers=headers
+        ) as http:
             yield Stage(http=http, service=service, store=store, temporal=temporal)
     finally:
         store.close()

@@ -12,6 +12,7 @@ from fastapi import FastAPI, Request
 
 from api.main import BodyLimit, create_app
 from meridian.settings import Settings
+from tests.support import local_key
 
 LIMIT = 1000
 
@@ -83,6 +84,7 @@ async def test_a_content_length_that_understates_the_body_does_not_get_it_throug
 async def test_the_app_takes_its_limit_from_the_settings(tmp_path: Path) -> None:
     settings = Settings(state_dir=tmp_path, api_max_body_bytes=2048)
     assert Settings(state_dir=tmp_path).api_max_body_bytes == 1 << 20  # 1 MiB by default
+    local_key(tmp_path)
     transport = httpx.ASGITransport(app=create_app(settings))
     async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
         response = await client.post("/v1/tasks", content=b"{" + b" " * 4096 + b"}")

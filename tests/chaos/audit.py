@@ -223,9 +223,11 @@ class Auditor:
         temporal: Client,
         clusters: Clusters,
         *,
+        headers: dict[str, str],
         db_reader: Any | None = None,
     ):
         self.api_url = api_url.rstrip("/")
+        self.headers = headers
         self.temporal = temporal
         self.clusters = clusters
         # A Store, when the test has the database at hand: the third view besides the
@@ -325,7 +327,9 @@ class Auditor:
         """Poll until every check passes; fail with every problem of the last round."""
         deadline = time.monotonic() + timeout
         bad = set(bad_regions)
-        async with httpx.AsyncClient(base_url=self.api_url, timeout=30.0) as http:
+        async with httpx.AsyncClient(
+            base_url=self.api_url, timeout=30.0, headers=self.headers
+        ) as http:
             while True:
                 report = await self._check_once(expected, http, bad)
                 if not report.problems:

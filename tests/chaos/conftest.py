@@ -135,6 +135,7 @@ def auditor(chaos_engine: Engine, clusters: Clusters) -> Auditor:
         f"http://127.0.0.1:{chaos_engine.settings.api_port}",
         chaos_engine.client,
         clusters,
+        headers=dict(chaos_engine.http.headers),
         db_reader=chaos_engine.store,
     )
 

@@ -26,6 +26,7 @@ from tests.chaos.audit import Auditor, Clusters, DuplicateWatch, expect, orphans
 from tests.chaos.conftest import DEV_REGIONS, uid
 from tests.chaos.helpers import batch, resident, wait_until
 from tests.chaos.upsystem import UpSystem
+from tests.support import admin_headers
 
 SWEEP_SECONDS = 5.0
 DATA_SOURCES = [
@@ -61,13 +62,16 @@ async def world(system: UpSystem, chaos_db: str) -> AsyncIterator[dict[str, Any]
     names = load_regions(DEV_REGIONS).names
     clusters = Clusters(system.kubeconfig, names)
     store = Store.from_settings(Settings(database_url=chaos_db))
-    http = httpx.AsyncClient(base_url=system.api_url, timeout=30.0)
+    headers = admin_headers(system.state_dir)
+    http = httpx.AsyncClient(base_url=system.api_url, timeout=30.0, headers=headers)
     try:
         yield {
             "http": http,
             "clusters": clusters,
             "store": store,
-            "auditor": Auditor(system.api_url, temporal, clusters, db_reader=store),
+            "auditor": Auditor(
+                system.api_url, temporal, clusters, headers=headers, db_reader=store
+            ),
         }
     finally:
         await http.aclose()

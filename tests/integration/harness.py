@@ -25,6 +25,7 @@ from meridian.scaling.loop import ensure_region_control
 from meridian.settings import FailoverSettings, Settings, SweepSettings
 from meridian.store import Store
 from meridian.sweeps.schedules import ensure_sweep_schedules
+from tests.support import token_headers
 from workers.central import build_central_worker, ensure_region_monitor
 from workers.unit import run_units
 
@@ -85,8 +86,9 @@ class Engine:
         self._server: uvicorn.Server | None = None
         self._server_task: asyncio.Task[None] | None = None
         self._executor = ThreadPoolExecutor(max_workers=64)
+        self.base_url = f"http://127.0.0.1:{settings.api_port}"
         self.http = httpx.AsyncClient(
-            base_url=f"http://127.0.0.1:{settings.api_port}", timeout=30.0
+            base_url=self.base_url, timeout=30.0, headers=token_headers(settings.state_dir)
         )
 
     async def start(self) -> Engine:

@@ -18,6 +18,7 @@ import pytest
 
 from kubesim.process import find_free_base_port
 from tests.integration.harness import task_body
+from tests.support import admin_headers
 
 MERIDIAN = str(Path(sys.executable).parent / "meridian")
 
@@ -35,6 +36,10 @@ class Up:
     @property
     def api(self) -> str:
         return f"http://127.0.0.1:{self.ports['api']}"
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return admin_headers(self.state_dir)
 
     def start(self, timeout: float = 120.0) -> float:
         started = time.monotonic()
@@ -109,11 +114,11 @@ def up(tmp_path: Path) -> Iterator[Up]:
         instance.proc.kill()
 
 
-def wait_status(api: str, task_id: str, *statuses: str, timeout: float = 90) -> dict[str, Any]:
+def wait_status(up: Up, task_id: str, *statuses: str, timeout: float = 90) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     task: dict[str, Any] = {}
     while time.monotonic() < deadline:
-        response = httpx.get(f"{api}/v1/tasks/{task_id}", timeout=10)
+        response = httpx.get(f"{up.api}/v1/tasks/{task_id}", timeout=10, headers=up.headers)
         if response.status_code == 200:
             task = response.json()
             if task["status"] in statuses:
@@ -132,6 +137,11 @@ def test_up_serves_resumes_and_stops_cleanly(up: Up) -> None:
     assert (up.state_dir / "kubeconfig").exists()
     assert (up.state_dir / "kubesim.json").exists()
     assert httpx.get(f"{up.api}/readyz", timeout=5).status_code == 200
+    # Everything under /v1 needs the token `meridian up` wrote (and printed where).
+    assert any("admin token" in line and "admin.token" in line for line in up.output)
+    refused = httpx.get(f"{up.api}/v1/tasks", timeout=5)
+    assert refused.status_code == 401 and refused.headers["WWW-Authenticate"].startswith("Bearer")
+    assert httpx.get(f"{up.api}/v1/tasks", timeout=5, headers=up.headers).status_code == 200
 
     # A pooled connection left idle past a client's usual 5 s is still open: the API must
     # not be the side that closes first (a request sent as it closes would be reset).
@@ -140,8 +150,11 @@ def test_up_serves_resumes_and_stops_cleanly(up: Up) -> None:
     idle_since = time.monotonic()
 
     quick = task_body(id="up-quick")
-    assert httpx.post(f"{up.api}/v1/tasks", json=quick, timeout=30).status_code == 201
-    assert wait_status(up.api, "up-quick", "SUCCEEDED")["region"] == "aws-us-east-1"
+    assert (
+        httpx.post(f"{up.api}/v1/tasks", json=quick, timeout=30, headers=up.headers).status_code
+        == 201
+    )
+    assert wait_status(up, "up-quick", "SUCCEEDED")["region"] == "aws-us-east-1"
 
     time.sleep(max(0.0, 6.5 - (time.monotonic() - idle_since)))
     second = _client_addr(pooled.get("/healthz"))
@@ -151,16 +164,22 @@ def test_up_serves_resumes_and_stops_cleanly(up: Up) -> None:
     # A task that outlives the first `meridian up`.
     slow = task_body(id="up-slow")
     slow["job"]["annotations"] = {"kubesim.io/duration": "8s"}
-    assert httpx.post(f"{up.api}/v1/tasks", json=slow, timeout=30).status_code == 201
-    wait_status(up.api, "up-slow", "RUNNING")
+    assert (
+        httpx.post(f"{up.api}/v1/tasks", json=slow, timeout=30, headers=up.headers).status_code
+        == 201
+    )
+    wait_status(up, "up-slow", "RUNNING")
     took = up.stop()
     assert took < 10.0, f"stop took {took:.1f}s"
 
     # Same state directory: the task resumes where it was — its Job kept its place in
     # the cluster (kubesim's state file), so the same attempt completes, no second Job.
     up.start()
-    done = wait_status(up.api, "up-slow", "SUCCEEDED", timeout=120)
+    done = wait_status(up, "up-slow", "SUCCEEDED", timeout=120)
     assert done["attempt"] == 1
-    assert httpx.get(f"{up.api}/v1/tasks/up-quick", timeout=10).json()["status"] == "SUCCEEDED"
+    assert (
+        httpx.get(f"{up.api}/v1/tasks/up-quick", timeout=10, headers=up.headers).json()["status"]
+        == "SUCCEEDED"
+    )
     took = up.stop()
     assert took < 10.0, f"stop took {took:.1f}s"

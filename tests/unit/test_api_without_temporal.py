@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from api.routes import tasks as task_routes
 from meridian.store import Store
 from meridian.tasks.spec import TaskSpec, TaskStatus
+from tests.support import install_auth, token_headers
 
 
 @pytest.fixture
@@ -32,8 +33,11 @@ async def api(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
     app = FastAPI()
     app.include_router(task_routes.router)
     app.state.meridian = SimpleNamespace(store=store, service=None, client=None)
+    install_auth(app, tmp_path)
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://api", headers=token_headers(tmp_path, "ads")
+    ) as client:
         yield client
 
 

@@ -148,8 +148,8 @@ async def list_scaling_decisions(
 async def set_scaling_mode(
     name: str, body: ScalingModeUpdate, state: StateDep, admin: AdminDep
 ) -> ScalingModePublic:
-    """Admin only: changing how a region scales changes it for every business unit."""
-    """Takes effect on the region's next control tick."""
+    """Takes effect on the region's next control tick. Admin only: how a region scales
+    concerns every business unit in it."""
     _known(state, name)
     changed = await asyncio.to_thread(state.store.set_scaling_mode, name, body.mode)
     return ScalingModePublic(region=name, mode=body.mode, changed=changed)

@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from temporalio.client import Client
 
 from api.deps import AppState
-from api.routes import placement, tasks
+from api.routes import placement, regions, scaling, sweeps, tasks
 from meridian.regions.catalog import Catalog
 from meridian.regions.config import load_regions
 from meridian.regions.view import RegionView
@@ -75,8 +75,8 @@ async def staged(tmp_path: Path, business_unit: str = "admin") -> AsyncIterator[
     temporal = FakeClient()
     service = task_service(store, temporal)
     app = FastAPI()
-    app.include_router(tasks.router)
-    app.include_router(placement.router)
+    for routes in (tasks, placement, regions, scaling, sweeps):
+        app.include_router(routes.router)
     app.state.meridian = AppState(
         settings=service.settings,
         store=store,

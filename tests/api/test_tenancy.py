@@ -1,0 +1,194 @@
+"""The tenant matrix: two business units and an admin, times every route.
+
+Each cell asserts the status a caller gets and, where it is refused, that nothing
+changed: the task row, its spec, and what Temporal was asked to do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi.routing import APIRoute
+
+from api.main import create_app
+from meridian.settings import Settings
+from tests.api.stage import Stage, staged
+from tests.support import local_key, token_headers
+
+ADS, BANK = "ads", "bank"
+
+
+def body(task_id: str, **overrides: Any) -> dict[str, Any]:
+    return {
+        "id": task_id,
+        "name": "etl",
+        "data_source": {"provider": "aws", "region": "us-east-1"},
+        "job": {"image": "busybox"},
+        "start": False,
+        **overrides,
+    }
+
+
+@pytest.fixture
+async def stage(tmp_path: Path) -> AsyncIterator[Stage]:
+    async with staged(tmp_path) as stage:
+        stage.http.headers.pop("Authorization")
+        yield stage
+
+
+@pytest.fixture
+def as_(tmp_path: Path) -> dict[str, dict[str, str]]:
+    return {
+        ADS: token_headers(tmp_path, ADS),
+        BANK: token_headers(tmp_path, BANK),
+        "admin": token_headers(tmp_path, "admin"),
+    }
+
+
+async def snapshot(stage: Stage, task_id: str) -> tuple[Any, ...]:
+    task = stage.store.get_task(task_id)
+    assert task is not None
+    return (
+        task.status,
+        task.spec.model_dump(),
+        len(stage.store.list_events(task_id)),
+        list(stage.temporal.started),
+        list(stage.temporal.signals),
+    )
+
+
+async def test_a_unit_sees_and_acts_on_its_own_tasks_only(
+    stage: Stage, as_: dict[str, dict[str, str]]
+) -> None:
+    http = stage.http
+    # Submit: omitted business unit is the token's; naming another unit is 403.
+    created = await http.post("/v1/tasks", json=body("ads-1"), headers=as_[ADS])
+    assert created.status_code == 201, created.text
+    assert created.json()["business_unit"] == ADS
+    assert (await http.post("/v1/tasks", json=body("bank-1"), headers=as_[BANK])).status_code == 201
+    stolen = await http.post(
+        "/v1/tasks", json=body("ads-2", business_unit=BANK), headers=as_[ADS]
+    )
+    assert stolen.status_code == 403 and BANK in stolen.json()["detail"]
+    assert stage.store.get_task("ads-2") is None
+    on_behalf = await http.post(
+        "/v1/tasks", json=body("bank-2", business_unit=BANK), headers=as_["admin"]
+    )
+    assert on_behalf.status_code == 201 and on_behalf.json()["business_unit"] == BANK
+
+    before = await snapshot(stage, "bank-1")
+    # Another unit's task does not exist, whatever is asked of it.
+    for method, path, payload in [
+        ("GET", "/v1/tasks/bank-1", None),
+        ("GET", "/v1/tasks/bank-1/events", None),
+        ("GET", "/v1/tasks/bank-1/placement", None),
+        ("POST", "/v1/tasks/bank-1/start", None),
+        ("POST", "/v1/tasks/bank-1/stop", None),
+        ("PATCH", "/v1/tasks/bank-1", {"name": "mine-now"}),
+    ]:
+        response = await http.request(method, path, json=payload, headers=as_[ADS])
+        missing = await http.request(
+            method, path.replace("bank-1", "no-such-task"), json=payload, headers=as_[ADS]
+        )
+        assert response.status_code == 404, (method, path, response.text)
+        assert response.json() == missing.json(), "another unit's task must look absent"
+    assert await snapshot(stage, "bank-1") == before
+
+    # Lists and filters leave other units out; admin sees everyone.
+    async def ids(headers: dict[str, str], **params: str) -> set[str]:
+        listed = await http.get("/v1/tasks", params=params, headers=headers)
+        assert listed.status_code == 200
+        return {t["id"] for t in listed.json()["items"]}
+
+    assert await ids(as_[ADS]) == {"ads-1"}
+    assert await ids(as_[ADS], business_unit=BANK) == set()
+    assert await ids(as_[BANK]) == {"bank-1", "bank-2"}
+    assert await ids(as_["admin"]) == {"ads-1", "bank-1", "bank-2"}
+    assert await ids(as_["admin"], business_unit=ADS) == {"ads-1"}
+
+    # The owner and admin act on it.
+    assert (await http.get("/v1/tasks/bank-1", headers=as_[BANK])).status_code == 200
+    assert (await http.get("/v1/tasks/bank-1/events", headers=as_["admin"])).status_code == 200
+    started = await http.post("/v1/tasks/bank-1/start", headers=as_[BANK])
+    assert started.status_code == 200 and stage.temporal.started == ["bank-1"]
+    stopped = await http.post("/v1/tasks/ads-1/stop", headers=as_["admin"])
+    assert stopped.status_code == 200 and stopped.json()["status"] == "STOPPED"
+
+
+async def test_a_dry_run_is_scoped_like_a_submit(
+    stage: Stage, as_: dict[str, dict[str, str]]
+) -> None:
+    other = await stage.http.post(
+        "/v1/placement:dry-run", json=body("x", business_unit=BANK), headers=as_[ADS]
+    )
+    assert other.status_code == 403
+    own = await stage.http.post("/v1/placement:dry-run", json=body("x"), headers=as_[ADS])
+    assert own.status_code == 200, own.text
+
+
+async def test_regions_are_read_by_all_and_changed_by_admin_only(
+    stage: Stage, as_: dict[str, dict[str, str]]
+) -> None:
+    http = stage.http
+    for who in (ADS, BANK, "admin"):
+        assert (await http.get("/v1/regions", headers=as_[who])).status_code == 200
+        assert (await http.get("/v1/sweeps", headers=as_[who])).status_code == 200
+    region = (await http.get("/v1/regions", headers=as_[ADS])).json()["items"][0]["name"]
+    mode_before = stage.store.get_scaling_mode(region)
+    refused = await http.put(
+        f"/v1/regions/{region}/scaling/mode", json={"mode": "off"}, headers=as_[ADS]
+    )
+    assert refused.status_code == 403
+    assert stage.store.get_scaling_mode(region) == mode_before
+    allowed = await http.put(
+        f"/v1/regions/{region}/scaling/mode", json={"mode": "off"}, headers=as_["admin"]
+    )
+    assert allowed.status_code == 200, allowed.text
+    assert stage.store.get_scaling_mode(region) == "off"
+
+
+async def test_every_v1_route_needs_a_token_and_health_and_docs_do_not(tmp_path: Path) -> None:
+    local_key(tmp_path)
+    app = create_app(Settings(state_dir=tmp_path, database_url=f"sqlite:///{tmp_path}/m.db"))
+    transport = httpx.ASGITransport(app=app)
+    routes = [r for r in app.routes if isinstance(r, APIRoute)]
+    v1 = [(m, r.path) for r in routes if r.path.startswith("/v1") for m in r.methods]
+    assert len(v1) >= 14
+    async with httpx.AsyncClient(transport=transport, base_url="http://api") as http:
+        for method, path in v1:
+            url = path.replace("{task_id}", "t").replace("{name}", "aws-us-east-1")
+            response = await http.request(method, url)
+            assert response.status_code == 401, (method, path, response.status_code)
+            assert response.headers["WWW-Authenticate"].startswith('Bearer realm="meridian"')
+        for path in ("/healthz", "/openapi.json", "/docs"):
+            assert (await http.get(path)).status_code == 200, path
+
+
+async def test_a_bad_token_is_401_saying_what_is_wrong(
+    stage: Stage, tmp_path: Path
+) -> None:
+    cases = {
+        "missing": {},
+        "malformed": {"Authorization": "Bearer not.a.jwt"},
+        "not bearer": {"Authorization": "Basic dXNlcjpwdw=="},
+    }
+    seen = {}
+    for case, headers in cases.items():
+        response = await stage.http.get("/v1/tasks", headers=headers)
+        assert response.status_code == 401, case
+        assert "WWW-Authenticate" in response.headers
+        seen[case] = response.json()["detail"]["error"]
+    assert seen == {"missing": "missing", "malformed": "malformed", "not bearer": "malformed"}
+    expired = token_headers(tmp_path, ADS)  # minted now; rewind the clock instead
+    from meridian.auth.tokens import mint_token
+
+    old = mint_token(local_key(tmp_path), business_unit=ADS, ttl_seconds=60, now=1_000_000)
+    response = await stage.http.get("/v1/tasks", headers={"Authorization": f"Bearer {old}"})
+    assert response.status_code == 401
+    assert response.json()["detail"]["error"] == "expired"
+    assert 'error_description="token expired"' in response.headers["WWW-Authenticate"]
+    assert (await stage.http.get("/v1/tasks", headers=expired)).status_code == 200

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import httpx
 from temporalio import activity
@@ -41,7 +41,9 @@ from meridian.regions.contracts import (
     RegionProbeResult,
     probe_api_budget_seconds,
 )
+from meridian.regions.listing import RegionListings
 from meridian.regions.load import compute_load
+from meridian.regions.models import NetworkSample, ProbeSnapshot
 from meridian.regions.probing import TcpProber, build_prober
 from meridian.sweeps.contracts import SweepRegionResult, SweepRunningInput
 from meridian.tasks.contracts import SIGNAL_JOB_STATUS
@@ -62,9 +64,12 @@ class JobActivities:
         control_url: str | None = None,
         client: Client | None = None,
         prober: TcpProber | None = None,
+        listings: RegionListings | None = None,
     ):
         self.gateway = gateway
         self.namespace = namespace
+        # Shared with the scaling observation of the same worker (one listing per tick).
+        self.listings = listings or RegionListings(gateway)
         # Network samples: from `prober` (tcp mode) when given, else from kubesim at
         # `control_url` (kubesim mode), else none.
         self.control_url = control_url
@@ -74,7 +79,12 @@ class JobActivities:
 
     @classmethod
     def from_settings(
-        cls, gateway: JobGateway, settings: Settings, *, client: Client | None = None
+        cls,
+        gateway: JobGateway,
+        settings: Settings,
+        *,
+        client: Client | None = None,
+        listings: RegionListings | None = None,
     ) -> JobActivities:
         """As a unit worker builds them: network samples per `settings.network_probe`."""
         mode = settings.resolved_network_probe_mode
@@ -84,6 +94,7 @@ class JobActivities:
             control_url=settings.resolved_kubesim_control_url if mode == "kubesim" else None,
             client=client,
             prober=build_prober(settings),
+            listings=listings,
         )
 
     @activity.defn(name="create_job")
@@ -148,17 +159,19 @@ class JobActivities:
         budget = probe_api_budget_seconds(timeout.total_seconds() if timeout else 0.0)
         with self.gateway.counting() as stats:
             try:
-                nodes, pods = self.gateway.nodes_and_live_pods(inp.region, within=budget)
+                # Always a fresh listing: the probe measures the API. The scaling
+                # observation then reads this one.
+                listing = self.listings.fetch(inp.region, within=budget)
             except KubeError as exc:
                 error = str(exc)
                 if time.monotonic() - started >= budget:
                     error = f"API did not answer within {budget:.1f}s ({exc})"
                 return RegionProbeResult(region=inp.region, reachable=False, error=error[:300])
         latency_ms = (time.monotonic() - started) * 1000.0
-        snapshot: dict[str, Any] = compute_load(
-            list(nodes.get("items") or []), list(pods.get("items") or [])
+        snapshot = ProbeSnapshot(
+            **compute_load(listing.nodes, listing.pods).model_dump(),
+            network_samples=self._network_samples(inp.region),
         )
-        snapshot["network_samples"] = self._network_samples(inp.region)
         return RegionProbeResult(
             region=inp.region,
             reachable=True,
@@ -168,12 +181,12 @@ class JobActivities:
             api_latency_ms=round(latency_ms, 1),
         )
 
-    def _network_samples(self, region: str) -> list[dict[str, Any]]:
+    def _network_samples(self, region: str) -> list[NetworkSample]:
         if self.prober is not None:
             # The prober measures from this process's host, and one unit process may host
             # several compute regions: one shared round serves each of them (delivered
             # once per region). Between rounds nothing is new, and [] says so.
-            return self.prober.measure(region)
+            return [NetworkSample.model_validate(s) for s in self.prober.measure(region)]
         # kubesim simulates a separate network path per compute region.
         if not self.control_url:
             return []
@@ -188,8 +201,9 @@ class JobActivities:
                 timeout=PROBE_REPLY_RESERVE_SECONDS / 2,
             )
             response.raise_for_status()
-            return list(response.json().get("paths") or [])
-        except (httpx.HTTPError, ValueError):
+            paths = response.json().get("paths") or []
+            return [NetworkSample.model_validate(p) for p in paths]
+        except (httpx.HTTPError, ValueError):  # pydantic's ValidationError is a ValueError
             return []
 
     # -- sweeps ----------------------------------------------------------------------------

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import math
 import time
 from datetime import datetime
-from typing import Any
 
 from temporalio import activity
 from temporalio.client import Client
@@ -23,98 +21,19 @@ from meridian.regions.contracts import (
     SignalRegionTasksResult,
     TriggerSweepInput,
 )
+from meridian.regions.details import RegionDetails
+from meridian.regions.health import grace_left, next_state
+from meridian.regions.models import RegionHealth
 from meridian.regions.network import smooth_values
 from meridian.regions.view import RegionView
+from meridian.scaling.contracts import CONTROL_DETAIL_KEYS
 from meridian.settings import FailoverSettings
-from meridian.store import Store
+from meridian.store import ActiveTaskRef, Store
 from meridian.tasks.contracts import SIGNAL_INFRA_FAILURE, InfraFailure
 from meridian.temporal import recent_pollers
 
-ERROR_RATE_ALPHA = 0.3
 # Temporal's task-queue description of a region with pollers is refreshed this often.
 POLLERS_REFRESH_SECONDS = 10.0
-# Details the region control loop owns (merge_region_details); the monitor never
-# overwrites them with the stale copy it read.
-log = logging.getLogger(__name__)
-
-CONTROL_LOOP_KEYS = ("draining", "draining_reason", "scaling")
-
-
-def next_state(
-    previous: str | None,
-    details: dict[str, Any],
-    probe: ProbeOutcome,
-    at: datetime,
-    failover: FailoverSettings,
-    pollers: int | None = None,
-) -> tuple[str, str, dict[str, Any]]:
-    """Pure: (state, reason, details) after one probe. Down only after the grace period.
-
-    `pollers`: how many workers Temporal's description of the region's task queue lists
-    as polling lately (None: unknown). A unit process can answer its probes while its
-    Job worker no longer polls `region.<name>`; zero pollers is then as bad as no answer.
-
-    The API error rate is smoothed over probes (EWMA): an unanswered probe counts as all
-    errors, an answered one as the share of its requests that got 429/5xx. At or above
-    `degraded_error_rate` the region is degraded; at or above `down_error_rate` it is
-    failing, which, like being unreachable, makes it down once it lasts the grace period.
-    A flaky API that mostly answers is degraded, never down: its tasks stay where they are.
-    So is a slow one: the probe's API time, smoothed the same way, at or above
-    `degraded_latency_ms` makes the region degraded; only no answer within the probe's
-    deadline counts as unreachable.
-    """
-    if probe.worker_answered and pollers == 0:
-        probe = probe.model_copy(
-            update={
-                "reachable": False,
-                "worker_answered": False,
-                "error": f"no poller on {region_task_queue(probe.region)} "
-                "in Temporal's task-queue description",
-            }
-        )
-    previous_rate = float(details.get("api_error_rate") or 0.0)
-    observed = probe.api_error_rate if probe.reachable else 1.0
-    error_rate = (1 - ERROR_RATE_ALPHA) * previous_rate + ERROR_RATE_ALPHA * observed
-    new = dict(details)
-    new["api_error_rate"] = round(error_rate, 4)
-    new["worker_polling"] = probe.worker_answered
-    if pollers is not None:
-        new["pollers"] = pollers
-    new["last_probe_at"] = at.isoformat()
-    latency_ms = float(details.get("api_latency_ms") or 0.0)
-    if probe.reachable:
-        new["load"] = {k: v for k, v in probe.snapshot.items() if k != "network_samples"}
-        # Smoothed like the error rate: one slow probe (a pause anywhere) is not a slow API.
-        latency_ms = (1 - ERROR_RATE_ALPHA) * latency_ms + ERROR_RATE_ALPHA * probe.api_latency_ms
-        new["api_latency_ms"] = round(latency_ms, 1)
-    failing: str | None = None
-    if not probe.reachable:
-        failing = probe.error or "unreachable"
-        if not probe.worker_answered:
-            failing = f"unit worker not polling its task queue ({failing})"
-    elif error_rate >= failover.down_error_rate:
-        failing = f"API failing: recent error rate {error_rate:.0%}"
-    if failing is None:
-        new["bad_since"] = None
-        troubles = []
-        if error_rate >= failover.degraded_error_rate:
-            troubles.append(f"recent API error rate {error_rate:.0%}")
-        if latency_ms >= failover.degraded_latency_ms:
-            troubles.append(f"API slow: {latency_ms / 1000:.1f}s per probe (smoothed)")
-        if troubles:
-            return "degraded", "; ".join(troubles), new
-        return "up", "healthy", new
-    bad_since_raw = details.get("bad_since")
-    bad_since = datetime.fromisoformat(bad_since_raw) if bad_since_raw else at
-    new["bad_since"] = bad_since.isoformat()
-    bad_for = (at - bad_since).total_seconds()
-    if previous == "down" or bad_for >= failover.region_grace_seconds:
-        return "down", f"{failing} for {bad_for:.0f}s", new
-    return (
-        "degraded",
-        f"{failing} for {bad_for:.0f}s (grace {failover.region_grace_seconds:.0f}s)",
-        new,
-    )
 
 
 class RegionActivities:
@@ -167,31 +86,30 @@ class RegionActivities:
         for probe in inp.probes:
             current = states.get(probe.region)
             previous = current.state if current is not None else None
-            details = dict(current.details or {}) if current is not None else {}
+            details = current.details if current is not None else RegionDetails()
             state, reason, new_details = next_state(
                 previous, details, probe, inp.at, self.failover, pollers.get(probe.region)
             )
+            # The control loop's keys are its own: carried over under the row lock.
             self.store.record_region_state(
-                probe.region, state, reason, inp.at, new_details, keep_details=CONTROL_LOOP_KEYS
+                probe.region, state, reason, inp.at, new_details, keep_details=CONTROL_DETAIL_KEYS
             )
             self._record_network(probe, inp.at)
             result.note(probe.region, previous, state, reason)
-            if state == "degraded" and new_details.get("bad_since"):
-                bad_since = datetime.fromisoformat(str(new_details["bad_since"]))
-                left = self.failover.region_grace_seconds - (inp.at - bad_since).total_seconds()
+            left = grace_left(new_details, inp.at, self.failover)
+            if state == RegionHealth.DEGRADED and left is not None:
                 if result.next_deadline_seconds is None or left < result.next_deadline_seconds:
-                    result.next_deadline_seconds = max(0.0, left)
+                    result.next_deadline_seconds = left
         self.view.invalidate()
         return result
 
     def _record_network(self, probe: ProbeOutcome, at: datetime) -> None:
-        samples = probe.snapshot.get("network_samples") or []
+        samples = probe.snapshot.network_samples
         if not samples:
             return
         known = {p.target: p for p in self.store.list_network_paths(from_region=probe.region)}
         for sample in samples:
-            target = str(sample.get("target"))
-            rtt, loss = float(sample.get("rtt_ms", 0.0)), float(sample.get("loss", 0.0))
+            target, rtt, loss = sample.target, sample.rtt_ms, sample.loss
             previous = known.get(target)
             if previous is not None:
                 rtt, loss = smooth_values(previous.rtt_ms, previous.loss, rtt, loss)
@@ -223,8 +141,8 @@ class RegionActivities:
         )
         return SignalRegionTasksResult(signalled=signalled)
 
-    def _active_in(self, region: str) -> list[Any]:
-        refs: list[Any] = []
+    def _active_in(self, region: str) -> list[ActiveTaskRef]:
+        refs: list[ActiveTaskRef] = []
         after: str | None = None
         while True:
             page = self.store.list_active_tasks(region=region, after_id=after, limit=1000)

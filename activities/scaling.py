@@ -26,8 +26,11 @@ from meridian.kube.gateway import JobGateway
 from meridian.nodepools import NodePoolError, NodePoolProvider, PoolState
 from meridian.quantity import parse_cpu_millis, parse_memory_bytes
 from meridian.regions.config import RegionsFile
+from meridian.regions.listing import RegionListings
+from meridian.regions.load import is_live
 from meridian.scaling import DecisionKind, PendingDemand, PolicyInput, decide
 from meridian.scaling.contracts import (
+    ControlDetails,
     DecideScalingInput,
     DecideScalingResult,
     DrainNodeInput,
@@ -43,8 +46,9 @@ from meridian.scaling.contracts import (
     RecordOutcomeResult,
     RemoveNodesInput,
     ScalePoolInput,
+    ScalingSummary,
 )
-from meridian.scaling.loop import ScalingConfig, near_ceiling, waiting_demand
+from meridian.scaling.loop import ScalingConfig, WaitingDemand, near_ceiling
 from meridian.scaling.observe import meridian_task_id, observe
 from meridian.scaling.water import load_of
 from meridian.store import Store
@@ -63,9 +67,12 @@ class ScalingUnitActivities:
         *,
         control_url: str | None,
         provider_clients: dict[str, Any] | None = None,
+        listings: RegionListings | None = None,
     ):
         self.gateway = gateway
         self.regions = regions
+        # Shared with the health probe of the same worker (one listing per tick).
+        self.listings = listings or RegionListings(gateway)
         self.control_url = control_url
         # Injected SDK clients per driver (tests); empty: each adapter builds its own.
         self.provider_clients = provider_clients or {}
@@ -112,19 +119,16 @@ class ScalingUnitActivities:
 
     @activity.defn(name="observe_region_nodes")
     def observe_region_nodes(self, inp: ObserveRegionInput) -> ObserveRegionResult:
-        """Nodes (health, allocatable, what runs there), unschedulable pods and pools."""
+        """Nodes (health, allocatable, what runs there), unschedulable pods and pools.
+
+        From the region's last health-probe listing when it is recent (see
+        `RegionListings`): the probe and this observation see the same cluster."""
         try:
-            nodes, pods = self.gateway.nodes_and_live_pods(inp.region)
+            listing = self.listings.recent(inp.region)
         except KubeError as exc:
             raise kube_failure(exc) from exc
         pools, errors = self._pools(inp.region)
-        observation, pending = observe(
-            inp.region,
-            time.time(),
-            list(nodes.get("items") or []),
-            list(pods.get("items") or []),
-            pools,
-        )
+        observation, pending = observe(inp.region, time.time(), listing.nodes, listing.pods, pools)
         return ObserveRegionResult(
             observation=observation, pending_pods=pending, pool_errors=errors
         )
@@ -208,7 +212,7 @@ class ScalingUnitActivities:
         for pod in pods.get("items") or []:
             meta = pod.get("metadata") or {}
             name, namespace = str(meta.get("name")), str(meta.get("namespace"))
-            if (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+            if not is_live(pod):
                 continue
             if any(o.get("kind") == "DaemonSet" for o in meta.get("ownerReferences") or []):
                 continue  # kubectl drain --ignore-daemonsets: they would come right back
@@ -256,9 +260,18 @@ class ScalingUnitActivities:
 class ScalingCentralActivities:
     """Local activities of RegionControlWorkflow: decide, move tasks, record failures."""
 
-    def __init__(self, store: Store, config: ScalingConfig, client: Client | None = None):
+    def __init__(
+        self,
+        store: Store,
+        config: ScalingConfig,
+        demand: WaitingDemand,
+        client: Client | None = None,
+    ):
         self.store = store
         self.config = config
+        # The central worker's one cache of tasks waiting for room, shared by every
+        # region's tick.
+        self.demand = demand
         self.client = client
 
     @activity.defn(name="decide_scaling")
@@ -268,7 +281,7 @@ class ScalingCentralActivities:
         observation = inp.observed.observation.model_copy(update={"at": inp.at.timestamp()})
         demand = PendingDemand(
             pending_pods=inp.observed.pending_pods,
-            waiting_tasks=waiting_demand(self.store, inp.region),
+            waiting_tasks=self.demand.for_region(inp.region),
         )
         result = decide(
             PolicyInput(
@@ -310,19 +323,19 @@ class ScalingCentralActivities:
         draining, why = near_ceiling(mode, result.water_level, observation, settings)
         self.store.merge_region_details(
             inp.region,
-            {
-                "draining": draining,
-                "draining_reason": why,
-                "scaling": {
-                    "mode": mode,
-                    "water_level": result.water_level,
-                    "at": inp.at.isoformat(),
-                    "pools": [p.model_dump(mode="json") for p in observation.pools],
-                    "pool_errors": inp.observed.pool_errors,
-                    "pending_pods": len(demand.pending_pods),
-                    "waiting_tasks": len(demand.waiting_tasks),
-                },
-            },
+            ControlDetails(
+                draining=draining,
+                draining_reason=why,
+                scaling=ScalingSummary(
+                    mode=mode,
+                    water_level=result.water_level,
+                    at=inp.at,
+                    pools=observation.pools,
+                    pool_errors=inp.observed.pool_errors,
+                    pending_pods=len(demand.pending_pods),
+                    waiting_tasks=len(demand.waiting_tasks),
+                ),
+            ),
         )
         return DecideScalingResult(
             mode=mode,

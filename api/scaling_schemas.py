@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, Field
 
 from api.schemas import RegionPublic
+from meridian.regions.models import RegionHealth
+from meridian.scaling import ScalingMode
 
 
 class WaterLevelPoint(BaseModel):
@@ -23,8 +25,8 @@ class RegionEventPublic(BaseModel):
     """A change of the region's health state (up, degraded, down) and why."""
 
     at: datetime
-    state: str
-    previous_state: str | None = None
+    state: RegionHealth
+    previous_state: RegionHealth | None = None
     reason: str
 
 
@@ -46,7 +48,7 @@ class PoolPublic(BaseModel):
 class RegionDetail(RegionPublic):
     """The list entry's health fields, plus the control loop's view of the region."""
 
-    scaling_mode: Literal["auto", "advise", "off"]
+    scaling_mode: ScalingMode
     draining: bool = False
     draining_reason: str | None = None
     # When the control loop last observed the region (pools are as of then).
@@ -71,16 +73,16 @@ class ScalingDecisionPublic(BaseModel):
 
 class ScalingDecisionList(BaseModel):
     region: str
-    mode: Literal["auto", "advise", "off"]
+    mode: ScalingMode
     # Newest first.
     items: list[ScalingDecisionPublic]
 
 
 class ScalingModeUpdate(BaseModel):
-    mode: Literal["auto", "advise", "off"]
+    mode: ScalingMode
 
 
 class ScalingModePublic(BaseModel):
     region: str
-    mode: Literal["auto", "advise", "off"]
+    mode: ScalingMode
     changed: bool

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, field_validator
 
+from meridian.regions.models import RegionHealth
 from meridian.store.records import TaskEventRecord, TaskRecord
 from meridian.tasks.spec import TaskKind, TaskSpec, TaskStatus, validate_task_id
 
@@ -162,7 +163,7 @@ class RegionPublic(BaseModel):
     provider: str
     location: str
     role: str
-    state: str
+    state: RegionHealth
     reason: str | None
     since: datetime | None
     water_level: float | None

@@ -25,7 +25,7 @@ from meridian.regions.contracts import (
     RegionMonitorInput,
 )
 from meridian.regions.view import RegionView
-from meridian.scaling.loop import ScalingConfig, ensure_region_control
+from meridian.scaling.loop import ScalingConfig, WaitingDemand, ensure_region_control
 from meridian.settings import Settings
 from meridian.store import Store
 from meridian.sweeps.schedules import ensure_sweep_schedules
@@ -60,7 +60,9 @@ def build_central_worker(
     region_acts = RegionActivities(store, view, settings.failover, client)
     sweeps = SweepActivities(store, client, settings)
     # Resource scheduling (RegionControlWorkflow): decide, move tasks, record failures.
-    scaling = ScalingCentralActivities(store, ScalingConfig(settings.scaling, regions), client)
+    scaling = ScalingCentralActivities(
+        store, ScalingConfig(settings.scaling, regions), WaitingDemand(store), client
+    )
     return Worker(
         client,
         task_queue=settings.central_task_queue,

@@ -27,6 +27,7 @@ from meridian.kube.gateway import JobGateway
 from meridian.queues import region_health_queue, region_task_queue
 from meridian.regions.config import load_regions
 from meridian.regions.contracts import REGION_MONITOR_ID, SIGNAL_REGION_SUSPECT, RegionSuspect
+from meridian.regions.listing import RegionListings
 from meridian.settings import Settings
 from meridian.tasks.contracts import SIGNAL_JOB_STATUS
 from meridian.temporal import connect
@@ -81,12 +82,18 @@ async def run_units(settings: Settings, regions: list[str], stop: asyncio.Event)
     with ThreadPoolExecutor(
         max_workers=16 * max(1, len(regions)), thread_name_prefix="unit-act"
     ) as executor:
-        activities = JobActivities.from_settings(gateway, settings, client=client)
+        # One listing of each region's nodes and pods serves its health probe and its
+        # scaling observation.
+        listings = RegionListings(gateway)
+        activities = JobActivities.from_settings(
+            gateway, settings, client=client, listings=listings
+        )
         # Resource scheduling: nodes and pools of the region, for RegionControlWorkflow.
         scaling = ScalingUnitActivities(
             gateway,
             load_regions(settings.regions_file),
             control_url=settings.resolved_kubesim_control_url,
+            listings=listings,
         )
         workers = [
             Worker(

@@ -11,16 +11,17 @@ travels through continue-as-new, so the history stays short and nothing is forgo
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from typing import TypeVar
 
-from pydantic import BaseModel
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
+from workflows import options
+
 with workflow.unsafe.imports_passed_through():
-    from meridian.queues import region_task_queue
+    from activities.scaling import ScalingCentralActivities, ScalingUnitActivities
     from meridian.scaling import Decision, DecisionKind, ScalingState
     from meridian.scaling.contracts import (
         REGION_CONTROL_WORKFLOW,
@@ -29,39 +30,25 @@ with workflow.unsafe.imports_passed_through():
         DrainNodeInput,
         DrainNodeResult,
         MoveTasksInput,
-        MoveTasksResult,
         NodeActionInput,
         NodeActionResult,
         ObserveRegionInput,
-        ObserveRegionResult,
-        PoolActionResult,
         RecordOutcomeInput,
-        RecordOutcomeResult,
         RegionControlInput,
         RegionControlStatus,
         RemoveNodesInput,
         ScalePoolInput,
     )
 
-LOCAL_RETRY = RetryPolicy(
-    initial_interval=timedelta(milliseconds=200),
-    maximum_interval=timedelta(seconds=5),
-    maximum_attempts=10,
-)
-# One observation per tick: a failed one is simply skipped (the next tick observes
-# again), and the region monitor is the one that judges the region's health.
-OBSERVE_RETRY = RetryPolicy(maximum_attempts=1)
-# Node and pool changes are idempotent (absolute sizes, cordon flags, named nodes), so
-# retrying them is safe; throttling providers set next_retry_delay themselves.
-ACTION_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(seconds=15),
-    maximum_attempts=4,
-)
-ACTION_TIMEOUT = timedelta(seconds=60)
+# One attempt of a node or pool action; retries (options.region) get as long again.
+# They are idempotent (absolute sizes, cordon flags, named nodes), so retrying is safe;
+# throttling providers set next_retry_delay themselves.
+ACTION_SECONDS = 60.0
 
-ResultT = TypeVar("ResultT", bound=BaseModel)
+InputT = TypeVar("InputT")
+ResultT = TypeVar("ResultT")
+# A ScalingUnitActivities method, taken by reference.
+UnitAction = Callable[[ScalingUnitActivities, InputT], ResultT]
 
 
 @workflow.defn(name=REGION_CONTROL_WORKFLOW)
@@ -90,26 +77,23 @@ class RegionControlWorkflow:
         region = inp.region
         self.status.ticks += 1
         try:
-            observed: ObserveRegionResult = await workflow.execute_activity(
-                "observe_region_nodes",
+            observed = await workflow.execute_activity_method(
+                ScalingUnitActivities.observe_region_nodes,
                 ObserveRegionInput(region=region),
-                result_type=ObserveRegionResult,
-                task_queue=region_task_queue(region),
-                # Bounds the wait for a unit worker that stopped polling, too.
-                schedule_to_close_timeout=timedelta(seconds=inp.observe_timeout_seconds),
-                retry_policy=OBSERVE_RETRY,
+                # Bounds the wait for a unit worker that stopped polling, too: a tick
+                # whose observation fails within it is skipped (the next one observes
+                # again), and the region monitor is the one that judges the region.
+                **options.region(region, within=inp.observe_timeout_seconds),
             )
         except ActivityError as err:
             self.status.last_error = f"observe failed: {err.cause or err}"[:300]
             workflow.logger.warning("region %s: %s", region, self.status.last_error)
             return None
         now = workflow.now()
-        decided: DecideScalingResult = await workflow.execute_local_activity(
-            "decide_scaling",
+        decided = await workflow.execute_local_activity_method(
+            ScalingCentralActivities.decide_scaling,
             DecideScalingInput(region=region, at=now, observed=observed, state=state, quiet=quiet),
-            result_type=DecideScalingResult,
-            start_to_close_timeout=timedelta(seconds=30),
-            retry_policy=LOCAL_RETRY,
+            **options.local(each=30),
         )
         self.status.mode = decided.mode
         self.status.water_level = decided.water_level
@@ -126,13 +110,13 @@ class RegionControlWorkflow:
         self.status.actions += 1
         try:
             if decision.kind == DecisionKind.CORDON:
-                await self._node_action("cordon_node", region, decision.target)
+                await self._cordon(region, decision.target)
             elif decision.kind == DecisionKind.UNCORDON:
-                await self._node_action("uncordon_node", region, decision.target)
+                await self._uncordon(region, decision.target)
             elif decision.kind == DecisionKind.DRAIN:
                 # Cordon again (a no-op when done) so a re-drain never evicts pods onto
                 # a node that someone uncordoned meanwhile.
-                await self._node_action("cordon_node", region, decision.target)
+                await self._cordon(region, decision.target)
                 await self._move(region, decision)
                 await self._drain(region, decision.target)
             elif decision.kind == DecisionKind.MOVE_TASKS:
@@ -146,63 +130,57 @@ class RegionControlWorkflow:
             workflow.logger.warning(
                 "region %s: %s %s failed: %s", region, decision.kind, decision.target, message
             )
-            await workflow.execute_local_activity(
-                "record_scaling_outcome",
+            await workflow.execute_local_activity_method(
+                ScalingCentralActivities.record_scaling_outcome,
                 RecordOutcomeInput(
                     region=region, at=workflow.now(), decision=decision, error=message
                 ),
-                result_type=RecordOutcomeResult,
-                start_to_close_timeout=timedelta(seconds=30),
-                retry_policy=LOCAL_RETRY,
+                **options.local(each=30),
             )
 
-    async def _unit(
-        self, name: str, region: str, arg: BaseModel, result_type: type[ResultT]
-    ) -> ResultT:
-        result: ResultT = await workflow.execute_activity(
-            name,
-            arg,
-            result_type=result_type,
-            task_queue=region_task_queue(region),
-            schedule_to_close_timeout=ACTION_TIMEOUT * 2,
-            start_to_close_timeout=ACTION_TIMEOUT,
-            retry_policy=ACTION_RETRY,
+    async def _unit(self, action: UnitAction[InputT, ResultT], region: str, arg: InputT) -> ResultT:
+        """A node or pool action on the region's unit worker."""
+        return await workflow.execute_activity_method(
+            action, arg, **options.region(region, within=2 * ACTION_SECONDS, each=ACTION_SECONDS)
         )
-        return result
 
-    async def _node_action(self, name: str, region: str, node: str) -> None:
-        await self._unit(name, region, NodeActionInput(region=region, node=node), NodeActionResult)
+    async def _cordon(self, region: str, node: str) -> NodeActionResult:
+        return await self._unit(
+            ScalingUnitActivities.cordon_node, region, NodeActionInput(region=region, node=node)
+        )
+
+    async def _uncordon(self, region: str, node: str) -> NodeActionResult:
+        return await self._unit(
+            ScalingUnitActivities.uncordon_node, region, NodeActionInput(region=region, node=node)
+        )
 
     async def _drain(self, region: str, node: str) -> DrainNodeResult:
         return await self._unit(
-            "drain_node", region, DrainNodeInput(region=region, node=node), DrainNodeResult
+            ScalingUnitActivities.drain_node, region, DrainNodeInput(region=region, node=node)
         )
 
     async def _move(self, region: str, decision: Decision) -> None:
         if not decision.task_ids:
             return
         prefix = decision.move_reason or "scale-down"
-        await workflow.execute_local_activity(
-            "move_tasks",
+        await workflow.execute_local_activity_method(
+            ScalingCentralActivities.move_tasks,
             MoveTasksInput(
                 region=region,
                 node=decision.target,
                 task_ids=decision.task_ids,
                 reason=f"{prefix}: {decision.reason}",
             ),
-            result_type=MoveTasksResult,
-            start_to_close_timeout=timedelta(seconds=60),
-            retry_policy=LOCAL_RETRY,
+            **options.local(each=60),
         )
 
     async def _scale(self, region: str, decision: Decision) -> None:
         if decision.pool is None or decision.desired_after is None:
             return
         await self._unit(
-            "scale_pool",
+            ScalingUnitActivities.scale_pool,
             region,
             ScalePoolInput(region=region, pool=decision.pool, desired=decision.desired_after),
-            PoolActionResult,
         )
 
     async def _scale_down(self, region: str, decision: Decision) -> None:
@@ -213,19 +191,18 @@ class RegionControlWorkflow:
         for node in decision.nodes:
             # Cordon, then look again: a task may have landed after the observation,
             # and a node with a running Meridian task is never removed.
-            await self._node_action("cordon_node", region, node)
+            await self._cordon(region, node)
             drained = await self._drain(region, node)
             if drained.skipped_tasks:
-                await self._node_action("uncordon_node", region, node)
+                await self._uncordon(region, node)
                 workflow.logger.info("region %s: keep %s, a task landed on it", region, node)
                 continue
             removable.append(node)
         if removable and decision.pool is not None:
             await self._unit(
-                "remove_nodes",
+                ScalingUnitActivities.remove_nodes,
                 region,
                 RemoveNodesInput(region=region, pool=decision.pool, nodes=removable),
-                PoolActionResult,
             )
 
     @workflow.query(name="status")

@@ -12,37 +12,33 @@ import asyncio
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, TimeoutType
 from temporalio.exceptions import TimeoutError as ActivityTimeout
 
+from workflows import options
+
 with workflow.unsafe.imports_passed_through():
-    from meridian.queues import region_health_queue
+    from activities.jobs import JobActivities
+    from activities.regions import RegionActivities
     from meridian.regions.contracts import (
         REGION_MONITOR_WORKFLOW,
         SIGNAL_REGION_SUSPECT,
         AssessRegionsInput,
-        AssessRegionsResult,
         ProbeOutcome,
         RegionMonitorInput,
         RegionProbeInput,
-        RegionProbeResult,
         RegionSuspect,
         SignalRegionTasksInput,
-        SignalRegionTasksResult,
         TriggerSweepInput,
     )
+    from meridian.regions.models import RegionHealth
     from meridian.sweeps.contracts import JOB_SWEEP_SCHEDULE_ID
-
-LOCAL_RETRY = RetryPolicy(
-    initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=5)
-)
 
 
 @workflow.defn(name=REGION_MONITOR_WORKFLOW)
 class RegionMonitorWorkflow:
     def __init__(self) -> None:
-        self.states: dict[str, str] = {}
+        self.states: dict[str, RegionHealth] = {}
         # Regions a unit worker reported failing since the last probe round.
         self.suspects: dict[str, str] = {}
 
@@ -52,36 +48,31 @@ class RegionMonitorWorkflow:
             started = workflow.now()
             self.suspects.clear()  # this round probes them; later reports wake the next
             probes = await asyncio.gather(*(self._probe(r, inp) for r in inp.regions))
-            assessed: AssessRegionsResult = await workflow.execute_local_activity(
-                "assess_regions",
+            assessed = await workflow.execute_local_activity_method(
+                RegionActivities.assess_regions,
                 # The probes' start time: a region's bad spell is measured from when it
                 # was seen bad, not from when the slowest probe came back.
                 AssessRegionsInput(probes=list(probes), at=started),
-                result_type=AssessRegionsResult,
-                start_to_close_timeout=timedelta(seconds=30),
-                retry_policy=LOCAL_RETRY,
+                **options.local(each=30),
             )
             self.states = assessed.states
             for change in assessed.newly_down:
                 workflow.logger.warning("region %s down: %s", change.region, change.reason)
-                await workflow.execute_local_activity(
-                    "signal_region_tasks",
+                await workflow.execute_local_activity_method(
+                    RegionActivities.signal_region_tasks,
                     SignalRegionTasksInput(region=change.region, reason=change.reason),
-                    result_type=SignalRegionTasksResult,
-                    start_to_close_timeout=timedelta(seconds=60),
-                    retry_policy=LOCAL_RETRY,
+                    **options.local(each=60),
                 )
             if assessed.recovered:
                 # A region is back: its fenced-off Jobs of stale attempts go now, not at
                 # the job sweep's next turn.
-                await workflow.execute_local_activity(
-                    "trigger_job_sweep",
+                await workflow.execute_local_activity_method(
+                    RegionActivities.trigger_job_sweep,
                     TriggerSweepInput(
                         schedule_id=JOB_SWEEP_SCHEDULE_ID,
                         reason="recovered: " + ", ".join(c.region for c in assessed.recovered),
                     ),
-                    start_to_close_timeout=timedelta(seconds=30),
-                    retry_policy=LOCAL_RETRY,
+                    **options.local(each=30),
                 )
             # Fixed rate, and on time for the next grace deadline.
             elapsed = (workflow.now() - started).total_seconds()
@@ -101,16 +92,16 @@ class RegionMonitorWorkflow:
 
     async def _probe(self, region: str, inp: RegionMonitorInput) -> ProbeOutcome:
         try:
-            result: RegionProbeResult = await workflow.execute_activity(
-                "probe_region",
+            result = await workflow.execute_activity_method(
+                JobActivities.probe_region,
                 RegionProbeInput(region=region),
-                result_type=RegionProbeResult,
-                task_queue=region_health_queue(region),
                 # Two clocks: not taken up in time means the unit worker is not polling;
                 # taken up, the probe bounds its API calls to answer within the second.
-                schedule_to_start_timeout=timedelta(seconds=inp.probe_timeout_seconds),
-                start_to_close_timeout=timedelta(seconds=inp.probe_api_timeout_seconds),
-                retry_policy=RetryPolicy(maximum_attempts=1),
+                **options.health(
+                    region,
+                    start_within=inp.probe_timeout_seconds,
+                    finish_within=inp.probe_api_timeout_seconds,
+                ),
             )
         except ActivityError as err:
             cause = err.cause
@@ -140,9 +131,9 @@ class RegionMonitorWorkflow:
 
     @workflow.signal(name=SIGNAL_REGION_SUSPECT)
     def region_suspect(self, suspect: RegionSuspect) -> None:
-        if self.states.get(suspect.region) != "down":
+        if self.states.get(suspect.region) != RegionHealth.DOWN:
             self.suspects[suspect.region] = suspect.reason
 
     @workflow.query(name="states")
-    def current_states(self) -> dict[str, str]:
+    def current_states(self) -> dict[str, RegionHealth]:
         return self.states

@@ -10,7 +10,9 @@ from api.auth import UNAUTHORIZED, authenticate
 from api.deps import StateDep
 from api.schemas import NetworkPathPublic, RegionList, RegionPublic
 from meridian.queues import region_task_queue
-from meridian.regions.load import water_level
+from meridian.regions.config import RegionConfig
+from meridian.regions.models import RegionHealth
+from meridian.store import NetworkPathRecord, RegionStateRecord
 from meridian.temporal import recent_pollers
 
 router = APIRouter(
@@ -33,48 +35,52 @@ async def list_regions(state: StateDep) -> RegionList:
     states = await asyncio.to_thread(state.store.get_region_states)
     paths = await asyncio.to_thread(state.store.list_network_paths)
     pollers = await asyncio.gather(*(_pollers(state, r.name) for r in state.regions.regions))
-    items = []
-    for region, poller_count in zip(state.regions.regions, pollers, strict=True):
-        record = states.get(region.name)
-        details = dict(record.details or {}) if record is not None else {}
-        load = dict(details.get("load") or {})
-        items.append(
-            RegionPublic(
-                name=region.name,
-                provider=region.provider.value,
-                location=region.location,
-                role=region.role,
-                state=record.state if record is not None else "unknown",
-                reason=record.reason if record is not None else "no health report yet",
-                since=record.since if record is not None else None,
-                water_level=round(water_level(load), 4) if load else None,
-                nodes_ready=load.get("nodes_ready"),
-                nodes_total=load.get("nodes_total"),
-                cpu_free_millis=(load["cpu_allocatable_millis"] - load["cpu_requested_millis"])
-                if load
-                else None,
-                memory_free_bytes=(
-                    load["memory_allocatable_bytes"] - load["memory_requested_bytes"]
-                )
-                if load
-                else None,
-                pending_pods=load.get("pending_pods"),
-                api_error_rate=details.get("api_error_rate"),
-                api_latency_ms=details.get("api_latency_ms"),
-                worker_polling=details.get("worker_polling"),
-                pollers=poller_count,
-                task_queue=region_task_queue(region.name),
-                network=[
-                    NetworkPathPublic(
-                        target=p.target,
-                        rtt_ms=round(p.rtt_ms, 3),
-                        loss=round(p.loss, 4),
-                        samples=p.samples,
-                        measured_at=p.measured_at,
-                    )
-                    for p in paths
-                    if p.from_region == region.name
-                ],
+    return RegionList(
+        items=[
+            _public(region, states.get(region.name), count, paths)
+            for region, count in zip(state.regions.regions, pollers, strict=True)
+        ]
+    )
+
+
+def _public(
+    region: RegionConfig,
+    record: RegionStateRecord | None,
+    pollers: int | None,
+    paths: list[NetworkPathRecord],
+) -> RegionPublic:
+    """One region as clients see it: the load fields are null until a probe answered,
+    the health fields until the monitor assessed the region at all."""
+    details = record.details if record is not None else None
+    load = details.load if details is not None else None
+    return RegionPublic(
+        name=region.name,
+        provider=region.provider.value,
+        location=region.location,
+        role=region.role,
+        state=record.state if record is not None else RegionHealth.UNKNOWN,
+        reason=record.reason if record is not None else "no health report yet",
+        since=record.since if record is not None else None,
+        water_level=round(load.water_level, 4) if load is not None else None,
+        nodes_ready=load.nodes_ready if load is not None else None,
+        nodes_total=load.nodes_total if load is not None else None,
+        cpu_free_millis=load.cpu_free_millis if load is not None else None,
+        memory_free_bytes=load.memory_free_bytes if load is not None else None,
+        pending_pods=load.pending_pods if load is not None else None,
+        api_error_rate=details.api_error_rate if details is not None else None,
+        api_latency_ms=details.api_latency_ms if details is not None else None,
+        worker_polling=details.worker_polling if details is not None else None,
+        pollers=pollers,
+        task_queue=region_task_queue(region.name),
+        network=[
+            NetworkPathPublic(
+                target=p.target,
+                rtt_ms=round(p.rtt_ms, 3),
+                loss=round(p.loss, 4),
+                samples=p.samples,
+                measured_at=p.measured_at,
             )
-        )
-    return RegionList(items=items)
+            for p in paths
+            if p.from_region == region.name
+        ],
+    )

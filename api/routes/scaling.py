@@ -4,8 +4,7 @@ the switch between `auto`, `advise` and `off`."""
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 
@@ -23,6 +22,9 @@ from api.scaling_schemas import (
     ScalingModeUpdate,
     WaterLevelPoint,
 )
+from meridian.regions.details import RegionDetails
+from meridian.scaling import PoolObservation
+from meridian.store import RegionEventRecord
 
 router = APIRouter(
     prefix="/v1/regions",
@@ -41,12 +43,17 @@ def _known(state: StateDep, name: str) -> None:
         raise HTTPException(status_code=404, detail=REGION_NOT_FOUND)
 
 
-def _pools(state: StateDep, name: str, observed: list[dict[str, Any]]) -> list[PoolPublic]:
+def _pools(state: StateDep, name: str, observed: list[PoolObservation]) -> list[PoolPublic]:
     """The pools as the control loop last saw them; before its first tick, the bounds
     from the regions file."""
     drivers = {p.name: p.driver for p in state.regions.get(name).node_pools}
     if observed:
-        return [PoolPublic(**p, driver=drivers.get(str(p.get("name")))) for p in observed]
+        return [
+            PoolPublic(
+                **p.model_dump(include=set(PoolPublic.model_fields)), driver=drivers.get(p.name)
+            )
+            for p in observed
+        ]
     return [
         PoolPublic(
             name=p.name, min=p.min, desired=p.count, max=p.max, current=0, ready=0, driver=p.driver
@@ -64,22 +71,21 @@ async def get_region(
     entry = next(item for item in listed.items if item.name == name)
     records = await asyncio.to_thread(state.store.get_region_states)
     record = records.get(name)
-    details: dict[str, Any] = dict(record.details or {}) if record is not None else {}
-    scaling: dict[str, Any] = dict(details.get("scaling") or {})
+    details = record.details if record is not None else RegionDetails()
+    scaling = details.scaling
     mode = await asyncio.to_thread(state.store.get_scaling_mode, name)
     levels = await asyncio.to_thread(state.store.water_level_history, name, history)
     events = await asyncio.to_thread(state.store.list_region_events, name, RECENT_EVENTS)
-    observed_at = scaling.get("at")
     return RegionDetail(
         **entry.model_dump(),
         scaling_mode=mode,
-        draining=bool(details.get("draining", False)),
-        draining_reason=details.get("draining_reason"),
-        scaling_observed_at=datetime.fromisoformat(observed_at) if observed_at else None,
-        pools=_pools(state, name, list(scaling.get("pools") or [])),
+        draining=details.draining,
+        draining_reason=details.draining_reason,
+        scaling_observed_at=scaling.at if scaling is not None else None,
+        pools=_pools(state, name, scaling.pools if scaling is not None else []),
         pending_demand={
-            "pending_pods": int(scaling.get("pending_pods") or 0),
-            "waiting_tasks": int(scaling.get("waiting_tasks") or 0),
+            "pending_pods": scaling.pending_pods if scaling is not None else 0,
+            "waiting_tasks": scaling.waiting_tasks if scaling is not None else 0,
         },
         water_level_history=[
             WaterLevelPoint(
@@ -96,7 +102,7 @@ async def get_region(
     )
 
 
-def _event(record: Any) -> RegionEventPublic:
+def _event(record: RegionEventRecord) -> RegionEventPublic:
     return RegionEventPublic(
         at=record.at,
         state=record.state,

@@ -9,7 +9,6 @@ from meridian.placement.types import (
     PlacementDecision,
     PlacementRequest,
     RegionSnapshot,
-    RegionState,
 )
 
 __all__ = [
@@ -20,6 +19,5 @@ __all__ = [
     "PlacementDecision",
     "PlacementRequest",
     "RegionSnapshot",
-    "RegionState",
     "place",
 ]

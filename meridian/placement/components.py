@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 
 from meridian.placement.types import RegionSnapshot
+from meridian.regions.models import RegionHealth
 from meridian.regions.network import estimate_rtt_ms, rtt_loss_quality
 
 # Locality decays with the square root of distance, reaching 0 at ~20,000 km (half the
@@ -100,7 +101,7 @@ def load(
     if snap.api_error_rate:
         score *= 1.0 - snap.api_error_rate
         text += f", API errors {snap.api_error_rate:.0%}"
-    if snap.state == "degraded":
+    if snap.state == RegionHealth.DEGRADED:
         score *= DEGRADED_FACTOR
         text += f", degraded: {snap.health_reason or 'no reason given'}"
     return score, text

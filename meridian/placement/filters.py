@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from meridian.placement.format import cpu_text, memory_text, percent
 from meridian.placement.types import FilterCode, RegionSnapshot
+from meridian.regions.models import RegionHealth
 
 DEFAULT_WATER_CEILING = 0.95
 
@@ -47,7 +48,7 @@ def rejection(snap: RegionSnapshot, water: float, rules: Rules) -> tuple[FilterC
         return FilterCode.CONSTRAINT, f"provider {snap.provider.value} not allowed ({allowed})"
     if rules.regions and name not in rules.regions:
         return FilterCode.CONSTRAINT, "not in the task's allowed regions"
-    if not snap.healthy or snap.state == "down":
+    if not snap.healthy or snap.state == RegionHealth.DOWN:
         return FilterCode.DOWN, f"region down: {snap.health_reason or 'unhealthy'}"
     if not snap.worker_polling:
         return FilterCode.NOT_POLLING, f"unit worker not polling its task queue region.{name}"

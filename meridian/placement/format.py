@@ -22,7 +22,3 @@ def memory_text(num_bytes: int) -> str:
 
 def percent(fraction: float) -> str:
     return f"{fraction * 100:.0f}%"
-
-
-def km_text(km: float) -> str:
-    return f"{km:.0f} km"

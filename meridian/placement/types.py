@@ -6,16 +6,17 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from meridian.regions.load import water_level
+from meridian.regions.models import RegionHealth
 from meridian.regions.network import NetworkPath
 from meridian.regions.providers import Provider
 from meridian.settings import PlacementWeights
 from meridian.tasks.spec import DataSource, PlacementConstraints, Resources, TaskSpec
 
-RegionState = Literal["up", "degraded", "down"]
 _M = TypeVar("_M", bound=BaseModel)
 
 
@@ -42,7 +43,8 @@ class RegionSnapshot(BaseModel):
     location: str = Field(description="the provider's region id, a catalog key")
     healthy: bool = True
     health_reason: str | None = None
-    state: RegionState = "up"
+    # Up, degraded or down (a region not reported yet reads as down).
+    state: RegionHealth = RegionHealth.UP
     worker_polling: bool = True
     nodes_ready: int = Field(0, ge=0)
     nodes_total: int = Field(0, ge=0)
@@ -64,18 +66,13 @@ class RegionSnapshot(BaseModel):
 
     @property
     def water_level(self) -> float:
-        """Requested / allocatable of the scarcer resource; 1.0 when nothing is allocatable."""
-        cpu = (
-            self.cpu_requested_millis / self.cpu_allocatable_millis
-            if self.cpu_allocatable_millis
-            else 1.0
+        """As `meridian.regions.load.water_level` defines it (edges included)."""
+        return water_level(
+            self.cpu_requested_millis,
+            self.memory_requested_bytes,
+            self.cpu_allocatable_millis,
+            self.memory_allocatable_bytes,
         )
-        mem = (
-            self.memory_requested_bytes / self.memory_allocatable_bytes
-            if self.memory_allocatable_bytes
-            else 1.0
-        )
-        return max(cpu, mem)
 
 
 class PlacementRequest(BaseModel):

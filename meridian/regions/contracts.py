@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from pydantic import BaseModel, Field
+
+from meridian.regions.models import ProbeSnapshot, RegionHealth, ReportedHealth
 
 REGION_MONITOR_WORKFLOW = "RegionMonitorWorkflow"
 REGION_MONITOR_ID = "meridian-region-monitor"
@@ -28,7 +29,8 @@ class RegionProbeResult(BaseModel):
     api_error_rate: float = 0.0
     # Wall time of the probe's API requests (sent together): how slow the API answers.
     api_latency_ms: float = 0.0
-    snapshot: dict[str, Any] = Field(default_factory=dict)
+    # Empty (all zeros, no samples) when the region did not answer.
+    snapshot: ProbeSnapshot = Field(default_factory=ProbeSnapshot)
 
 
 class RegionHealthInput(BaseModel):
@@ -38,7 +40,7 @@ class RegionHealthInput(BaseModel):
 class RegionHealthResult(BaseModel):
     region: str
     down: bool
-    state: str = "unknown"
+    state: ReportedHealth = RegionHealth.UNKNOWN
     reason: str = ""
 
 
@@ -49,7 +51,7 @@ class ProbeOutcome(BaseModel):
     error: str | None = None
     api_error_rate: float = 0.0
     api_latency_ms: float = 0.0
-    snapshot: dict[str, Any] = Field(default_factory=dict)
+    snapshot: ProbeSnapshot = Field(default_factory=ProbeSnapshot)
 
 
 class RegionSuspect(BaseModel):
@@ -64,26 +66,29 @@ class AssessRegionsInput(BaseModel):
 
 class RegionTransition(BaseModel):
     region: str
-    state: str
+    state: ReportedHealth
     reason: str
 
 
 class AssessRegionsResult(BaseModel):
-    states: dict[str, str] = Field(default_factory=dict)
+    states: dict[str, ReportedHealth] = Field(default_factory=dict)
     newly_down: list[RegionTransition] = Field(default_factory=list)
     recovered: list[RegionTransition] = Field(default_factory=list)
     # Seconds until the earliest failing region's grace period runs out: the monitor
     # checks again right then, so "down" is declared on time, not up to a tick late.
     next_deadline_seconds: float | None = None
 
-    def note(self, region: str, previous: str | None, state: str, reason: str) -> None:
+    def note(
+        self, region: str, previous: RegionHealth | None, state: RegionHealth, reason: str
+    ) -> None:
         """Record `region`'s state; a move into or out of "down" is a transition the
         monitor acts on (fence and move its tasks, or sweep its stale Jobs)."""
         self.states[region] = state
         transition = RegionTransition(region=region, state=state, reason=reason)
-        if state == "down" and previous != "down":
+        down = RegionHealth.DOWN
+        if state == down and previous != down:
             self.newly_down.append(transition)
-        elif previous == "down" and state != "down":
+        elif previous == down and state != down:
             self.recovered.append(transition)
 
 

@@ -1,20 +1,87 @@
-"""A region's load and health, computed from the Kubernetes API alone.
+"""A region's load, computed from the Kubernetes API alone.
 
-Input is the raw JSON of the region's nodes and its non-terminal pods; output is a plain
-dict with the fields of `meridian.placement.types.RegionSnapshot` that the cluster can
-tell (the central service adds health state, worker polling and network quality).
+Input is the raw JSON of the region's nodes and its live pods (one `RegionListing`);
+output is a `RegionLoad`: what the cluster can tell of the fields placement scores (the
+central service adds health state, worker polling and network quality).
+
+The definitions the health probe, the scaling loop, placement and the API share live
+here, once: which node conditions are pressure, what "pending" means, what a node's
+allocatable and a pod's requests are, and the water level.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import Any
+
+from pydantic import BaseModel
 
 from meridian.quantity import parse_cpu_millis, parse_memory_bytes
 
 PRESSURE_CONDITIONS = ("MemoryPressure", "DiskPressure", "PIDPressure")
+TERMINAL_POD_PHASES = ("Succeeded", "Failed")
 
 
-def _quantity(value: Any, parse: Any) -> int:
+def water_level(cpu_requested: int, mem_requested: int, cpu_alloc: int, mem_alloc: int) -> float:
+    """How full a region (or a node) is: requested / allocatable of the scarcer resource.
+
+    The one definition; its inputs count only schedulable nodes (Ready, no pressure, not
+    cordoned) and the pods bound to them, so a cordoned node adds neither room nor load.
+    Edges, per resource: nothing allocatable and nothing requested is empty (0.0): an
+    idle pool scaled to zero must not read as full and grow; nothing allocatable with
+    something requested is full (1.0). It exceeds 1.0 when a resource is overcommitted.
+    Placement does not rely on it for "no room at all": a region whose nodes are all
+    cordoned has no free node, and its capacity filter says so.
+    """
+
+    def ratio(part: int, whole: int) -> float:
+        if whole <= 0:
+            return 1.0 if part > 0 else 0.0
+        return part / whole
+
+    return max(ratio(cpu_requested, cpu_alloc), ratio(mem_requested, mem_alloc))
+
+
+class RegionLoad(BaseModel):
+    """Load of a region's schedulable nodes; CPU in millicores, memory in bytes.
+
+    Every field has a default: the probe's snapshot is in Temporal histories as a plain
+    JSON object, and old ones (or a probe that could not list) decode as an empty load.
+    """
+
+    nodes_total: int = 0
+    nodes_ready: int = 0
+    nodes_cordoned: int = 0
+    cpu_allocatable_millis: int = 0
+    cpu_requested_millis: int = 0
+    memory_allocatable_bytes: int = 0
+    memory_requested_bytes: int = 0
+    # The most free on any single schedulable node (CPU first, then that node's memory):
+    # a pod cannot span nodes.
+    largest_free_cpu_millis: int = 0
+    largest_free_memory_bytes: int = 0
+    # Live pods not yet bound to a node (see `is_pending`).
+    pending_pods: int = 0
+
+    @property
+    def water_level(self) -> float:
+        return water_level(
+            self.cpu_requested_millis,
+            self.memory_requested_bytes,
+            self.cpu_allocatable_millis,
+            self.memory_allocatable_bytes,
+        )
+
+    @property
+    def cpu_free_millis(self) -> int:
+        return self.cpu_allocatable_millis - self.cpu_requested_millis
+
+    @property
+    def memory_free_bytes(self) -> int:
+        return self.memory_allocatable_bytes - self.memory_requested_bytes
+
+
+def _quantity(value: Any, parse: Callable[[Any], float]) -> int:
     try:
         return int(parse(value)) if value is not None else 0
     except ValueError:
@@ -30,6 +97,17 @@ def pod_requests(pod: dict[str, Any]) -> tuple[int, int]:
     return cpu, mem
 
 
+def node_allocatable(node: dict[str, Any]) -> tuple[int, int]:
+    """(CPU millis, memory bytes) the node offers pods; its capacity when it reports no
+    allocatable (some providers' nodes, while they register)."""
+    status = node.get("status") or {}
+    alloc = status.get("allocatable") or status.get("capacity") or {}
+    return (
+        _quantity(alloc.get("cpu"), parse_cpu_millis),
+        _quantity(alloc.get("memory"), parse_memory_bytes),
+    )
+
+
 def node_condition(node: dict[str, Any], kind: str) -> bool:
     for cond in (node.get("status") or {}).get("conditions") or []:
         if cond.get("type") == kind:
@@ -37,74 +115,84 @@ def node_condition(node: dict[str, Any], kind: str) -> bool:
     return False
 
 
+def node_pressure(node: dict[str, Any]) -> list[str]:
+    """The pressure conditions that are True on the node."""
+    return [kind for kind in PRESSURE_CONDITIONS if node_condition(node, kind)]
+
+
+def node_cordoned(node: dict[str, Any]) -> bool:
+    return bool((node.get("spec") or {}).get("unschedulable"))
+
+
 def node_is_schedulable(node: dict[str, Any]) -> bool:
-    if (node.get("spec") or {}).get("unschedulable"):
-        return False
-    if not node_condition(node, "Ready"):
-        return False
-    return not any(node_condition(node, kind) for kind in PRESSURE_CONDITIONS)
+    """Counts toward the water level: Ready, no pressure, not cordoned."""
+    return not node_cordoned(node) and node_condition(node, "Ready") and not node_pressure(node)
 
 
-def compute_load(nodes: list[dict[str, Any]], pods: list[dict[str, Any]]) -> dict[str, Any]:
-    """Allocatable vs requested over Ready, schedulable nodes; the largest free node."""
-    requested_by_node: dict[str, tuple[int, int]] = {}
-    pending = 0
+def is_live(pod: dict[str, Any]) -> bool:
+    """Still holding (or asking for) resources: not Succeeded, not Failed."""
+    return (pod.get("status") or {}).get("phase") not in TERMINAL_POD_PHASES
+
+
+def pod_node(pod: dict[str, Any]) -> str | None:
+    return (pod.get("spec") or {}).get("nodeName") or None
+
+
+def is_pending(pod: dict[str, Any]) -> bool:
+    """Pending means not yet scheduled: a live pod the scheduler has not bound to a node.
+
+    Not the pod phase `Pending`, which also covers pods already bound and pulling their
+    image: those hold their node's resources and count in its requests instead. Of the
+    pending pods, the scheduler marks those it found no room for `Unschedulable`
+    (`is_unschedulable`): that is the demand the scaling loop grows pools for.
+    """
+    return is_live(pod) and pod_node(pod) is None
+
+
+def is_unschedulable(pod: dict[str, Any]) -> bool:
+    """Pending, and the scheduler said why: no node has room for it (PodScheduled=False,
+    reason Unschedulable)."""
+    if not is_pending(pod):
+        return False
+    for cond in (pod.get("status") or {}).get("conditions") or []:
+        if cond.get("type") == "PodScheduled" and cond.get("status") == "False":
+            return bool(cond.get("reason") == "Unschedulable")
+    return False
+
+
+def requests_by_node(pods: Iterable[dict[str, Any]]) -> dict[str, tuple[int, int]]:
+    """(CPU millis, memory bytes) the live pods bound to each node request."""
+    by_node: dict[str, tuple[int, int]] = {}
     for pod in pods:
-        phase = (pod.get("status") or {}).get("phase")
-        if phase in ("Succeeded", "Failed"):
-            continue
-        node_name = (pod.get("spec") or {}).get("nodeName")
-        if not node_name:
-            pending += 1
+        node = pod_node(pod)
+        if node is None or not is_live(pod):
             continue
         cpu, mem = pod_requests(pod)
-        prev_cpu, prev_mem = requested_by_node.get(node_name, (0, 0))
-        requested_by_node[node_name] = (prev_cpu + cpu, prev_mem + mem)
+        prev_cpu, prev_mem = by_node.get(node, (0, 0))
+        by_node[node] = (prev_cpu + cpu, prev_mem + mem)
+    return by_node
 
-    cpu_alloc = cpu_req = mem_alloc = mem_req = 0
-    largest_cpu = largest_mem = 0
-    ready = 0
-    cordoned = 0
+
+def compute_load(nodes: list[dict[str, Any]], pods: list[dict[str, Any]]) -> RegionLoad:
+    """Allocatable vs requested over schedulable nodes; the largest free node."""
+    requested = requests_by_node(pods)
+    load = RegionLoad(
+        nodes_total=len(nodes),
+        nodes_ready=sum(1 for n in nodes if node_condition(n, "Ready")),
+        nodes_cordoned=sum(1 for n in nodes if node_cordoned(n)),
+        pending_pods=sum(1 for p in pods if is_pending(p)),
+    )
     for node in nodes:
-        name = (node.get("metadata") or {}).get("name", "")
-        if (node.get("spec") or {}).get("unschedulable"):
-            cordoned += 1
-        if node_condition(node, "Ready"):
-            ready += 1
         if not node_is_schedulable(node):
             continue
-        allocatable = (node.get("status") or {}).get("allocatable") or {}
-        n_cpu = _quantity(allocatable.get("cpu"), parse_cpu_millis)
-        n_mem = _quantity(allocatable.get("memory"), parse_memory_bytes)
-        r_cpu, r_mem = requested_by_node.get(name, (0, 0))
-        cpu_alloc += n_cpu
-        mem_alloc += n_mem
-        cpu_req += r_cpu
-        mem_req += r_mem
-        free_cpu, free_mem = max(0, n_cpu - r_cpu), max(0, n_mem - r_mem)
+        n_cpu, n_mem = node_allocatable(node)
+        r_cpu, r_mem = requested.get(str((node.get("metadata") or {}).get("name", "")), (0, 0))
+        load.cpu_allocatable_millis += n_cpu
+        load.memory_allocatable_bytes += n_mem
+        load.cpu_requested_millis += r_cpu
+        load.memory_requested_bytes += r_mem
+        free = (max(0, n_cpu - r_cpu), max(0, n_mem - r_mem))
         # The node with the most free CPU, and its memory, is what one pod could get.
-        if (free_cpu, free_mem) > (largest_cpu, largest_mem):
-            largest_cpu, largest_mem = free_cpu, free_mem
-    return {
-        "nodes_total": len(nodes),
-        "nodes_ready": ready,
-        "nodes_cordoned": cordoned,
-        "cpu_allocatable_millis": cpu_alloc,
-        "cpu_requested_millis": cpu_req,
-        "memory_allocatable_bytes": mem_alloc,
-        "memory_requested_bytes": mem_req,
-        "largest_free_cpu_millis": largest_cpu,
-        "largest_free_memory_bytes": largest_mem,
-        "pending_pods": pending,
-    }
-
-
-def water_level(load: dict[str, Any]) -> float:
-    cpu_alloc = int(load.get("cpu_allocatable_millis") or 0)
-    mem_alloc = int(load.get("memory_allocatable_bytes") or 0)
-    if cpu_alloc <= 0 or mem_alloc <= 0:
-        return 1.0
-    return max(
-        int(load.get("cpu_requested_millis") or 0) / cpu_alloc,
-        int(load.get("memory_requested_bytes") or 0) / mem_alloc,
-    )
+        if free > (load.largest_free_cpu_millis, load.largest_free_memory_bytes):
+            load.largest_free_cpu_millis, load.largest_free_memory_bytes = free
+    return load

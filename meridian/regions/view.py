@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any
 
 from meridian.placement.types import RegionSnapshot
 from meridian.regions.catalog import Catalog
 from meridian.regions.config import RegionsFile
+from meridian.regions.details import RegionDetails
+from meridian.regions.load import RegionLoad
+from meridian.regions.models import RegionHealth
 from meridian.regions.network import NetworkPath
 from meridian.settings import PlacementWeights
 from meridian.store import Store
@@ -62,18 +64,15 @@ class RegionView:
         for region in self.regions.regions:
             if region.role == "central" and not region.node_pools:
                 continue
-            state = states.get(region.name)
-            details: dict[str, Any] = dict(state.details or {}) if state is not None else {}
-            load: dict[str, Any] = dict(details.get("load") or {})
+            record = states.get(region.name)
             snapshots.append(
                 snapshot_from(
                     region.name,
                     region.provider.value,
                     region.location,
-                    state.state if state is not None else "unknown",
-                    state.reason if state is not None else "no health report yet",
-                    details,
-                    load,
+                    record.state if record is not None else RegionHealth.UNKNOWN,
+                    record.reason if record is not None else "no health report yet",
+                    record.details if record is not None else RegionDetails(),
                     paths.get(region.name, {}),
                 )
             )
@@ -84,31 +83,34 @@ def snapshot_from(
     name: str,
     provider: str,
     location: str,
-    state: str,
+    state: RegionHealth,
     reason: str | None,
-    details: dict[str, Any],
-    load: dict[str, Any],
+    details: RegionDetails,
     network: dict[str, NetworkPath],
 ) -> RegionSnapshot:
-    healthy = state in ("up", "degraded")
+    """What placement scores: a region that is neither up nor degraded (down, or not
+    reported yet) is unhealthy and reads as down."""
+    healthy = state.usable
+    load = details.load or RegionLoad()
     return RegionSnapshot(
         name=name,
         provider=provider,
         location=location,
         healthy=healthy,
-        health_reason=None if healthy else (reason or state),
-        state="down" if not healthy else state,
-        worker_polling=bool(details.get("worker_polling", healthy)),
-        nodes_ready=int(load.get("nodes_ready") or 0),
-        nodes_total=int(load.get("nodes_total") or 0),
-        cpu_allocatable_millis=int(load.get("cpu_allocatable_millis") or 0),
-        cpu_requested_millis=int(load.get("cpu_requested_millis") or 0),
-        memory_allocatable_bytes=int(load.get("memory_allocatable_bytes") or 0),
-        memory_requested_bytes=int(load.get("memory_requested_bytes") or 0),
-        largest_free_cpu_millis=int(load.get("largest_free_cpu_millis") or 0),
-        largest_free_memory_bytes=int(load.get("largest_free_memory_bytes") or 0),
-        pending_pods=int(load.get("pending_pods") or 0),
-        api_error_rate=float(details.get("api_error_rate") or 0.0),
-        draining=bool(details.get("draining", False)),
+        health_reason=None if healthy else (reason or state.value),
+        state=state if healthy else RegionHealth.DOWN,
+        # Not probed yet: only health says anything about the worker.
+        worker_polling=details.worker_polling if details.worker_polling is not None else healthy,
+        nodes_ready=load.nodes_ready,
+        nodes_total=load.nodes_total,
+        cpu_allocatable_millis=load.cpu_allocatable_millis,
+        cpu_requested_millis=load.cpu_requested_millis,
+        memory_allocatable_bytes=load.memory_allocatable_bytes,
+        memory_requested_bytes=load.memory_requested_bytes,
+        largest_free_cpu_millis=load.largest_free_cpu_millis,
+        largest_free_memory_bytes=load.largest_free_memory_bytes,
+        pending_pods=load.pending_pods,
+        api_error_rate=details.api_error_rate,
+        draining=details.draining,
         network=network,
     )

@@ -4,7 +4,6 @@ from meridian.scaling.models import (
     Cause,
     Decision,
     DecisionKind,
-    Mode,
     NodeObservation,
     PendingDemand,
     PolicyInput,
@@ -13,6 +12,7 @@ from meridian.scaling.models import (
     PoolObservation,
     RegionObservation,
     Request,
+    ScalingMode,
     ScalingState,
 )
 from meridian.scaling.policy import decide
@@ -21,7 +21,6 @@ __all__ = [
     "Cause",
     "Decision",
     "DecisionKind",
-    "Mode",
     "NodeObservation",
     "PendingDemand",
     "PolicyInput",
@@ -30,6 +29,7 @@ __all__ = [
     "PoolObservation",
     "RegionObservation",
     "Request",
+    "ScalingMode",
     "ScalingState",
     "decide",
 ]

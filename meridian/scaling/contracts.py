@@ -12,14 +12,17 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from meridian.scaling import Decision, Mode, RegionObservation, Request, ScalingState
+from meridian.scaling import (
+    Decision,
+    PoolObservation,
+    RegionObservation,
+    Request,
+    ScalingMode,
+    ScalingState,
+)
 
 REGION_CONTROL_WORKFLOW = "RegionControlWorkflow"
 REGION_CONTROL_ID_PREFIX = "meridian-region-control-"
-# Region-state detail keys the control loop owns (the monitor copies them forward).
-DETAIL_DRAINING = "draining"
-DETAIL_DRAINING_REASON = "draining_reason"
-DETAIL_SCALING = "scaling"
 
 
 def region_control_id(region: str) -> str:
@@ -46,11 +49,43 @@ class RegionControlStatus(BaseModel):
 
     region: str
     ticks: int = 0
-    mode: Mode | None = None
+    mode: ScalingMode | None = None
     water_level: float | None = None
     last_tick_at: datetime | None = None
     last_error: str | None = None
     actions: int = 0
+
+
+# -- what the control loop keeps in the region's state ----------------------------------
+
+
+class ScalingSummary(BaseModel):
+    """The control loop's last tick, as `GET /v1/regions/{name}` shows it."""
+
+    mode: ScalingMode
+    water_level: float
+    at: datetime
+    # As observed on that tick.
+    pools: list[PoolObservation] = Field(default_factory=list)
+    # Pools whose provider could not be read (name -> error).
+    pool_errors: dict[str, str] = Field(default_factory=dict)
+    # Unschedulable pods, and Meridian tasks placement turned away for want of room.
+    pending_pods: int = 0
+    waiting_tasks: int = 0
+
+
+class ControlDetails(BaseModel):
+    """The control loop's part of a region's state details. The control loop alone writes
+    these (`merge_region_details`); the region monitor, which rewrites the rest of the
+    details every probe, carries them over (`CONTROL_DETAIL_KEYS`)."""
+
+    # Placement leaves the region alone: near its ceiling with no room to grow.
+    draining: bool = False
+    draining_reason: str | None = None
+    scaling: ScalingSummary | None = None
+
+
+CONTROL_DETAIL_KEYS: tuple[str, ...] = tuple(ControlDetails.model_fields)
 
 
 # -- unit side (region task queue) -----------------------------------------------------
@@ -126,7 +161,7 @@ class DecideScalingInput(BaseModel):
 
 
 class DecideScalingResult(BaseModel):
-    mode: Mode
+    mode: ScalingMode
     water_level: float
     decisions: list[Decision]
     state: ScalingState

@@ -9,6 +9,7 @@ from meridian.scaling.models import (
     CordonRecord,
     DecisionKind,
     NodeObservation,
+    ScalingMode,
 )
 from meridian.scaling.tick import Tick
 
@@ -106,7 +107,7 @@ def _recover(tick: Tick, node: NodeObservation) -> None:
     record = tick.state.cordoned.get(node.name)
     if record is None or record.reason != CordonReason.UNHEALTHY:
         return
-    if not node.unschedulable and tick.inp.mode == "auto":
+    if not node.unschedulable and tick.inp.mode == ScalingMode.AUTO:
         # Someone uncordoned it already; stop tracking our cordon.
         del tick.state.cordoned[node.name]
         return

@@ -1,18 +1,20 @@
 """Wiring of the resource-scheduling loop: per-region settings, the demand of tasks
 waiting for a region, the "near its ceiling" verdict placement reads, and the idempotent
-start of one RegionControlWorkflow per region."""
+start of one RegionControlWorkflow per region. No module state: the demand cache is an
+object its worker owns."""
 
 from __future__ import annotations
 
 import asyncio
 import threading
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from meridian.quantity import parse_cpu_millis, parse_memory_bytes
 from meridian.regions.config import RegionsFile
-from meridian.scaling import Mode, PolicyTuning, RegionObservation, Request
+from meridian.scaling import PolicyTuning, RegionObservation, Request, ScalingMode
 from meridian.scaling.contracts import (
     REGION_CONTROL_WORKFLOW,
     RegionControlInput,
@@ -63,69 +65,90 @@ def controlled_regions(regions: RegionsFile) -> list[str]:
     return [r.name for r in regions.regions if r.node_pools]
 
 
-def waiting_demand(store: Store, region: str) -> list[Request]:
-    """Meridian tasks still waiting to be placed whose last placement turned `region`
-    down for lack of room: capacity the region would need to take them."""
-    return _waiting_by_region(store).get(region, [])
+class WaitingDemand:
+    """Meridian tasks still waiting to be placed whose last placement turned a region
+    down for lack of room: capacity that region would need to take them.
 
+    One per central worker (it builds it and hands it to the scaling activities). One
+    scan of the waiting tasks serves every region's tick for `ttl_seconds`: scanning per
+    region repeated the same queries once per region, and during a submission burst
+    (hundreds of tasks SCHEDULING for a moment) that was a tenth of the central worker.
+    """
 
-# One scan of the waiting tasks serves every region's tick for a few seconds: scanning
-# per region repeated the same queries once per region, and during a submission burst
-# (hundreds of tasks SCHEDULING for a moment) that was a tenth of the central worker.
-_WAITING_TTL_SECONDS = 5.0
-_waiting_cache: dict[int, tuple[float, dict[str, list[Request]]]] = {}
-_waiting_lock = threading.Lock()
+    def __init__(
+        self,
+        store: Store,
+        *,
+        ttl_seconds: float = 5.0,
+        limit: int = WAITING_TASKS_LIMIT,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self.store = store
+        self.ttl_seconds = ttl_seconds
+        self.limit = limit
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._scanned: tuple[float, dict[str, list[Request]]] | None = None
 
+    def for_region(self, region: str) -> list[Request]:
+        return self._by_region().get(region, [])
 
-def _waiting_by_region(store: Store) -> dict[str, list[Request]]:
-    now = time.monotonic()
-    with _waiting_lock:
-        cached = _waiting_cache.get(id(store))
-        if cached is not None and now - cached[0] < _WAITING_TTL_SECONDS:
-            return cached[1]
-    result: dict[str, list[Request]] = {}
-    refs = [
-        r
-        for r in store.list_active_tasks(limit=1000)
-        if r.status is TaskStatus.SCHEDULING and r.job_name is None
-    ]
-    for ref in refs[:WAITING_TASKS_LIMIT]:
-        decision = store.latest_placement(ref.id)
-        if not decision or decision.get("chosen"):
-            continue  # placed, or not decided yet: no unmet demand to report
-        short = [
-            str(f.get("region"))
-            for f in decision.get("filtered") or []
-            if f.get("code") in CAPACITY_CODES
+    def _by_region(self) -> dict[str, list[Request]]:
+        now = self._clock()
+        with self._lock:
+            if self._scanned is not None and now - self._scanned[0] < self.ttl_seconds:
+                return self._scanned[1]
+        result = self._scan()
+        with self._lock:
+            self._scanned = (now, result)
+        return result
+
+    def _scan(self) -> dict[str, list[Request]]:
+        store = self.store
+        result: dict[str, list[Request]] = {}
+        refs = [
+            r
+            for r in store.list_active_tasks(limit=1000)
+            if r.status is TaskStatus.SCHEDULING and r.job_name is None
         ]
-        if not short:
-            continue
-        task = store.get_task(ref.id)
+        for ref in refs[: self.limit]:
+            decision = store.latest_placement(ref.id)
+            if not decision or decision.get("chosen"):
+                continue  # placed, or not decided yet: no unmet demand to report
+            short = [
+                str(f.get("region"))
+                for f in decision.get("filtered") or []
+                if f.get("code") in CAPACITY_CODES
+            ]
+            request = self._request(ref.id) if short else None
+            if request is None:
+                continue
+            for region in short:
+                result.setdefault(region, []).append(request)
+        return result
+
+    def _request(self, task_id: str) -> Request | None:
+        task = self.store.get_task(task_id)
         if task is None:
-            continue
+            return None
         resources = task.spec.job.resources
         try:
-            request = Request(
-                id=f"task/{ref.id}",
+            return Request(
+                id=f"task/{task_id}",
                 cpu=parse_cpu_millis(resources.cpu),
                 mem=parse_memory_bytes(resources.memory),
             )
         except ValueError:
-            continue
-        for region in short:
-            result.setdefault(region, []).append(request)
-    with _waiting_lock:
-        _waiting_cache[id(store)] = (now, result)
-    return result
+            return None
 
 
 def near_ceiling(
-    mode: Mode, water: float, observation: RegionObservation, settings: ScalingSettings
+    mode: ScalingMode, water: float, observation: RegionObservation, settings: ScalingSettings
 ) -> tuple[bool, str | None]:
     """Whether placement should leave the region alone: above the high mark with no pool
     able to grow, or no node left to take pods. Only in `auto`: in `advise` and `off`
     the loop changes nothing, placement included."""
-    if mode != "auto":
+    if mode != ScalingMode.AUTO:
         return False, None
     if observation.nodes and not any(schedulable(n) for n in observation.nodes):
         return True, "every node is cordoned or unhealthy"

@@ -9,14 +9,21 @@ CPU is in millicores, memory in bytes, as everywhere in Meridian.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from meridian.regions.load import PRESSURE_CONDITIONS, water_level
 from meridian.settings import ScalingSettings
 
-Mode = Literal["auto", "advise", "off"]
-PRESSURE_CONDITIONS = ("MemoryPressure", "DiskPressure", "PIDPressure")
+
+class ScalingMode(StrEnum):
+    """What a region's control loop may do. `auto`: decide and act; `advise`: decide
+    and record, act on nothing (placement included); `off`: only keep its node memory
+    current. A region is `auto` until someone sets another mode."""
+
+    AUTO = "auto"
+    ADVISE = "advise"
+    OFF = "off"
 
 
 class NodeObservation(BaseModel):
@@ -47,9 +54,8 @@ class NodeObservation(BaseModel):
 
     @property
     def utilisation(self) -> float:
-        return max(
-            _ratio(self.cpu_requested, self.cpu_allocatable),
-            _ratio(self.mem_requested, self.mem_allocatable),
+        return water_level(
+            self.cpu_requested, self.mem_requested, self.cpu_allocatable, self.mem_allocatable
         )
 
 
@@ -152,7 +158,7 @@ class Decision(BaseModel):
     cause: Cause
     reason: str
     at: float
-    mode: Mode
+    mode: ScalingMode
     pool: str | None = None
     nodes: list[str] = Field(default_factory=list)
     task_ids: list[str] = Field(default_factory=list)
@@ -173,7 +179,7 @@ class Decision(BaseModel):
     @property
     def applies(self) -> bool:
         """Whether the executor should carry it out (only in `auto`)."""
-        return self.mode == "auto" and self.kind != DecisionKind.NONE
+        return self.mode == ScalingMode.AUTO and self.kind != DecisionKind.NONE
 
 
 class PolicyTuning(BaseModel):
@@ -194,7 +200,7 @@ class PolicyTuning(BaseModel):
 class PolicyInput(BaseModel):
     observation: RegionObservation
     demand: PendingDemand = Field(default_factory=PendingDemand)
-    mode: Mode = "auto"
+    mode: ScalingMode = ScalingMode.AUTO
     state: ScalingState = Field(default_factory=ScalingState)
     # Built through model_validate: mypy without the pydantic plugin reads the
     # constrained defaults as required constructor arguments.
@@ -206,9 +212,3 @@ class PolicyResult(BaseModel):
     water_level: float
     decisions: list[Decision]
     state: ScalingState
-
-
-def _ratio(part: int, whole: int) -> float:
-    if whole <= 0:
-        return 1.0 if part > 0 else 0.0
-    return part / whole

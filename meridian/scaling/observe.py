@@ -1,5 +1,7 @@
-"""Turn a region's raw Kubernetes JSON (nodes, non-terminal pods) and its pools into the
-scaling policy's observation. Pure: the unit activity does the I/O and calls this.
+"""Turn a region's raw Kubernetes JSON (nodes, live pods: one `RegionListing`) and its
+pools into the scaling policy's observation. Pure: the unit activity does the I/O and
+calls this. Node health, allocatable, requests and "pending" are as
+`meridian.regions.load` defines them for the health probe too.
 """
 
 from __future__ import annotations
@@ -10,9 +12,17 @@ from typing import Any
 
 from meridian.kube.labels import LABEL_MANAGED, LABEL_TASK_ID
 from meridian.nodepools import PoolState
-from meridian.regions.load import node_condition, pod_requests
+from meridian.regions.load import (
+    is_live,
+    is_unschedulable,
+    node_allocatable,
+    node_condition,
+    node_cordoned,
+    node_pressure,
+    pod_node,
+    pod_requests,
+)
 from meridian.scaling import NodeObservation, PoolObservation, RegionObservation, Request
-from meridian.scaling.models import PRESSURE_CONDITIONS
 
 # Pool label of the simulator and of the clouds whose nodes carry one; a node that no
 # provider lists falls back to these before "unknown".
@@ -43,19 +53,6 @@ def _created_at(obj: dict[str, Any]) -> float | None:
         return None
 
 
-def _allocatable(node: dict[str, Any]) -> tuple[int, int]:
-    from meridian.quantity import parse_cpu_millis, parse_memory_bytes
-
-    status = node.get("status") or {}
-    alloc = status.get("allocatable") or status.get("capacity") or {}
-    try:
-        cpu = int(parse_cpu_millis(alloc.get("cpu", "0")))
-        mem = int(parse_memory_bytes(alloc.get("memory", "0")))
-    except ValueError:
-        return 0, 0
-    return cpu, mem
-
-
 def _is_daemon(pod: dict[str, Any]) -> bool:
     owners = _meta(pod).get("ownerReferences") or []
     return any(o.get("kind") == "DaemonSet" for o in owners)
@@ -67,13 +64,6 @@ def meridian_task_id(pod: dict[str, Any]) -> str | None:
         return None
     task_id = labels.get(LABEL_TASK_ID)
     return str(task_id) if task_id else None
-
-
-def unschedulable(pod: dict[str, Any]) -> bool:
-    for cond in (pod.get("status") or {}).get("conditions") or []:
-        if cond.get("type") == "PodScheduled" and cond.get("status") == "False":
-            return bool(cond.get("reason") == "Unschedulable")
-    return False
 
 
 def pool_of(node: dict[str, Any], listed: dict[str, str]) -> str:
@@ -101,13 +91,13 @@ def observe(
     per_node: dict[str, dict[str, Any]] = {}
     pending: list[Request] = []
     for pod in pods:
-        phase = (pod.get("status") or {}).get("phase")
-        if phase in ("Succeeded", "Failed"):
+        if not is_live(pod):
             continue
         cpu, mem = pod_requests(pod)
-        node_name = (pod.get("spec") or {}).get("nodeName")
-        if not node_name:
-            if unschedulable(pod):
+        node_name = pod_node(pod)
+        if node_name is None:
+            # Pending; only a pod the scheduler found no room for is demand.
+            if is_unschedulable(pod):
                 meta = _meta(pod)
                 pending.append(
                     Request(id=f"{meta.get('namespace')}/{meta.get('name')}", cpu=cpu, mem=mem)
@@ -124,15 +114,15 @@ def observe(
     node_obs: list[NodeObservation] = []
     for node in nodes:
         name = str(_meta(node).get("name", ""))
-        cpu, mem = _allocatable(node)
+        cpu, mem = node_allocatable(node)
         usage = per_node.get(name, {"cpu": 0, "mem": 0, "tasks": [], "other": 0})
         node_obs.append(
             NodeObservation(
                 name=name,
                 pool=pool_of(node, listed),
                 ready=node_condition(node, "Ready"),
-                conditions=[c for c in PRESSURE_CONDITIONS if node_condition(node, c)],
-                unschedulable=bool((node.get("spec") or {}).get("unschedulable")),
+                conditions=node_pressure(node),
+                unschedulable=node_cordoned(node),
                 cpu_allocatable=cpu,
                 mem_allocatable=mem,
                 cpu_requested=usage["cpu"],

@@ -11,14 +11,14 @@ actions would), but nothing is carried out; `off` only keeps the node memory cur
 from __future__ import annotations
 
 from meridian.scaling import health, resize
-from meridian.scaling.models import PolicyInput, PolicyResult
+from meridian.scaling.models import PolicyInput, PolicyResult, ScalingMode
 from meridian.scaling.tick import Tick
 
 
 def decide(inp: PolicyInput) -> PolicyResult:
     tick = Tick(inp=inp, state=inp.state.model_copy(deep=True))
     health.track(tick)
-    if inp.mode != "off":
+    if inp.mode != ScalingMode.OFF:
         given_up = health.apply(tick)
         resize.apply(tick, given_up)
     return PolicyResult(

@@ -11,6 +11,7 @@ kind, so alternating load cannot alternate growth and shrinkage faster than that
 
 from __future__ import annotations
 
+from meridian.regions.load import water_level
 from meridian.scaling.models import (
     Cause,
     CordonReason,
@@ -20,7 +21,7 @@ from meridian.scaling.models import (
     PoolObservation,
 )
 from meridian.scaling.tick import Tick
-from meridian.scaling.water import Capacity, level, nodes_for_target, pack, schedulable
+from meridian.scaling.water import Capacity, nodes_for_target, pack, schedulable
 
 SCALE_DOWN_REASON = "scale-down"
 
@@ -318,7 +319,7 @@ def _removable(tick: Tick, given_up: set[str]) -> list[NodeObservation]:
             continue
         if pool.desired - len(removed) - 1 < pool.min:
             continue
-        after = level(
+        after = water_level(
             load.cpu_requested,
             load.mem_requested,
             cpu_alloc - node.cpu_allocatable,

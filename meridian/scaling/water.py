@@ -6,6 +6,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from meridian.regions.load import water_level
 from meridian.scaling.models import NodeObservation, Request
 
 
@@ -22,7 +23,8 @@ class Capacity:
 
 
 def schedulable(node: NodeObservation) -> bool:
-    """Counts toward the water level: Ready, no pressure, not cordoned."""
+    """Counts toward the water level: Ready, no pressure, not cordoned (as
+    `meridian.regions.load.node_is_schedulable` says of a raw node)."""
     return node.healthy and not node.unschedulable
 
 
@@ -35,7 +37,7 @@ class Load:
 
     @property
     def level(self) -> float:
-        return level(
+        return water_level(
             self.cpu_requested, self.mem_requested, self.cpu_allocatable, self.mem_allocatable
         )
 
@@ -48,18 +50,6 @@ def load_of(nodes: Iterable[NodeObservation]) -> Load:
         cpu_allocatable=sum(n.cpu_allocatable for n in counted),
         mem_allocatable=sum(n.mem_allocatable for n in counted),
     )
-
-
-def level(cpu_req: int, mem_req: int, cpu_alloc: int, mem_alloc: int) -> float:
-    """requested / allocatable, the larger of CPU and memory; the scarcer resource is
-    what stops the next pod. No capacity at all reads as full when anything is asked."""
-
-    def ratio(part: int, whole: int) -> float:
-        if whole <= 0:
-            return 1.0 if part > 0 else 0.0
-        return part / whole
-
-    return max(ratio(cpu_req, cpu_alloc), ratio(mem_req, mem_alloc))
 
 
 def nodes_for_target(load: Load, target: float, extra: Capacity, node: Capacity) -> int:

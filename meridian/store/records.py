@@ -11,16 +11,19 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from meridian.regions.details import RegionDetails
+from meridian.regions.models import RECORDED_HEALTH
+from meridian.regions.models import RegionHealth as RegionHealth
+from meridian.scaling.models import ScalingMode as ScalingMode
 from meridian.tasks.spec import TaskKind, TaskSpec, TaskStatus
 
-RegionHealth = Literal["up", "degraded", "down"]
-ScalingMode = Literal["auto", "advise", "off"]
 SweepKind = Literal["running-tasks", "jobs"]
 
-REGION_HEALTH_VALUES: frozenset[str] = frozenset({"up", "degraded", "down"})
-SCALING_MODE_VALUES: frozenset[str] = frozenset({"auto", "advise", "off"})
+# The states a region's row may hold (`unknown` is the absence of a row).
+REGION_HEALTH_VALUES: frozenset[str] = frozenset(h.value for h in RECORDED_HEALTH)
+SCALING_MODE_VALUES: frozenset[str] = frozenset(m.value for m in ScalingMode)
 SWEEP_KIND_VALUES: frozenset[str] = frozenset({"running-tasks", "jobs"})
-DEFAULT_SCALING_MODE: ScalingMode = "auto"
+DEFAULT_SCALING_MODE = ScalingMode.AUTO
 
 
 class _Record(BaseModel):
@@ -127,7 +130,7 @@ class RegionStateRecord(_Record):
     reason: str
     since: datetime
     updated_at: datetime
-    details: dict[str, Any] | None
+    details: RegionDetails = Field(default_factory=RegionDetails)
 
 
 class RegionEventRecord(_Record):

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from meridian.regions.details import RegionDetails
 from meridian.store.db import Database
 from meridian.store.records import (
     REGION_HEALTH_VALUES,
@@ -27,10 +28,10 @@ class RegionStore:
     def record_region_state(
         self,
         name: str,
-        state: str,
+        state: RegionHealth,
         reason: str,
         at: datetime,
-        details: dict[str, Any] | None = None,
+        details: RegionDetails | None = None,
         *,
         keep_details: Iterable[str] = (),
     ) -> bool:
@@ -46,29 +47,31 @@ class RegionStore:
         """
         if state not in REGION_HEALTH_VALUES:
             raise ValueError(f"region state must be one of {sorted(REGION_HEALTH_VALUES)}")
+        value = RegionHealth(state).value  # the plain string, for every DB driver
         at = ensure_aware(at)
+        given = details_json(details) if details is not None else None
 
         def work(session: Session) -> bool:
             row = session.get(RegionStateRow, name, with_for_update=True)
             previous = row.state if row is not None else None
             if row is None:
-                row = RegionStateRow(name=name, state=state, since=at)
+                row = RegionStateRow(name=name, state=value, since=at)
                 session.add(row)
-            elif row.state != state:
-                row.state = state
+            elif row.state != value:
+                row.state = value
                 row.since = at
             row.reason = reason
             current = row.details or {}
             kept = {k: current[k] for k in keep_details if k in current}
-            written = {**(details or {}), **kept} if kept else details
+            written = {**(given or {}), **kept} if kept else given
             row.details = written
             row.updated_at = at
-            changed = previous != state
+            changed = previous != value
             if changed:
                 session.add(
                     RegionEventRow(
                         name=name,
-                        state=state,
+                        state=value,
                         previous_state=previous,
                         reason=reason,
                         at=at,
@@ -86,11 +89,11 @@ class RegionStore:
             return {
                 row.name: RegionStateRecord(
                     name=row.name,
-                    state=cast(RegionHealth, row.state),
+                    state=RegionHealth(row.state),
                     reason=row.reason,
                     since=row.since,
                     updated_at=row.updated_at,
-                    details=row.details,
+                    details=RegionDetails.model_validate(row.details or {}),
                 )
                 for row in rows
             }
@@ -108,8 +111,8 @@ class RegionStore:
                 RegionEventRecord(
                     id=row.id,
                     name=row.name,
-                    state=cast(RegionHealth, row.state),
-                    previous_state=cast(RegionHealth | None, row.previous_state),
+                    state=RegionHealth(row.state),
+                    previous_state=RegionHealth(row.previous_state) if row.previous_state else None,
                     reason=row.reason,
                     at=row.at,
                     details=row.details,
@@ -150,6 +153,11 @@ class RegionStore:
         query = query.order_by(NetworkPathRow.from_region, NetworkPathRow.target)
         with self._db.read() as session:
             return [_path_record(row) for row in session.scalars(query)]
+
+
+def details_json(details: RegionDetails) -> dict[str, Any]:
+    """The JSON column's value: unset (None) fields left out, as they always were."""
+    return details.model_dump(mode="json", exclude_none=True)
 
 
 def _path_record(row: NetworkPathRow) -> NetworkPathRecord:

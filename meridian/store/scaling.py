@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from meridian.scaling.contracts import ControlDetails
 from meridian.store.db import Database
 from meridian.store.records import (
     DEFAULT_SCALING_MODE,
@@ -36,18 +37,19 @@ class ScalingStore:
             mode = session.scalar(
                 select(ScalingModeRow.mode).where(ScalingModeRow.region == region)
             )
-        return cast(ScalingMode, mode) if mode is not None else DEFAULT_SCALING_MODE
+        return ScalingMode(mode) if mode is not None else DEFAULT_SCALING_MODE
 
     def list_scaling_modes(self) -> dict[str, ScalingMode]:
         """Modes explicitly set; regions not listed are "auto"."""
         with self._db.read() as session:
             rows = session.execute(select(ScalingModeRow.region, ScalingModeRow.mode))
-            return {region: cast(ScalingMode, mode) for region, mode in rows}
+            return {region: ScalingMode(mode) for region, mode in rows}
 
-    def set_scaling_mode(self, region: str, mode: str) -> bool:
+    def set_scaling_mode(self, region: str, mode: ScalingMode) -> bool:
         """True when the mode changed."""
         if mode not in SCALING_MODE_VALUES:
             raise ValueError(f"scaling mode must be one of {sorted(SCALING_MODE_VALUES)}")
+        mode = ScalingMode(mode)
 
         def work(session: Session) -> bool:
             row = session.get(ScalingModeRow, region, with_for_update=True)
@@ -57,7 +59,7 @@ class ScalingStore:
                 session.add(row)
             elif row.mode == mode:
                 return False
-            row.mode = mode
+            row.mode = mode.value
             row.updated_at = ensure_aware(self._clock())
             session.flush()
             return current != mode
@@ -187,15 +189,15 @@ class ScalingStore:
                 for row in session.scalars(query)
             ]
 
-    def merge_region_details(self, region: str, updates: dict[str, Any]) -> bool:
-        """Set some keys of a region state's details, leaving state, reason, `since` and
-        every other key alone; False when the region has no state yet or nothing changed.
+    def merge_region_details(self, region: str, control: ControlDetails) -> bool:
+        """Set the control loop's part of a region state's details, leaving state, reason,
+        `since` and the region monitor's part alone; False when the region has no state
+        yet or nothing changed.
 
-        For the control loop's keys (`draining`, `scaling`) beside the region monitor's.
-        The monitor rewrites details from the copy it read, so a write landing between
-        its read and its write is lost; the control loop writes every tick and restores
-        it on the next one.
+        The monitor carries these keys over under the row lock when it rewrites the
+        details (`keep_details`), so its stale copy never clobbers them.
         """
+        updates = control.model_dump(mode="json")
 
         def work(session: Session) -> bool:
             row = session.get(RegionStateRow, region, with_for_update=True)

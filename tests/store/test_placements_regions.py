@@ -4,6 +4,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from meridian.regions.details import RegionDetails
+from meridian.regions.load import RegionLoad
+from meridian.scaling.contracts import CONTROL_DETAIL_KEYS, ControlDetails
 from meridian.store import Store, TaskNotFoundError
 from meridian.tasks.spec import TaskStatus
 
@@ -35,10 +38,14 @@ def test_region_state_changes_are_events(store: Store) -> None:
     assert store.record_region_state("r1", "up", "first probe", T0)
     assert not store.record_region_state("r1", "up", "probe ok", T0 + timedelta(seconds=2))
     assert store.record_region_state(
-        "r1", "down", "unit worker not polling", T0 + timedelta(seconds=12), {"pollers": 0}
+        "r1",
+        "down",
+        "unit worker not polling",
+        T0 + timedelta(seconds=12),
+        RegionDetails(pollers=0),
     )
     assert not store.record_region_state(
-        "r1", "down", "still not polling", T0 + timedelta(seconds=14), {"pollers": 0}
+        "r1", "down", "still not polling", T0 + timedelta(seconds=14), RegionDetails(pollers=0)
     )
     assert store.record_region_state("r2", "degraded", "api errors 30%", T0)
 
@@ -49,7 +56,8 @@ def test_region_state_changes_are_events(store: Store) -> None:
     # `since` is when it went down, not the latest probe.
     assert r1.since == T0 + timedelta(seconds=12)
     assert r1.updated_at == T0 + timedelta(seconds=14)
-    assert r1.details == {"pollers": 0}
+    assert r1.details == RegionDetails(pollers=0)
+    assert states["r2"].details == RegionDetails()
 
     events = store.list_region_events("r1")
     assert [(e.previous_state, e.state, e.reason) for e in events] == [
@@ -84,20 +92,25 @@ def test_network_paths_upsert(store: Store) -> None:
 
 
 def test_state_write_keeps_keys_another_writer_owns(store: Store) -> None:
-    store.record_region_state("r2", "up", "ok", T0, {"load": {"nodes_ready": 3}})
+    store.record_region_state("r2", "up", "ok", T0, RegionDetails(load=RegionLoad(nodes_ready=3)))
     # The control loop marks the region draining after the monitor read the row...
-    store.merge_region_details("r2", {"draining": True})
+    assert store.merge_region_details("r2", ControlDetails(draining=True, draining_reason="full"))
+    assert not store.merge_region_details(
+        "r2", ControlDetails(draining=True, draining_reason="full")
+    )
     # ...and the monitor then writes from its stale copy: `draining` must survive.
     store.record_region_state(
         "r2",
         "up",
         "ok",
         T0 + timedelta(seconds=2),
-        {"load": {"nodes_ready": 2}},
-        keep_details=("draining",),
+        RegionDetails(load=RegionLoad(nodes_ready=2)),
+        keep_details=CONTROL_DETAIL_KEYS,
     )
-    details = store.get_region_states()["r2"].details or {}
-    assert details == {"load": {"nodes_ready": 2}, "draining": True}
+    details = store.get_region_states()["r2"].details
+    assert details == RegionDetails(
+        load=RegionLoad(nodes_ready=2), draining=True, draining_reason="full"
+    )
     # Without keep_details the write replaces the details whole (the old behaviour).
-    store.record_region_state("r2", "up", "ok", T0 + timedelta(seconds=4), {"load": {}})
-    assert store.get_region_states()["r2"].details == {"load": {}}
+    store.record_region_state("r2", "up", "ok", T0 + timedelta(seconds=4), RegionDetails())
+    assert store.get_region_states()["r2"].details == RegionDetails()

@@ -289,7 +289,7 @@ def test_unit_activities_tcp_samples_from_a_local_listener(
     activities.prober.measure("test", wait=True)
     for region in ("aws-us-east-1", "azure-eastus"):  # both hosted by this process
         [sample] = activities._network_samples(region)
-        assert sample["target"] == "azure:eastus"
-        assert sample["loss"] == 0.0 and sample["rtt_ms"] > 0.0
+        assert sample.target == "azure:eastus"
+        assert sample.loss == 0.0 and sample.rtt_ms > 0.0
     assert activities._network_samples("aws-us-east-1") == []
     assert listener.drain() == 2

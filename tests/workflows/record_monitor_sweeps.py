@@ -52,6 +52,7 @@ from meridian.regions.contracts import (
     SignalRegionTasksResult,
     TriggerSweepInput,
 )
+from meridian.regions.models import ProbeSnapshot
 from meridian.sweeps.contracts import (
     JOB_SWEEP_WORKFLOW,
     RUNNING_SWEEP_WORKFLOW,
@@ -104,7 +105,9 @@ class FakeFleet:
         if mode == "refused":
             return RegionProbeResult(region=inp.region, reachable=False, error="refused")
         return RegionProbeResult(
-            region=inp.region, reachable=True, snapshot={"cpu_used": 0.25, "nodes": 3}
+            region=inp.region,
+            reachable=True,
+            snapshot=ProbeSnapshot(nodes_total=3, nodes_ready=3, cpu_requested_millis=250),
         )
 
     @activity.defn(name="assess_regions")
@@ -115,7 +118,7 @@ class FakeFleet:
             previous = self.states.get(probe.region)
             if probe.reachable:
                 self.bad[probe.region] = 0
-                state = "healthy"
+                state = "up"
             else:
                 self.bad[probe.region] = self.bad.get(probe.region, 0) + 1
                 state = "down" if self.bad[probe.region] >= DOWN_AFTER else "degraded"

@@ -17,13 +17,13 @@ from temporalio.worker import Worker
 
 from meridian.queues import region_task_queue
 from meridian.scaling import (
-    Mode,
     NodeObservation,
     PendingDemand,
     PolicyInput,
     PoolObservation,
     RegionObservation,
     Request,
+    ScalingMode,
     decide,
 )
 from meridian.scaling.contracts import (
@@ -76,7 +76,7 @@ class FakeRegion:
     nodes: list[NodeObservation] = field(default_factory=lambda: [node("n0", 0.5), node("n1", 0.5)])
     desired: int = 2
     pending: list[Request] = field(default_factory=list)
-    mode: Mode = "auto"
+    mode: ScalingMode = ScalingMode.AUTO
     actions: list[tuple[str, Any]] = field(default_factory=list)
     decisions: list[Any] = field(default_factory=list)
     failures: list[RecordOutcomeInput] = field(default_factory=list)

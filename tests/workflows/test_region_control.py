@@ -11,7 +11,7 @@ from contextlib import AsyncExitStack
 from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
-from meridian.scaling import Request
+from meridian.scaling import Request, ScalingMode
 from meridian.scaling.contracts import REGION_CONTROL_WORKFLOW, RegionControlInput
 from tests.workflows.region_control_fakes import REGION, FakeRegion, node, workers
 
@@ -64,7 +64,7 @@ async def test_not_ready_node_is_cordoned_drained_and_tasks_moved(
 
 
 async def test_advise_carries_out_nothing(time_skipping_env: WorkflowEnvironment) -> None:
-    world = FakeRegion(pending=[Request(id="p1", cpu=6000, mem=1)], mode="advise")
+    world = FakeRegion(pending=[Request(id="p1", cpu=6000, mem=1)], mode=ScalingMode.ADVISE)
     await _run(time_skipping_env, world, lambda: len(world.decisions) >= 3)
     assert world.actions == []
     assert any(d.kind == "scale_up" and d.mode == "advise" for d in world.decisions)

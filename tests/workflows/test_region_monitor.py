@@ -50,7 +50,7 @@ class FakeFleet:
     async def assess_regions(self, inp: AssessRegionsInput) -> AssessRegionsResult:
         self.rounds.append(inp.at)
         return AssessRegionsResult(
-            states={p.region: "healthy" if p.reachable else "degraded" for p in inp.probes}
+            states={p.region: "up" if p.reachable else "degraded" for p in inp.probes}
         )
 
     @activity.defn(name="signal_region_tasks")
@@ -121,7 +121,7 @@ async def test_suspect_report_triggers_a_probe_round_at_once(dev_env: WorkflowEn
             )
             assert await _wait_for(lambda: len(fleet.rounds) == 2, timeout=20), fleet.rounds
             states = await handle.query("states")
-            assert states == {"aws-x": "degraded", "gcp-y": "healthy"}
+            assert states == {"aws-x": "degraded", "gcp-y": "up"}
         finally:
             await handle.terminate("test over")
 

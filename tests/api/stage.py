@@ -39,8 +39,16 @@ class FakeHandle:
         return None
 
 
+class _NoTaskQueues:
+    async def describe_task_queue(self, request: Any) -> Any:
+        raise RuntimeError("no Temporal here: pollers unknown")
+
+
 class FakeClient:
     """Records the workflows started and the signals sent, as Temporal would receive them."""
+
+    namespace = "default"
+    workflow_service = _NoTaskQueues()
 
     def __init__(self) -> None:
         self.started: list[str] = []

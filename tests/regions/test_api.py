@@ -21,6 +21,7 @@ from meridian.regions.config import load_regions
 from meridian.store import Store
 from meridian.store.schema import RegionEventRow, RegionStateRow
 from tests.conftest import REPO
+from tests.support import install_auth, token_headers
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 DETAILS = {
@@ -119,7 +120,10 @@ async def api(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
     regions = load_regions(REPO / "infra" / "regions" / "dev.yaml")
     app.state.meridian = SimpleNamespace(store=store, regions=regions, client=None)
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
+    install_auth(app, tmp_path)
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://api", headers=token_headers(tmp_path, "ads")
+    ) as client:
         yield client
     store.close()
 

@@ -20,7 +20,7 @@ run: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy meridian workflows activities kubesim
+	$(VENV)/bin/mypy meridian workflows activities kubesim api workers
 
 # The whole suite: lint, unit tests, integration tests (real Temporal dev server,
 # kubesim, MariaDB on 127.0.0.1:3306 and SQLite), and the benchmark smoke run.

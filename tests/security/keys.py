@@ -15,4 +15,4 @@ def new_key() -> str:
 
 def codec_settings(tmp_path: Path, **keys: str) -> Settings:
     """Settings whose codec has exactly `keys` (id=base64 key), first one encrypting."""
-    return Settings(state_dir=tmp_path, codec={"keys": keys})  # type: ignore[arg-type]
+    return Settings(state_dir=tmp_path, codec={"keys": keys})

@@ -15,22 +15,7 @@ from temporalio.converter import DataConverter
 from meridian.security.codec import CodecError, build_codec, create_key_file, data_converter
 from meridian.settings import Settings
 from meridian.tasks.contracts import StopRequest, TaskWorkflowInput
-from meridian.tasks.spec import TaskSpec
-from tests.security.keys import codec_settings, new_key
-
-TASK_ID = "nightly-etl-7f3a"
-
-
-def task_input() -> TaskWorkflowInput:
-    spec = TaskSpec.model_validate(
-        {
-            "name": "etl",
-            "business_unit": "payments",
-            "data_source": {"provider": "aws", "region": "us-east-1"},
-            "job": {"image": "registry.example/etl:1.4", "command": ["run", "--token", "hunter2"]},
-        }
-    )
-    return TaskWorkflowInput(task_id=TASK_ID, spec=spec)
+from tests.security.samples import TASK_ID, codec_settings, new_key, task_input
 
 
 async def encode(converter: DataConverter, value: object) -> Payload:
@@ -117,6 +102,6 @@ def test_settings_keys_come_before_the_key_file(tmp_path: Path) -> None:
 
 
 def test_a_named_key_file_must_exist(tmp_path: Path) -> None:
-    settings = Settings(state_dir=tmp_path, codec={"key_file": tmp_path / "missing.json"})  # type: ignore[arg-type]
+    settings = Settings(state_dir=tmp_path, codec={"key_file": tmp_path / "missing.json"})
     with pytest.raises(FileNotFoundError):
         build_codec(settings)

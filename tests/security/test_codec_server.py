@@ -14,7 +14,7 @@ import httpx
 
 from api.main import create_app
 from meridian.settings import Settings
-from tests.security.keys import new_key
+from tests.security.samples import new_key
 from tests.support import local_key, token_headers
 
 UI = "http://127.0.0.1:8233"

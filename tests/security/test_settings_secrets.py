@@ -31,7 +31,7 @@ def test_printed_settings_hide_the_database_url() -> None:
 def test_a_bad_codec_key_is_named_by_id_not_shown() -> None:
     short = base64.b64encode(b"sixteen byte key").decode()
     with pytest.raises(ValidationError) as caught:
-        Settings(codec={"keys": {"2025-06": short}})  # type: ignore[arg-type]
+        Settings(codec={"keys": {"2025-06": short}})
     text = str(caught.value)
     assert "2025-06" in text and "AES-256" in text
     assert short not in text

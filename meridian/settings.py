@@ -164,7 +164,9 @@ class DatabaseSettings(BaseModel):
     `database_url`."""
 
     # A server that does not answer within these fails the call instead of hanging a
-    # worker thread: connecting, and then each read or write on the connection.
+    # worker thread: connecting, and then each read or write on the connection. A row
+    # lock waited on for longer than the read timeout also ends so (InnoDB's own lock
+    # wait timeout, 50 s by default, would answer later).
     connect_timeout_seconds: float = Field(10.0, gt=0)
     read_timeout_seconds: float = Field(30.0, gt=0)
     tls: DatabaseTLS = Field(default_factory=DatabaseTLS)

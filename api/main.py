@@ -14,7 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.auth import build_verifier
 from api.deps import AppState
-from api.routes import health, placement, regions, scaling, sweeps, tasks
+from api.routes import codec, health, placement, regions, scaling, sweeps, tasks
 from meridian.regions.catalog import catalog_for
 from meridian.regions.config import load_regions
 from meridian.regions.view import RegionView
@@ -112,7 +112,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             client = await connect(settings, attempts=600, delay=0.5)
             state.client = client
             state.service = TaskService(store, client, settings, catalog, regions_file)
-            log.info("connected to Temporal at %s", settings.temporal_address)
+            log.info("connected to Temporal at %s", client.service_client.config.target_host)
 
         connecting = asyncio.create_task(connect_temporal())
         try:
@@ -130,10 +130,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.add_middleware(BodyLimit, max_bytes=settings.api_max_body_bytes)
     app.state.verifier = verifier
+    codec.install_codec(app, settings)
     app.include_router(health.router)
     app.include_router(tasks.router)
     app.include_router(regions.router)
     app.include_router(scaling.router)  # /v1/regions/{name}, its scaling decisions and mode
     app.include_router(placement.router)
     app.include_router(sweeps.router)
+    app.include_router(codec.router)  # Temporal's remote codec: /codec/encode, /codec/decode
     return app

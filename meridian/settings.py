@@ -11,12 +11,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from meridian.auth.settings import AuthSettings
 from meridian.regions.contracts import PROBE_REPLY_RESERVE_SECONDS, probe_api_budget_seconds
 from meridian.regions.probing import parse_host_port, parse_target_key
+from meridian.security.settings import CodecSettings
 
 DEFAULT_STATE_DIR = Path(".meridian")
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -140,14 +141,52 @@ class NetworkProbeSettings(BaseModel):
         return value
 
 
+class DatabaseTLS(BaseModel):
+    """TLS to MySQL/MariaDB (`MERIDIAN_DATABASE__TLS__*`); SQLite ignores it."""
+
+    # Require TLS (on whenever a file below is given); never falls back to plain text.
+    enabled: bool = False
+    # The CA that signed the server's certificate (PEM). Empty: the system's CAs.
+    ca: Path | None = None
+    # A client certificate and its key (PEM), for servers that require one.
+    cert: Path | None = None
+    key: Path | None = None
+    # Check the server's certificate chain and that it names the host in the URL.
+    verify: bool = True
+
+    @property
+    def required(self) -> bool:
+        return self.enabled or any(p is not None for p in (self.ca, self.cert, self.key))
+
+
+class DatabaseSettings(BaseModel):
+    """How Meridian talks to MySQL/MariaDB (`MERIDIAN_DATABASE__*`); the URL is
+    `database_url`."""
+
+    # A server that does not answer within these fails the call instead of hanging a
+    # worker thread: connecting, and then each read or write on the connection. A row
+    # lock waited on for longer than the read timeout also ends so (InnoDB's own lock
+    # wait timeout, 50 s by default, would answer later).
+    connect_timeout_seconds: float = Field(10.0, gt=0)
+    read_timeout_seconds: float = Field(30.0, gt=0)
+    tls: DatabaseTLS = Field(default_factory=DatabaseTLS)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix="MERIDIAN_", env_nested_delimiter="__", extra="ignore"
+        env_prefix="MERIDIAN_",
+        env_nested_delimiter="__",
+        extra="ignore",
+        # A validation error quotes no input: the bad value may be (or sit beside) a
+        # secret, such as the database URL's password or a codec key.
+        hide_input_in_errors=True,
     )
 
     state_dir: Path = DEFAULT_STATE_DIR
-    # Empty means: SQLite file `<state_dir>/meridian.db`.
-    database_url: str = ""
+    # Empty means: SQLite file `<state_dir>/meridian.db`. A secret (its password): read
+    # it through `resolved_database_url`; printing the settings shows `**********`.
+    database_url: SecretStr = SecretStr("")
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     temporal_address: str = "127.0.0.1:7233"
     temporal_namespace: str = "default"
     central_task_queue: str = "meridian.central"
@@ -180,6 +219,7 @@ class Settings(BaseSettings):
     # Resident tasks continue-as-new after this many history events.
     history_event_limit: int = Field(2000, ge=100)
     auth: AuthSettings = Field(default_factory=AuthSettings)
+    codec: CodecSettings = Field(default_factory=CodecSettings)
     placement: PlacementWeights = Field(default_factory=PlacementWeights)
     failover: FailoverSettings = Field(default_factory=FailoverSettings)
     sweeps: SweepSettings = Field(default_factory=SweepSettings)
@@ -189,8 +229,9 @@ class Settings(BaseSettings):
 
     @field_validator("database_url")
     @classmethod
-    def _known_scheme(cls, value: str) -> str:
-        if value and not value.startswith(("sqlite", "mysql+pymysql", "mariadb+pymysql")):
+    def _known_scheme(cls, value: SecretStr) -> SecretStr:
+        url = value.get_secret_value()
+        if url and not url.startswith(("sqlite", "mysql+pymysql", "mariadb+pymysql")):
             raise ValueError("database_url must be sqlite:///... or mysql+pymysql://...")
         return value
 
@@ -207,7 +248,8 @@ class Settings(BaseSettings):
 
     @property
     def resolved_database_url(self) -> str:
-        return self.database_url or f"sqlite:///{(self.state_dir / 'meridian.db').resolve()}"
+        url = self.database_url.get_secret_value()
+        return url or f"sqlite:///{(self.state_dir / 'meridian.db').resolve()}"
 
     @property
     def resolved_kubeconfig(self) -> Path:

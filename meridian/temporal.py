@@ -1,18 +1,30 @@
-"""Connecting to Temporal the same way everywhere: one data converter for all."""
+"""Connecting to Temporal the same way everywhere: one data converter for all, and the
+connection's security (TLS, mTLS client certificates, API keys) from Temporal's own
+client configuration.
+
+That configuration is the SDK's (`temporalio.envconfig`), read from the `TEMPORAL_*`
+environment variables (`TEMPORAL_ADDRESS`, `TEMPORAL_NAMESPACE`, `TEMPORAL_API_KEY`,
+`TEMPORAL_TLS`, `TEMPORAL_TLS_SERVER_CA_CERT_PATH`, `TEMPORAL_TLS_CLIENT_CERT_PATH`,
+`TEMPORAL_TLS_CLIENT_KEY_PATH`, `TEMPORAL_TLS_SERVER_NAME`, ...) and from the profile
+`TEMPORAL_PROFILE` of the file `TEMPORAL_CONFIG_FILE`, the same that the `temporal` CLI
+reads. Meridian's `temporal_address` and `temporal_namespace` win when set.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 from datetime import UTC, datetime
 
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.envconfig import ClientConfig, ClientConnectConfig
 from temporalio.service import RPCError
 
+from meridian.security.codec import data_converter
 from meridian.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -22,20 +34,41 @@ log = logging.getLogger(__name__)
 POLLER_FRESH_SECONDS = 90.0
 
 
-async def connect(settings: Settings, *, attempts: int = 30, delay: float = 1.0) -> Client:
+def connect_options(
+    settings: Settings, env: Mapping[str, str] | None = None
+) -> ClientConnectConfig:
+    """Temporal's client configuration from `env` (default: this process's environment),
+    with Meridian's address and namespace over it when they are set, and as the default
+    when neither names one."""
+    options = ClientConfig.load_client_connect_config(override_env_vars=env)
+    explicit = settings.model_fields_set
+    if "temporal_address" in explicit or "target_host" not in options:
+        options["target_host"] = settings.temporal_address
+    if "temporal_namespace" in explicit or "namespace" not in options:
+        options["namespace"] = settings.temporal_namespace
+    return options
+
+
+async def connect(
+    settings: Settings,
+    *,
+    attempts: int = 30,
+    delay: float = 1.0,
+    env: Mapping[str, str] | None = None,
+) -> Client:
     """Connect, retrying while the server starts (the dev server takes a moment)."""
+    options = connect_options(settings, env)
+    converter = data_converter(settings)
+    if converter.payload_codec is None:
+        log.warning("no codec keys: payloads go to Temporal unencrypted")
     last: Exception | None = None
     for _ in range(attempts):
         try:
-            return await Client.connect(
-                settings.temporal_address,
-                namespace=settings.temporal_namespace,
-                data_converter=pydantic_data_converter,
-            )
+            return await Client.connect(**options, data_converter=converter)
         except RuntimeError as exc:  # the SDK raises RuntimeError on connection failure
             last = exc
             await asyncio.sleep(delay)
-    raise RuntimeError(f"cannot reach Temporal at {settings.temporal_address}: {last}")
+    raise RuntimeError(f"cannot reach Temporal at {options['target_host']}: {last}")
 
 
 async def recent_pollers(client: Client, queue: str, *, timeout: float = 2.0) -> int | None:

@@ -1,10 +1,12 @@
 """`meridian up`: the whole system on one machine, as supervised child processes.
 
 Temporal dev server (SQLite file, Web UI) and kubesim first; then the central worker,
-the unit workers and the API. Each child logs to `<state_dir>/logs/<name>.log`. Ctrl-C
-or SIGTERM stops them in reverse order, each given a few seconds before it is killed,
-so that the whole stop stays within ten seconds and leaves no process behind. A child
-that dies is restarted (with backoff): the engine is built to survive exactly that.
+the unit workers and the API. Every child encrypts Temporal payloads with the key under
+`<state_dir>/codec/`, and the Web UI decodes them through the API's codec endpoint.
+Each child logs to `<state_dir>/logs/<name>.log`. Ctrl-C or SIGTERM stops them in
+reverse order, each given a few seconds before it is killed, so that the whole stop
+stays within ten seconds and leaves no process behind. A child that dies is restarted
+(with backoff): the engine is built to survive exactly that.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from meridian.auth.keys import LocalKey
 from meridian.auth.settings import ADMIN_ROLE
 from meridian.auth.tokens import mint_token
 from meridian.regions.config import load_regions
+from meridian.security.codec import create_key_file
 from meridian.settings import Settings
 from meridian.tasks.contracts import SEARCH_ATTRIBUTES
 
@@ -71,7 +74,10 @@ class Supervisor:
 
     def _env(self) -> dict[str, str]:
         s = self.settings
-        env = dict(os.environ)
+        # The children talk to the local dev server in plain text: a user's Temporal
+        # client profile (TLS, an API key for Temporal Cloud) is not for them.
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TEMPORAL_")}
+        env["TEMPORAL_CONFIG_FILE"] = os.devnull
         env.update(
             {
                 "MERIDIAN_STATE_DIR": str(self.state_dir),
@@ -81,10 +87,28 @@ class Supervisor:
                 "MERIDIAN_KUBECONFIG": str(self.kubeconfig),
                 "MERIDIAN_API_HOST": s.api_host,
                 "MERIDIAN_API_PORT": str(s.api_port),
+                "MERIDIAN_CODEC__KEY_FILE": str(self.codec_key_file),
+                # The API serves the codec to this machine's Web UI without a token.
+                "MERIDIAN_CODEC__OPEN_ON_LOOPBACK": "true",
+                "MERIDIAN_CODEC__CORS_ORIGINS": json.dumps(self.ui_origins),
                 "PYTHONUNBUFFERED": "1",
             }
         )
         return env
+
+    @property
+    def codec_key_file(self) -> Path:
+        return self.settings.codec.resolved_key_file(self.state_dir)
+
+    @property
+    def ui_origins(self) -> list[str]:
+        port = self.settings.temporal_ui_port
+        return [f"http://127.0.0.1:{port}", f"http://localhost:{port}"]
+
+    @property
+    def codec_endpoint(self) -> str:
+        # The browser calls it, on this machine: loopback whatever address the API binds.
+        return f"http://127.0.0.1:{self.settings.api_port}/codec"
 
     @property
     def kubeconfig(self) -> Path:
@@ -111,6 +135,8 @@ class Supervisor:
             "synchronous=normal",
             "--namespace",
             s.temporal_namespace,
+            "--ui-codec-endpoint",
+            self.codec_endpoint,
             "--log-level",
             "warn",
         ]
@@ -277,6 +303,13 @@ class Supervisor:
             out.write(token + "\n")
         return path
 
+    def prepare_codec(self) -> Path:
+        """The payload key every child encrypts with: made once, kept across restarts
+        (owner-only), so the histories of earlier runs stay readable."""
+        path = self.codec_key_file
+        create_key_file(path)
+        return path
+
     # -- run and stop ------------------------------------------------------------------------
 
     async def run(self) -> int:
@@ -296,6 +329,7 @@ class Supervisor:
             )
             return 1
         admin_token = self.prepare_auth()
+        self.prepare_codec()
         infra, engine = self.plan()
         watchers: list[asyncio.Task[None]] = []
         try:
@@ -312,6 +346,11 @@ class Supervisor:
             s = self.settings
             print(f"Temporal gRPC   127.0.0.1:{s.temporal_port}", flush=True)
             print(f"Temporal Web UI http://127.0.0.1:{s.temporal_ui_port}", flush=True)
+            print(
+                f"payload codec   {self.codec_endpoint} (temporal ... --codec-endpoint; "
+                f"key {self.codec_key_file})",
+                flush=True,
+            )
             print(f"kubesim         {control} (kubeconfig {self.kubeconfig})", flush=True)
             print(f"API             http://{s.api_host}:{s.api_port} (docs at /docs)", flush=True)
             print(f"logs            {self.state_dir / 'logs'}", flush=True)

@@ -10,13 +10,17 @@ holds the lock, so a burst of writes from one process's threads (the central wor
 recording a hundred moving tasks) would spend most of its time asleep, not waiting.
 
 MySQL/MariaDB: READ COMMITTED, utf8mb4, pre-ping and recycle so a pool survives server
-restarts and idle disconnects; writers lock the rows they change (`FOR UPDATE`).
+restarts and idle disconnects; writers lock the rows they change (`FOR UPDATE`). Connect
+and read timeouts (settings `database.*`) turn a server that stopped answering into an
+error instead of a worker thread hung for good, and TLS, when asked for, is required:
+PyMySQL on its own would fall back to plain text against a server without it.
 """
 
 from __future__ import annotations
 
 import logging
 import sqlite3
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -30,6 +34,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
+from meridian.settings import DatabaseSettings
 from meridian.store.types import MYSQL_DIALECTS
 
 log = logging.getLogger(__name__)
@@ -59,7 +64,14 @@ _COUNTING: ContextVar[tuple[StatementCount, ...]] = ContextVar("meridian_countin
 class Database:
     """One engine per process plus a counter of the statements it sent."""
 
-    def __init__(self, url: str | URL, *, pool_size: int = 10, max_overflow: int = 20) -> None:
+    def __init__(
+        self,
+        url: str | URL,
+        *,
+        pool_size: int = 10,
+        max_overflow: int = 20,
+        options: DatabaseSettings | None = None,
+    ) -> None:
         self.url = make_url(url)
         self.dialect = self.url.get_backend_name()
         self._count_lock = threading.Lock()
@@ -78,7 +90,7 @@ class Database:
                 pool_size=pool_size,
                 max_overflow=max_overflow,
                 isolation_level="READ COMMITTED",
-                connect_args={"charset": "utf8mb4"},
+                connect_args=mysql_connect_args(options or DatabaseSettings()),
             )
         else:
             raise ValueError(f"unsupported database {self.dialect!r}: use sqlite or mysql+pymysql")
@@ -167,6 +179,33 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def mysql_connect_args(options: DatabaseSettings) -> dict[str, Any]:
+    """PyMySQL's connection arguments: charset, timeouts, and TLS when asked for."""
+    args: dict[str, Any] = {
+        "charset": "utf8mb4",
+        "connect_timeout": options.connect_timeout_seconds,
+        "read_timeout": options.read_timeout_seconds,
+        # A server that stops reading is as stuck as one that stops answering.
+        "write_timeout": options.read_timeout_seconds,
+    }
+    if options.tls.required:
+        args["ssl"] = _tls_context(options)
+    return args
+
+
+def _tls_context(options: DatabaseSettings) -> ssl.SSLContext:
+    """Our own context, not PyMySQL's `ssl_*` arguments: given no CA file, PyMySQL also
+    stops checking the host name, where the system's CAs should check both."""
+    tls = options.tls
+    context = ssl.create_default_context(cafile=str(tls.ca) if tls.ca else None)
+    if tls.cert is not None:
+        context.load_cert_chain(str(tls.cert), str(tls.key) if tls.key else None)
+    if not tls.verify:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
 
 
 def _enable_wal(cursor: Any) -> None:

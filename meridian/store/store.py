@@ -23,7 +23,7 @@ from meridian.store.tasks import TaskStore
 from meridian.store.types import utcnow
 
 if TYPE_CHECKING:
-    from meridian.settings import Settings
+    from meridian.settings import DatabaseSettings, Settings
 
 
 class Store(TaskStore, PlacementStore, RegionStore, OpsStore, ScalingStore):
@@ -34,9 +34,10 @@ class Store(TaskStore, PlacementStore, RegionStore, OpsStore, ScalingStore):
         clock: Callable[[], datetime] = utcnow,
         pool_size: int = 10,
         max_overflow: int = 20,
+        options: DatabaseSettings | None = None,
     ) -> None:
         """`clock` stamps created_at/updated_at that callers do not pass (tests pin it)."""
-        self._db = Database(url, pool_size=pool_size, max_overflow=max_overflow)
+        self._db = Database(url, pool_size=pool_size, max_overflow=max_overflow, options=options)
         self._clock = clock
 
     @classmethod
@@ -45,7 +46,7 @@ class Store(TaskStore, PlacementStore, RegionStore, OpsStore, ScalingStore):
         database = Database.sqlite_path(url)
         if database is not None:
             Path(database).parent.mkdir(parents=True, exist_ok=True)
-        return cls(url)
+        return cls(url, options=settings.database)
 
     @property
     def url(self) -> str:

@@ -123,6 +123,18 @@ def _cause_reason(message: str) -> str:
     return "FieldValueInvalid"
 
 
+def forbidden(resource: str, group: str, name: str, why: str) -> ApiError:
+    """403 Forbidden, as NewForbidden words it (an admission plugin's refusal)."""
+    return ApiError(
+        status_failure(
+            403,
+            "Forbidden",
+            f'{qualified(resource, group)} "{name}" is forbidden: {why}',
+            _details(name, group, resource),
+        )
+    )
+
+
 def bad_request(message: str) -> ApiError:
     return ApiError(status_failure(400, "BadRequest", message))
 

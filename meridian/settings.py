@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field, SecretStr, field_validator, model_validat
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from meridian.auth.settings import AuthSettings
+from meridian.quantity import parse_cpu_millis, parse_memory_bytes
 from meridian.regions.contracts import PROBE_REPLY_RESERVE_SECONDS, probe_api_budget_seconds
 from meridian.regions.probing import parse_host_port, parse_target_key
 from meridian.security.settings import CodecSettings
@@ -172,6 +173,54 @@ class DatabaseSettings(BaseModel):
     tls: DatabaseTLS = Field(default_factory=DatabaseTLS)
 
 
+def _any_registry() -> dict[str, list[str]]:
+    return {"*": []}
+
+
+class PolicySettings(BaseModel):
+    """What a task may ask for, and the limits every task pod runs under.
+
+    The first four are checked on submit, modify and the placement dry run (each breach
+    a 422 naming the field, meridian/tasks/policy.py); the rest shape the Job
+    (meridian/kube/jobs.py), read by the unit workers.
+    """
+
+    # Business unit -> image prefixes its tasks may use ("registry.example.com/ads/");
+    # "*" is every unit without an entry of its own; an empty list allows any image.
+    # Images are compared in their full form: "busybox" is docker.io/library/busybox.
+    image_registries: dict[str, list[str]] = Field(default_factory=_any_registry)
+    # The most cpu and memory one task may request (None: only the largest node bounds it).
+    max_cpu: str | None = None
+    max_memory: str | None = None
+    # Annotation prefixes refused on top of the built-in ones (meridian.io/, AppArmor's
+    # and seccomp's pod overrides).
+    denied_annotation_prefixes: list[str] = Field(default_factory=list)
+    # A Job's activeDeadlineSeconds when the task gives no job.timeout_seconds, per kind:
+    # a batch task is stopped (FAILED, DeadlineExceeded) after a day; a resident task
+    # runs until stopped.
+    batch_timeout_seconds: int = Field(24 * 3600, ge=1)
+    resident_timeout_seconds: int | None = Field(None, ge=1)
+    # A finished Job is deleted after this long: a safety net, the sweeps reconcile first.
+    finished_job_ttl_seconds: int = Field(3600, ge=0)
+
+    @field_validator("max_cpu")
+    @classmethod
+    def _cpu(cls, value: str | None) -> str | None:
+        if value is not None and parse_cpu_millis(value) <= 0:
+            raise ValueError("max_cpu must be a positive Kubernetes quantity, e.g. 16")
+        return value
+
+    @field_validator("max_memory")
+    @classmethod
+    def _memory(cls, value: str | None) -> str | None:
+        if value is not None and parse_memory_bytes(value) <= 0:
+            raise ValueError("max_memory must be a positive Kubernetes quantity, e.g. 64Gi")
+        return value
+
+    def registries_for(self, business_unit: str) -> list[str]:
+        return self.image_registries.get(business_unit, self.image_registries.get("*", []))
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="MERIDIAN_",
@@ -226,6 +275,7 @@ class Settings(BaseSettings):
     scaling: ScalingSettings = Field(default_factory=ScalingSettings)
     network_probe: NetworkProbeSettings = Field(default_factory=NetworkProbeSettings)
     channels: ChannelSettings = Field(default_factory=ChannelSettings)
+    policy: PolicySettings = Field(default_factory=PolicySettings)
 
     @field_validator("database_url")
     @classmethod

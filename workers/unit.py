@@ -76,7 +76,7 @@ class SuspectReporter:
 async def run_units(settings: Settings, regions: list[str], stop: asyncio.Event) -> None:
     client = await connect(settings)
     clients = ClusterClients(settings.resolved_kubeconfig)
-    gateway = JobGateway(clients)
+    gateway = JobGateway(clients, policy=settings.policy)
     signaller = Signaller(client)
     namespace = settings.kubernetes_namespace
     with ThreadPoolExecutor(

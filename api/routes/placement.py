@@ -28,7 +28,7 @@ async def dry_run(body: TaskCreate, state: StateDep, principal: PrincipalDep) ->
     """The checks of a submit (the same 422s), then placement; works without Temporal."""
     spec = owned_spec(body, principal)
     try:
-        check_spec(spec, state.catalog, state.regions)
+        check_spec(spec, state.catalog, state.regions, policy=state.settings.policy)
     except SpecInvalid as exc:
         raise invalid_body(exc) from exc
     snapshots = await asyncio.to_thread(state.view.snapshots)

@@ -13,10 +13,11 @@ import logging
 import time
 from dataclasses import dataclass, field
 
+from kubesim import podsecurity
 from kubesim.admission import CONTROLLER_UID_LABELS, qos_class
 from kubesim.events import NORMAL, WARNING
 from kubesim.protocols import JobCluster
-from kubesim.resources import JOBS, PODS
+from kubesim.resources import JOBS, NAMESPACES, PODS
 from kubesim.store import DELETED
 from kubesim.types import Key, Obj
 from kubesim.util import clone, new_uid, now_iso, parse_iso, random_suffix
@@ -391,7 +392,8 @@ class JobController:
             if wait > 0:
                 self._timer(run.uid, "backoff", wait, run.key)
             else:
-                run.active += [self._create_pod(run.job) for _ in range(missing)]
+                created = (self._create_pod(run.job) for _ in range(missing))
+                run.active += [pod for pod in created if pod is not None]
         elif missing < 0:
             # Prefer removing pods that are not running yet, newest first.
             surplus = sorted(run.active, key=lambda p: (_pod_ready(p), p["metadata"]["name"]))
@@ -444,7 +446,8 @@ class JobController:
                 pods.append(entry.obj)
         return pods
 
-    def _create_pod(self, job: Obj) -> Obj:
+    def _create_pod(self, job: Obj) -> Obj | None:
+        """The Job's next pod; None (and a FailedCreate event) when Pod Security refuses it."""
         meta = job["metadata"]
         template = job["spec"]["template"]
         tmeta = template.get("metadata") or {}
@@ -453,6 +456,12 @@ class JobController:
         while self.store.get(PODS.name, meta["namespace"], name) is not None:
             name = f"{base}-{random_suffix()}"
         spec = clone(template.get("spec") or {})
+        namespace = self.store.get(NAMESPACES.name, "", meta["namespace"])
+        refused = podsecurity.refusal(namespace, spec)
+        if refused is not None:
+            message = f'Error creating: pods "{name}" is forbidden: {refused}'
+            self.cluster.events.record(job, WARNING, "FailedCreate", message, "job-controller")
+            return None
         pod: Obj = {
             "kind": "Pod",
             "apiVersion": "v1",

@@ -17,8 +17,9 @@ from kubernetes import client
 from meridian.kube.clients import ClusterClients
 from meridian.kube.contracts import JobObservation, JobPhase
 from meridian.kube.errors import KubeConflict, KubeNotFound, KubeUnavailable, translate
-from meridian.kube.jobs import build_job, observe_job
+from meridian.kube.jobs import DEFAULT_POLICY, build_job, observe_job
 from meridian.kube.labels import LABEL_TASK_ID, MANAGED_SELECTOR
+from meridian.settings import PolicySettings
 from meridian.tasks.spec import TaskSpec, job_name_for
 
 
@@ -46,9 +47,15 @@ class JobGateway:
     """
 
     def __init__(
-        self, clients: ClusterClients, answered_attempts: int = 3, max_retry_wait: float = 0.25
+        self,
+        clients: ClusterClients,
+        answered_attempts: int = 3,
+        max_retry_wait: float = 0.25,
+        *,
+        policy: PolicySettings = DEFAULT_POLICY,
     ):
         self.clients = clients
+        self.policy = policy  # the Jobs' deadlines by kind and their TTL
         self.answered_attempts = answered_attempts
         self.max_retry_wait = max_retry_wait
         self.requests = 0  # Kubernetes requests made by this process, for the benchmarks
@@ -174,8 +181,11 @@ class JobGateway:
     def create_job(
         self, region: str, namespace: str, task_id: str, spec: TaskSpec, attempt: int
     ) -> tuple[str, bool]:
-        """Create the attempt's Job; (name, created). An existing Job of that name is success."""
-        job = build_job(task_id, spec, attempt, namespace)
+        """Create the attempt's Job; (name, created). An existing Job of that name is success.
+
+        A Job refused by an admission policy (Pod Security) raises KubeForbidden: the
+        task's own final failure, never retried elsewhere."""
+        job = build_job(task_id, spec, attempt, namespace, policy=self.policy)
         name = job_name_for(task_id, attempt)
         batch = self.clients.batch(region)
         try:

@@ -21,16 +21,27 @@ from meridian.kube.labels import (
     LABEL_MANAGED,
     LABEL_TASK_ID,
 )
-from meridian.tasks.spec import TaskKind, TaskSpec, job_name_for
+from meridian.settings import PolicySettings
+from meridian.tasks.spec import SecretEnv, TaskKind, TaskSpec, job_name_for
 
 # Pod-level reasons that mean the infrastructure, not the task, failed.
 INFRA_POD_REASONS = frozenset({"NodeLost", "Evicted", "NodeShutdown", "Preempting", "Terminated"})
 RESIDENT_ANNOTATION = "kubesim.io/resident"
-# Finished Jobs stay for the sweeps to reconcile; the TTL is only a safety net.
-FINISHED_JOB_TTL_SECONDS = 3600
+DEFAULT_POLICY = PolicySettings()
 
 
-def build_job(task_id: str, spec: TaskSpec, attempt: int, namespace: str) -> client.V1Job:
+def build_job(
+    task_id: str,
+    spec: TaskSpec,
+    attempt: int,
+    namespace: str,
+    *,
+    policy: PolicySettings = DEFAULT_POLICY,
+) -> client.V1Job:
+    """The attempt's Job. Its pod passes Pod Security `restricted` whatever the task
+    asked (no field of a task body can loosen it), carries no service-account token,
+    and is stopped after the task's deadline (`policy` gives the kind's default and the
+    finished Job's TTL)."""
     name = job_name_for(task_id, attempt)
     labels = {
         **spec.labels,
@@ -47,7 +58,7 @@ def build_job(task_id: str, spec: TaskSpec, attempt: int, namespace: str) -> cli
             annotations[ANNOTATION_STATUS_PORT] = str(spec.job.status_port)
             ports.append(client.V1ContainerPort(name="status", container_port=spec.job.status_port))
     # The attempt is the fencing token: a process of a stale attempt can tell it is stale.
-    env = [client.V1EnvVar(name=k, value=v) for k, v in sorted(spec.job.env.items())]
+    env = [_env_var(k, v) for k, v in sorted(spec.job.env.items())]
     env += [
         client.V1EnvVar(name=ENV_TASK_ID, value=task_id),
         client.V1EnvVar(name=ENV_ATTEMPT, value=str(attempt)),
@@ -61,6 +72,18 @@ def build_job(task_id: str, spec: TaskSpec, attempt: int, namespace: str) -> cli
         env=env,
         ports=ports or None,
         resources=client.V1ResourceRequirements(requests=requests, limits=requests),
+        security_context=client.V1SecurityContext(
+            allow_privilege_escalation=False,
+            capabilities=client.V1Capabilities(drop=["ALL"]),
+            run_as_non_root=True,
+        ),
+    )
+    # runAsNonRoot makes the kubelet refuse an image whose user is root, or a name it
+    # cannot check: job.run_as_user gives such an image a uid to run as.
+    pod_security = client.V1PodSecurityContext(
+        run_as_non_root=True,
+        run_as_user=spec.job.run_as_user,
+        seccomp_profile=client.V1SeccompProfile(type="RuntimeDefault"),
     )
     return client.V1Job(
         api_version="batch/v1",
@@ -72,13 +95,41 @@ def build_job(task_id: str, spec: TaskSpec, attempt: int, namespace: str) -> cli
             backoff_limit=0,
             completions=1,
             parallelism=1,
-            ttl_seconds_after_finished=FINISHED_JOB_TTL_SECONDS,
+            active_deadline_seconds=timeout_seconds(spec, policy),
+            # Finished Jobs stay for the sweeps to reconcile; the TTL is only a safety net.
+            ttl_seconds_after_finished=policy.finished_job_ttl_seconds,
             template=client.V1PodTemplateSpec(
                 metadata=client.V1ObjectMeta(labels=labels, annotations=annotations or None),
-                spec=client.V1PodSpec(restart_policy="Never", containers=[container]),
+                spec=client.V1PodSpec(
+                    restart_policy="Never",
+                    containers=[container],
+                    security_context=pod_security,
+                    # A task has no business with the Kubernetes API of the region.
+                    automount_service_account_token=False,
+                ),
             ),
         ),
     )
+
+
+def timeout_seconds(spec: TaskSpec, policy: PolicySettings) -> int | None:
+    """The task's own deadline, else its kind's (a resident task has none by default)."""
+    if spec.job.timeout_seconds is not None:
+        return spec.job.timeout_seconds
+    if spec.kind is TaskKind.RESIDENT:
+        return policy.resident_timeout_seconds
+    return policy.batch_timeout_seconds
+
+
+def _env_var(name: str, value: str | SecretEnv) -> client.V1EnvVar:
+    if isinstance(value, str):
+        return client.V1EnvVar(name=name, value=value)
+    ref = value.secret_ref
+    # The kubelet reads the Secret when the pod starts: the value never leaves the region.
+    source = client.V1EnvVarSource(
+        secret_key_ref=client.V1SecretKeySelector(name=ref.name, key=ref.key)
+    )
+    return client.V1EnvVar(name=name, value_from=source)
 
 
 def _parse_time(value: Any) -> datetime | None:

@@ -27,7 +27,7 @@ from temporalio.service import RPCError
 
 from meridian.regions.catalog import Catalog, UnknownRegionError
 from meridian.regions.config import RegionsFile
-from meridian.settings import Settings
+from meridian.settings import PolicySettings, Settings
 from meridian.store import Store, Transition
 from meridian.store.records import TaskRecord
 from meridian.tasks.contracts import (
@@ -42,6 +42,7 @@ from meridian.tasks.contracts import (
     StopRequest,
     TaskWorkflowInput,
 )
+from meridian.tasks.policy import policy_errors, string_errors
 from meridian.tasks.spec import FieldError, TaskPatch, TaskSpec, TaskStatus, limit_errors
 from meridian.tasks.timing import WorkflowTiming
 
@@ -81,23 +82,38 @@ class SpecInvalid(Exception):
 
 
 def check_spec(
-    spec: TaskSpec, catalog: Catalog, regions: RegionsFile, *, before: TaskSpec | None = None
+    spec: TaskSpec,
+    catalog: Catalog,
+    regions: RegionsFile,
+    *,
+    policy: PolicySettings,
+    before: TaskSpec | None = None,
 ) -> None:
     """What a task body must satisfy beyond its model; the one check behind submit, modify
     and the placement dry run. Its lists, maps and items within their bounds
-    (`limit_errors`), a data source the catalog knows, placement names this deployment
-    has. Raises SpecInvalid naming every bad field.
+    (`limit_errors`), no control characters in its strings, a data source the catalog
+    knows, placement names this deployment has, and the policy (meridian/tasks/policy.py:
+    registries, sizes, annotations). Raises SpecInvalid naming every bad field.
 
     With `before` (a modify), the data source and placement are looked up only when they
-    changed: a region removed from the deployment since does not freeze the task.
+    changed: a region removed from the deployment since does not freeze the task. So
+    with the policy: a modify is refused only for a breach it brings, not for one the
+    task already had under settings tightened since (its running Job has it anyway).
     """
-    errors = limit_errors(spec)
+    errors = limit_errors(spec) + string_errors(spec)
+    # Names are looked up (and echoed in messages) only once they are of a sane size.
+    if errors:
+        raise SpecInvalid.of(errors)
     looked_up = before is None or (
         (spec.data_source, spec.placement) != (before.data_source, before.placement)
     )
-    # Names are looked up (and echoed in messages) only once they are of a sane size.
-    if not errors and looked_up:
+    if looked_up:
         errors = catalog_errors(spec, catalog, regions)
+    breaches = policy_errors(spec, policy, regions)
+    if before is not None:
+        had = set(policy_errors(before, policy, regions))
+        breaches = [e for e in breaches if e not in had]
+    errors += breaches
     if errors:
         raise SpecInvalid.of(errors)
 
@@ -218,7 +234,7 @@ class TaskService:
 
         Raises SpecInvalid, storing nothing, when the spec fails `check_spec`.
         """
-        check_spec(spec, self.catalog, self.regions)
+        check_spec(spec, self.catalog, self.regions, policy=self.settings.policy)
         if task_id is None and idempotency_key:
             existing = await asyncio.to_thread(self.store.get_by_idempotency_key, idempotency_key)
             task_id = existing.id if existing is not None else None
@@ -326,5 +342,5 @@ class TaskService:
             merged = patch.apply_to(spec)
         except ValidationError as exc:
             raise SpecInvalid(exc.errors(include_url=False)) from exc
-        check_spec(merged, self.catalog, self.regions, before=spec)
+        check_spec(merged, self.catalog, self.regions, policy=self.settings.policy, before=spec)
         return merged

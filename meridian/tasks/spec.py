@@ -22,16 +22,21 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    TypeAdapter,
     ValidationError,
     field_validator,
     model_validator,
 )
-from pydantic_core import InitErrorDetails, PydanticCustomError
+from pydantic_core import InitErrorDetails, PydanticCustomError, to_jsonable_python
 
 from meridian.quantity import parse_cpu_millis, parse_memory_bytes
 from meridian.regions.providers import Provider
 
 DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+DNS1123_SUBDOMAIN_MAX = 253
+# A key of a Secret's data, as Kubernetes' IsConfigMapKey accepts it.
+SECRET_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
 ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
 # Label keys/values as Kubernetes accepts them (prefix optional).
 LABEL_KEY = re.compile(
@@ -61,6 +66,9 @@ ANNOTATIONS_TOTAL_CHARS_MAX = 256 * 1024  # Kubernetes' limit on an object's ann
 PLACEMENT_NAMES_MAX = 64  # placement.providers, placement.regions, and each preference tier
 PREFERENCE_TIERS_MAX = 16
 PLACEMENT_NAME_CHARS_MAX = 64  # a region or provider name in placement
+# job.timeout_seconds: a year at most (Kubernetes takes any int64; a bound keeps it sane).
+TIMEOUT_SECONDS_MAX = 366 * 24 * 3600
+RUN_AS_USER_MAX = 2**31 - 1  # Linux uids Kubernetes accepts
 
 
 class TaskKind(StrEnum):
@@ -158,19 +166,78 @@ class Resources(_Strict):
         return parse_memory_bytes(self.memory)
 
 
+class SecretKeyRef(_Strict):
+    """One key of a Kubernetes Secret in the task's namespace, in the region it runs in."""
+
+    name: str
+    key: str
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_subdomain(cls, value: str) -> str:
+        if len(value) > DNS1123_SUBDOMAIN_MAX or not DNS1123_SUBDOMAIN.match(value):
+            raise ValueError(
+                "a Secret's name must be a DNS-1123 subdomain: at most 253 lowercase letters, "
+                "digits, '-' and '.', starting and ending with a letter or digit"
+            )
+        return value
+
+    @field_validator("key")
+    @classmethod
+    def _key_is_data_key(cls, value: str) -> str:
+        if len(value) > DNS1123_SUBDOMAIN_MAX or not SECRET_KEY.match(value):
+            raise ValueError("a Secret's key must be at most 253 letters, digits, '-', '_' and '.'")
+        if value in (".", "..") or value.startswith(".."):
+            raise ValueError("a Secret's key must not be '.' or '..' nor start with '..'")
+        return value
+
+
+class SecretEnv(_Strict):
+    """An env value read from a Secret when the pod starts: only this reference is ever
+    stored, sent through Temporal or shown, never the value."""
+
+    secret_ref: SecretKeyRef
+
+
+_ENV_LITERAL: TypeAdapter[str] = TypeAdapter(str)
+
+
+def _env_value(value: Any) -> Any:
+    """A literal (as before: anything else than a string is refused as a string), or an
+    object, which must be a secret reference (its errors name the reference's field)."""
+    if isinstance(value, dict):
+        return SecretEnv.model_validate(value)
+    if isinstance(value, SecretEnv):
+        return value
+    return _ENV_LITERAL.validate_python(value)
+
+
+EnvValue = Annotated[
+    str | SecretEnv, BeforeValidator(_env_value, json_schema_input_type=str | SecretEnv)
+]
+
+
+class EnvVarSource(_Strict):
+    secretKeyRef: SecretKeyRef  # noqa: N815 - Kubernetes' own spelling
+
+
 class EnvVarEntry(_Strict):
-    """One entry of the Kubernetes list form of env (literal values only). It documents
-    the accepted input (OpenAPI); `_env_from_list` does the checking, naming the entry."""
+    """One entry of the Kubernetes list form of env: a literal `value` or a
+    `valueFrom.secretKeyRef`. It documents the accepted input (OpenAPI); `_env_from_list`
+    does the checking, naming the entry."""
 
     name: str
     value: str = ""
+    valueFrom: EnvVarSource | None = None  # noqa: N815 - Kubernetes' own spelling
 
 
 def _env_from_list(value: Any) -> Any:
     """Accept Kubernetes' `[{"name": "A", "value": "1"}, ...]` as well as `{"A": "1"}`.
 
     The list is normalised to the map (the only form stored): a missing or null value is
-    "" as in Kubernetes; a name given twice, or a `valueFrom` entry, is an error.
+    "" as in Kubernetes; `valueFrom.secretKeyRef` becomes `{"secret_ref": ...}`; a name
+    given twice, another `valueFrom` source, or a value and a valueFrom together is an
+    error.
     """
     if not isinstance(value, list):
         return value
@@ -181,25 +248,42 @@ def _env_from_list(value: Any) -> Any:
         name = item.get("name")
         if not isinstance(name, str) or not name:
             raise ValueError(f"env[{i}] needs a name")
-        if "valueFrom" in item:
-            raise ValueError(f"env[{i}] ({name}): valueFrom is not supported; give a literal value")
-        unknown = sorted(str(k) for k in item if k not in ("name", "value"))
+        unknown = sorted(str(k) for k in item if k not in ("name", "value", "valueFrom"))
         if unknown:
             raise ValueError(
                 f"env[{i}] ({name}): unknown key(s) {', '.join(unknown)}; "
-                "an entry has a name and a value"
+                "an entry has a name and a value or a valueFrom.secretKeyRef"
             )
         if name in env:
             raise ValueError(f"env name {name!r} is given more than once")
+        if item.get("valueFrom") is not None:
+            env[name] = _secret_from_entry(i, name, item)
+            continue
         literal = item.get("value")
         env[name] = "" if literal is None else literal
     return env
 
 
-_ENV_INPUT = dict[str, str] | list[EnvVarEntry]
+def _secret_from_entry(i: int, name: str, item: dict[str, Any]) -> dict[str, Any]:
+    if item.get("value") not in (None, ""):
+        raise ValueError(f"env[{i}] ({name}): give a value or a valueFrom, not both")
+    source = item["valueFrom"]
+    if not isinstance(source, dict) or set(source) != {"secretKeyRef"}:
+        given = ", ".join(sorted(map(str, source))) if isinstance(source, dict) else source
+        raise ValueError(
+            f"env[{i}] ({name}): valueFrom supports only secretKeyRef (a Secret's key), not {given}"
+        )
+    return {"secret_ref": source["secretKeyRef"]}
+
+
+_ENV_INPUT = dict[str, str | SecretEnv] | list[EnvVarEntry]
 EnvMap = Annotated[
-    dict[str, str], BeforeValidator(_env_from_list, json_schema_input_type=_ENV_INPUT)
+    dict[str, EnvValue], BeforeValidator(_env_from_list, json_schema_input_type=_ENV_INPUT)
 ]
+
+
+def _unset(value: Any) -> bool:
+    return value is None
 
 
 class JobSpec(_Strict):
@@ -211,6 +295,29 @@ class JobSpec(_Strict):
     # Copied onto the pod template (kubesim reads kubesim.io/duration, exit-code, resident).
     annotations: dict[str, str] = Field(default_factory=dict)
     status_port: Annotated[int, Field(ge=1, le=65535)] | None = None
+    # Left out of dumps when not given, so that specs stored before these fields existed
+    # dump and hash (store.spec_hash: idempotent resubmits) exactly as they did.
+    timeout_seconds: Annotated[
+        int | None,
+        Field(
+            ge=1,
+            le=TIMEOUT_SECONDS_MAX,
+            exclude_if=_unset,
+            description="The Job's activeDeadlineSeconds; when not given, the default of "
+            "the task's kind (settings: policy.batch_timeout_seconds, "
+            "policy.resident_timeout_seconds).",
+        ),
+    ] = None
+    run_as_user: Annotated[
+        int | None,
+        Field(
+            ge=1,
+            le=RUN_AS_USER_MAX,
+            exclude_if=_unset,
+            description="The uid the container runs as, for images whose default user is "
+            "root or a name: task pods must run as non-root.",
+        ),
+    ] = None
 
     @field_validator("image")
     @classmethod
@@ -221,7 +328,7 @@ class JobSpec(_Strict):
 
     @field_validator("env")
     @classmethod
-    def _env_names(cls, value: dict[str, str]) -> dict[str, str]:
+    def _env_names(cls, value: dict[str, str | SecretEnv]) -> dict[str, str | SecretEnv]:
         for name in value:
             if not ENV_NAME.match(name):
                 raise ValueError(f"env name {name!r} is not a valid environment variable name")
@@ -359,7 +466,9 @@ def limit_errors(spec: TaskSpec) -> list[FieldError]:
     errors += _too_many(("job", "env"), job.env, ENV_ENTRIES_MAX)
     for name, value in job.env.items():
         errors += _too_long(("job", "env"), name, ENV_NAME_CHARS_MAX, what="a name")
-        errors += _too_long(("job", "env", name[:ENV_NAME_CHARS_MAX]), value, ENV_VALUE_CHARS_MAX)
+        if isinstance(value, str):  # a secret reference is bounded by its own checks
+            loc: Loc = ("job", "env", name[:ENV_NAME_CHARS_MAX])
+            errors += _too_long(loc, value, ENV_VALUE_CHARS_MAX)
     errors += _too_many(("job", "annotations"), job.annotations, ANNOTATIONS_MAX)
     for key, value in job.annotations.items():
         errors += _too_long(("job", "annotations"), key, ANNOTATION_KEY_CHARS_MAX, what="a key")
@@ -454,7 +563,10 @@ def _merge_document(model: BaseModel) -> dict[str, Any]:
         value = getattr(model, name)
         if value is None:
             continue
-        doc[name] = _merge_document(value) if isinstance(value, BaseModel) else value
+        # Maps may hold models (env's secret references): the document is plain JSON.
+        doc[name] = (
+            _merge_document(value) if isinstance(value, BaseModel) else to_jsonable_python(value)
+        )
     return doc
 
 
@@ -481,6 +593,14 @@ class ResourcesPatch(_Strict):
 
 # A null value inside env, labels or annotations removes that key.
 _PatchMap = dict[str, str | None]
+_PatchEnvValue = Annotated[
+    str | SecretEnv | None,
+    BeforeValidator(
+        lambda v: None if v is None else _env_value(v),
+        json_schema_input_type=str | SecretEnv | None,
+    ),
+]
+_PatchEnv = dict[str, _PatchEnvValue]
 
 
 class JobPatch(_Strict):
@@ -488,13 +608,16 @@ class JobPatch(_Strict):
     command: list[str] | None = None
     args: list[str] | None = None
     env: Annotated[
-        _PatchMap | None,
+        _PatchEnv | None,
         BeforeValidator(
-            _env_from_list, json_schema_input_type=_PatchMap | list[EnvVarEntry] | None
+            _env_from_list,
+            json_schema_input_type=dict[str, str | SecretEnv | None] | list[EnvVarEntry] | None,
         ),
     ] = None
     resources: ResourcesPatch | None = None
     annotations: _PatchMap | None = None
+    timeout_seconds: int | None = None
+    run_as_user: int | None = None
 
 
 class RetryPatch(_Strict):

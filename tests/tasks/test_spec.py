@@ -263,9 +263,9 @@ def test_env_list_form_is_normalised_to_the_map() -> None:
     [
         ([{"name": "A", "value": "1"}, {"name": "A", "value": "2"}], "job.env", "more than once"),
         (
-            [{"name": "A", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}],
+            [{"name": "A", "valueFrom": {"configMapKeyRef": {"name": "s", "key": "k"}}}],
             "job.env",
-            "valueFrom is not supported",
+            "valueFrom supports only secretKeyRef",
         ),
         ([{"value": "1"}], "job.env", "needs a name"),
         ([{"name": "A", "value": "1", "extra": 1}], "job.env", "unknown key"),
@@ -507,7 +507,7 @@ async def test_api_bad_env_list_names_env(api: Stage) -> None:
     env = [{"name": "A", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}]
     response = await api.http.post("/v1/tasks", json=body(job={"image": "b", "env": env}))
     assert locs(response) == [["body", "job", "env"]]
-    assert "valueFrom is not supported" in response.json()["detail"][0]["msg"]
+    assert "valueFrom supports only secretKeyRef" in response.json()["detail"][0]["msg"]
 
 
 async def test_api_patch_merges(api: Stage) -> None:

@@ -17,6 +17,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from meridian.auth.settings import AuthSettings
 from meridian.regions.contracts import PROBE_REPLY_RESERVE_SECONDS, probe_api_budget_seconds
 from meridian.regions.probing import parse_host_port, parse_target_key
+from meridian.tenancy.quotas import QuotaSettings
 
 DEFAULT_STATE_DIR = Path(".meridian")
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -186,6 +187,8 @@ class Settings(BaseSettings):
     scaling: ScalingSettings = Field(default_factory=ScalingSettings)
     network_probe: NetworkProbeSettings = Field(default_factory=NetworkProbeSettings)
     channels: ChannelSettings = Field(default_factory=ChannelSettings)
+    # Per business unit: a default and overrides (meridian/tenancy/quotas.py).
+    quotas: QuotaSettings = Field(default_factory=QuotaSettings)
 
     @field_validator("database_url")
     @classmethod

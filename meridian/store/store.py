@@ -17,6 +17,7 @@ from meridian.store.db import Database, StatementCount
 from meridian.store.migrate import upgrade_to_head
 from meridian.store.ops import OpsStore
 from meridian.store.placements import PlacementStore
+from meridian.store.quotas import QuotaStore
 from meridian.store.regions import RegionStore
 from meridian.store.scaling import ScalingStore
 from meridian.store.tasks import TaskStore
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
     from meridian.settings import Settings
 
 
-class Store(TaskStore, PlacementStore, RegionStore, OpsStore, ScalingStore):
+class Store(TaskStore, PlacementStore, RegionStore, OpsStore, ScalingStore, QuotaStore):
     def __init__(
         self,
         url: str,

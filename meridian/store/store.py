@@ -13,6 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from meridian.store.audit import AuditStore
 from meridian.store.db import Database, StatementCount
 from meridian.store.migrate import upgrade_to_head
 from meridian.store.ops import OpsStore
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
     from meridian.settings import Settings
 
 
-class Store(TaskStore, PlacementStore, RegionStore, OpsStore, ScalingStore, QuotaStore):
+class Store(TaskStore, PlacementStore, RegionStore, OpsStore, ScalingStore, QuotaStore, AuditStore):
     def __init__(
         self,
         url: str,

@@ -8,7 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
 
+from api.routes import tasks
 from meridian.tenancy.quotas import QuotaSettings
 from tests.api.stage import Stage, staged
 from tests.support import token_headers
@@ -95,3 +97,12 @@ async def test_the_submission_rate_is_429_with_the_seconds_to_wait(stage: Stage)
     assert 1 <= int(refused.headers["Retry-After"]) <= 10
     assert refused.json()["quota"] == "submissions_per_second"
     assert "submissions_per_second 0.1 (burst 1)" in refused.json()["detail"]
+
+
+def test_the_429_is_documented_where_it_can_happen() -> None:
+    app = FastAPI()
+    app.include_router(tasks.router)
+    paths = app.openapi()["paths"]
+    for method, path in (("post", "/v1/tasks"), ("post", "/v1/tasks/{task_id}/start")):
+        documented = paths[path][method]["responses"]["429"]
+        assert "Retry-After" in documented["headers"], path

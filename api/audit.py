@@ -60,12 +60,10 @@ class Target:
 
 
 def audited(scope: Scope) -> bool:
+    if scope["type"] != "http":  # lifespan and websocket scopes have no method
+        return False
     path: str = scope["path"]
-    return (
-        scope["type"] == "http"
-        and scope["method"] in MUTATING
-        and (path == "/v1" or path.startswith("/v1/"))
-    )
+    return scope["method"] in MUTATING and (path == "/v1" or path.startswith("/v1/"))
 
 
 def describe(method: str, template: str, params: dict[str, Any]) -> Target:

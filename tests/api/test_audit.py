@@ -4,6 +4,7 @@ read it at GET /v1/audit."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,10 +13,12 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from api.main import create_app
+from meridian.settings import Settings
 from meridian.store.schema import AuditRow
 from meridian.tenancy.quotas import QuotaSettings
 from tests.api.stage import Stage, staged
-from tests.support import token_headers
+from tests.support import local_key, token_headers
 
 ADS, BANK = "ads", "bank"
 SECRET = "hunter2-do-not-log"
@@ -194,3 +197,24 @@ async def test_the_audit_log_pages_and_filters(
     assert (await listing(task="a0", action="task.submit"))["items"][0]["outcome"] == 201
     bad = await http.get("/v1/audit", params={"cursor": "not-a-cursor"}, headers=admin)
     assert bad.status_code == 422
+
+
+async def test_the_app_still_starts_through_the_recorder(tmp_path: Path) -> None:
+    # The lifespan passes through every middleware; had the recorder failed on it,
+    # uvicorn would serve the app without its state ("lifespan unsupported").
+    local_key(tmp_path)
+    settings = Settings(state_dir=tmp_path, temporal_address="127.0.0.1:1")
+    app = create_app(settings)
+    inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    sent: list[str] = []
+    for kind in ("lifespan.startup", "lifespan.shutdown"):
+        inbox.put_nowait({"type": kind})
+
+    async def receive() -> dict[str, Any]:
+        return await inbox.get()
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message["type"])
+
+    await app({"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}, receive, send)
+    assert sent == ["lifespan.startup.complete", "lifespan.shutdown.complete"]

@@ -106,3 +106,15 @@ def test_the_429_is_documented_where_it_can_happen() -> None:
     for method, path in (("post", "/v1/tasks"), ("post", "/v1/tasks/{task_id}/start")):
         documented = paths[path][method]["responses"]["429"]
         assert "Retry-After" in documented["headers"], path
+
+
+async def test_starting_a_task_larger_than_the_whole_quota_is_409(stage: Stage) -> None:
+    assert (await stage.http.post("/v1/tasks", json=body("p", cpu="3", start=False))).is_success
+    # The quota shrank below the task since it was submitted: it must be modified first.
+    stage.service.settings = stage.service.settings.model_copy(
+        update={"quotas": QuotaSettings.model_validate({"units": {ADS: {"cpu": "2"}}})}
+    )
+    refused = await stage.http.post("/v1/tasks/p/start")
+    assert refused.status_code == 409
+    assert "cpu 3 is more than business unit ads's whole quota cpu 2" in refused.json()["detail"]
+    assert stage.temporal.started == []

@@ -12,9 +12,11 @@ from fastapi import FastAPI
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.audit import install_audit
 from api.auth import build_verifier
 from api.deps import AppState
-from api.routes import codec, health, placement, regions, scaling, sweeps, tasks
+from api.quotas import install_quota_errors
+from api.routes import audit, codec, health, placement, regions, scaling, sweeps, tasks
 from meridian.regions.catalog import catalog_for
 from meridian.regions.config import load_regions
 from meridian.regions.view import RegionView
@@ -128,7 +130,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Multi-region, multi-cloud task scheduling engine.",
         lifespan=lifespan,
     )
+    # Added first, so inside the body limit: an oversized body (413) is refused before
+    # anything is read or done, and is not recorded.
+    install_audit(app)
     app.add_middleware(BodyLimit, max_bytes=settings.api_max_body_bytes)
+    install_quota_errors(app)
     app.state.verifier = verifier
     codec.install_codec(app, settings)
     app.include_router(health.router)
@@ -138,4 +144,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(placement.router)
     app.include_router(sweeps.router)
     app.include_router(codec.router)  # Temporal's remote codec: /codec/encode, /codec/decode
+    app.include_router(audit.router)
     return app

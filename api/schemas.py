@@ -205,3 +205,23 @@ class SweepRunList(BaseModel):
 class Health(BaseModel):
     status: str
     checks: dict[str, str] = Field(default_factory=dict)
+
+
+class AuditEntryPublic(BaseModel):
+    id: int
+    at: datetime
+    # The token's subject, or "anonymous" when the request carried no valid token.
+    subject: str
+    # The caller's business unit (from the token), not necessarily the target's.
+    business_unit: str | None
+    action: str
+    method: str
+    target_kind: str | None
+    target: str | None
+    # The HTTP status; null while the request runs or when its end could not be written.
+    outcome: int | None
+
+
+class AuditList(BaseModel):
+    items: list[AuditEntryPublic]
+    next_cursor: str | None

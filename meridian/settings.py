@@ -19,6 +19,7 @@ from meridian.quantity import parse_cpu_millis, parse_memory_bytes
 from meridian.regions.contracts import PROBE_REPLY_RESERVE_SECONDS, probe_api_budget_seconds
 from meridian.regions.probing import parse_host_port, parse_target_key
 from meridian.security.settings import CodecSettings
+from meridian.tenancy.quotas import QuotaSettings
 
 DEFAULT_STATE_DIR = Path(".meridian")
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -276,6 +277,8 @@ class Settings(BaseSettings):
     network_probe: NetworkProbeSettings = Field(default_factory=NetworkProbeSettings)
     channels: ChannelSettings = Field(default_factory=ChannelSettings)
     policy: PolicySettings = Field(default_factory=PolicySettings)
+    # Per business unit: a default and overrides (meridian/tenancy/quotas.py).
+    quotas: QuotaSettings = Field(default_factory=QuotaSettings)
 
     @field_validator("database_url")
     @classmethod

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Query, Response, 
 
 from api.auth import UNAUTHORIZED, PrincipalDep, authenticate
 from api.deps import TOO_LARGE, ServiceDep, StateDep, invalid_body
+from api.quotas import TOO_MANY
 from api.schemas import (
     PlacementDecisionPublic,
     PlacementTable,
@@ -52,6 +53,7 @@ def _not_found() -> HTTPException:
         409: {"description": ID_CONFLICT},
         422: {"description": "invalid field"},
         **TOO_LARGE,
+        **TOO_MANY,
     },
 )
 async def submit_task(
@@ -120,7 +122,11 @@ async def get_task(task_id: str, state: StateDep, principal: PrincipalDep) -> Ta
 @router.post(
     "/{task_id}/start",
     response_model=TaskPublic,
-    responses={404: {"description": NOT_FOUND}, 409: {"description": "not PENDING"}},
+    responses={
+        404: {"description": NOT_FOUND},
+        409: {"description": "not PENDING"},
+        **TOO_MANY,
+    },
 )
 async def start_task(
     task_id: str, service: ServiceDep, state: StateDep, principal: PrincipalDep

@@ -238,3 +238,41 @@ class WaterLevelRow(Base):
     cpu_allocatable: Mapped[int] = mapped_column(BigInteger)  # millicores
     mem_requested: Mapped[int] = mapped_column(BigInteger)  # bytes
     mem_allocatable: Mapped[int] = mapped_column(BigInteger)  # bytes
+
+
+class UnitAdmissionRow(Base):
+    """One row per business unit with a quota: the row every admission of the unit locks
+    (so that counting its active tasks and inserting one is atomic across API replicas),
+    and the unit's submission token bucket."""
+
+    __tablename__ = "unit_admissions"
+    __table_args__ = (MYSQL_TABLE_ARGS,)
+
+    business_unit: Mapped[str] = mapped_column(String(63), primary_key=True)
+    tokens: Mapped[float] = mapped_column(Double)
+    refilled_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class AuditRow(Base):
+    """One mutating request: who, on whose behalf, what, on what, and how it ended.
+    Never the request body (it may carry secrets)."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (
+        Index("ix_audit_log_business_unit_id", "business_unit", "id"),
+        Index("ix_audit_log_action_id", "action", "id"),
+        Index("ix_audit_log_target_id", "target", "id"),
+        MYSQL_TABLE_ARGS,
+    )
+
+    id: Mapped[int] = mapped_column(AutoId, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # The token's subject, or "anonymous" when no valid token came with the request.
+    subject: Mapped[str] = mapped_column(String(255))
+    business_unit: Mapped[str | None] = mapped_column(String(63))
+    action: Mapped[str] = mapped_column(String(64))
+    method: Mapped[str] = mapped_column(String(8))
+    target_kind: Mapped[str | None] = mapped_column(String(16))
+    target: Mapped[str | None] = mapped_column(String(255))
+    # The HTTP status; NULL while the request runs (or if its end could not be written).
+    outcome: Mapped[int | None] = mapped_column(Integer)

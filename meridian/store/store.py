@@ -13,10 +13,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from meridian.store.audit import AuditStore
 from meridian.store.db import Database, StatementCount
 from meridian.store.migrate import upgrade_to_head
 from meridian.store.ops import OpsStore
 from meridian.store.placements import PlacementStore
+from meridian.store.quotas import QuotaStore
 from meridian.store.regions import RegionStore
 from meridian.store.scaling import ScalingStore
 from meridian.store.tasks import TaskStore
@@ -26,7 +28,7 @@ if TYPE_CHECKING:
     from meridian.settings import DatabaseSettings, Settings
 
 
-class Store(TaskStore, PlacementStore, RegionStore, OpsStore, ScalingStore):
+class Store(TaskStore, PlacementStore, RegionStore, OpsStore, ScalingStore, QuotaStore, AuditStore):
     def __init__(
         self,
         url: str,

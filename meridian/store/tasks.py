@@ -43,12 +43,15 @@ class TaskStore:
         *,
         status: TaskStatus,
         idempotency_key: str | None = None,
+        admit: Callable[[Session], None] | None = None,
     ) -> CreateOutcome:
         """Create the task, or return the one that already has this id or key.
 
         The same spec again gives `created=False`; a different spec raises
         `TaskConflictError`. An idempotency key that is already taken maps to its task
         even when `task_id` differs (callers generate ids for keyed requests).
+        `admit` runs in the same transaction just before a new task is inserted, and may
+        refuse it by raising (the quotas, meridian/store/quotas.py).
         """
         body = spec.model_dump(mode="json")
         digest = spec_hash(spec)
@@ -65,6 +68,8 @@ class TaskStore:
                         existing.id, f"task {existing.id!r} already exists with a different spec"
                     )
                 return CreateOutcome(task=task_record(existing), created=False)
+            if admit is not None:
+                admit(session)
             now = ensure_aware(self._clock())
             row = TaskRow(
                 id=task_id,
@@ -178,19 +183,29 @@ class TaskStore:
 
         return self._db.run_write(work)
 
-    def transition_from(self, expected: TaskStatus, t: Transition) -> bool:
+    def transition_from(
+        self,
+        expected: TaskStatus,
+        t: Transition,
+        *,
+        admit: Callable[[Session], None] | None = None,
+    ) -> bool:
         """Apply `t` only while the task is still `expected`: a compare-and-set on the status.
 
         True when it applied (the event is stored and the task moved). False, writing
         nothing, when another request moved the task first, e.g. a stop that won the race
         with a start: the loser then must not act as if its transition had happened.
-        Raises `TaskNotFoundError` for an unknown task.
+        Raises `TaskNotFoundError` for an unknown task. `admit` runs in the same
+        transaction, the task row locked, just before the task moves; it may refuse by
+        raising.
         """
 
         def work(session: Session) -> bool:
             row = _locked_task(session, t.task_id)
             if row.status != expected.value or t.seq <= row.last_seq or _seen(session, t):
                 return False
+            if admit is not None:
+                admit(session)
             _add_event(session, row, t)
             return True
 

@@ -45,6 +45,7 @@ from meridian.tasks.contracts import (
 from meridian.tasks.policy import policy_errors, string_errors
 from meridian.tasks.spec import FieldError, TaskPatch, TaskSpec, TaskStatus, limit_errors
 from meridian.tasks.timing import WorkflowTiming
+from meridian.tenancy.quotas import TaskTooLarge
 
 STOP_WAIT_SECONDS = 10.0
 NULL_FIELD = (
@@ -232,7 +233,10 @@ class TaskService:
     ) -> tuple[TaskRecord, bool]:
         """Create (or find) the task and start it; (task, created).
 
-        Raises SpecInvalid, storing nothing, when the spec fails `check_spec`.
+        Raises SpecInvalid, storing nothing, when the spec fails `check_spec` or the task
+        alone asks for more than its unit's quotas; QuotaExceeded (from
+        meridian.tenancy.quotas), storing nothing, when the unit is at a quota. A task
+        that exists already is found, never refused by a quota.
         """
         check_spec(spec, self.catalog, self.regions, policy=self.settings.policy)
         if task_id is None and idempotency_key:
@@ -240,9 +244,19 @@ class TaskService:
             task_id = existing.id if existing is not None else None
         task_id = task_id or new_task_id()
         status = TaskStatus.SCHEDULING if start else TaskStatus.PENDING
-        outcome = await asyncio.to_thread(
-            self.store.create_task, task_id, spec, status=status, idempotency_key=idempotency_key
-        )
+        try:
+            outcome = await asyncio.to_thread(
+                self.store.create_task_within_quota,
+                task_id,
+                spec,
+                status=status,
+                idempotency_key=idempotency_key,
+                quotas=self.settings.quotas,
+            )
+        except TaskTooLarge as exc:
+            raise SpecInvalid(
+                [{"loc": e.loc, "msg": e.msg, "type": "value_error"} for e in exc.errors]
+            ) from exc
         task = outcome.task
         if task.status is not TaskStatus.PENDING and not task.status.is_terminal:
             # Also on a repeated submit: the first one may have died before starting it.
@@ -254,12 +268,16 @@ class TaskService:
         if task.status is not TaskStatus.PENDING:
             raise _not_pending(task)
         # Only the request whose write moves the task out of PENDING acts on it: a stop
-        # that landed since the read above left the task STOPPED, and it stays so.
-        moved = await asyncio.to_thread(
-            self.store.transition_from,
-            TaskStatus.PENDING,
-            _user_transition(task_id, "start", TaskStatus.SCHEDULING, "started by user"),
-        )
+        # that landed since the read above left the task STOPPED, and it stays so. The
+        # same write checks the unit's active-task quotas (QuotaExceeded: still PENDING).
+        try:
+            moved = await asyncio.to_thread(
+                self.store.start_within_quota,
+                _user_transition(task_id, "start", TaskStatus.SCHEDULING, "started by user"),
+                quotas=self.settings.quotas,
+            )
+        except TaskTooLarge as exc:
+            raise TaskStateConflict(f"{exc}; modify the task to fit, then start it") from exc
         task = await self.get(task_id)
         if not moved:
             raise _not_pending(task)

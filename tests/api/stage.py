@@ -13,8 +13,10 @@ import httpx
 from fastapi import FastAPI
 from temporalio.client import Client
 
+from api.audit import install_audit
 from api.deps import AppState
-from api.routes import placement, regions, scaling, sweeps, tasks
+from api.quotas import install_quota_errors
+from api.routes import audit, placement, regions, scaling, sweeps, tasks
 from meridian.regions.catalog import Catalog
 from meridian.regions.config import load_regions
 from meridian.regions.view import RegionView
@@ -83,8 +85,10 @@ async def staged(tmp_path: Path, business_unit: str = "admin") -> AsyncIterator[
     temporal = FakeClient()
     service = task_service(store, temporal)
     app = FastAPI()
-    for routes in (tasks, placement, regions, scaling, sweeps):
+    for routes in (tasks, placement, regions, scaling, sweeps, audit):
         app.include_router(routes.router)
+    install_audit(app)
+    install_quota_errors(app)
     app.state.meridian = AppState(
         settings=service.settings,
         store=store,

@@ -6,13 +6,26 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint unit integration bench bench-quick clean
+TOOLS  := .venv-tools
+TOOLS_STAMP := $(TOOLS)/.installed
+
+.PHONY: run test lint unit integration bench bench-quick clean tools
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev,clouds]'
 	touch $(STAMP)
+
+# The deployment checkers (checkov, ansible-lint, yamllint, kubernetes-validate) live in
+# their own virtualenv: their pins clash with the project's.
+$(TOOLS_STAMP): infra/tools/requirements.txt infra/tools/constraints.txt
+	test -x $(TOOLS)/bin/python || $(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet --upgrade pip
+	$(TOOLS)/bin/python -m pip install --quiet -c infra/tools/constraints.txt -r infra/tools/requirements.txt
+	touch $(TOOLS_STAMP)
+
+tools: $(TOOLS_STAMP)
 
 run: $(STAMP)
 	$(VENV)/bin/meridian up
@@ -24,7 +37,7 @@ lint: $(STAMP)
 
 # The whole suite: lint, unit tests, integration tests (real Temporal dev server,
 # kubesim, MariaDB on 127.0.0.1:3306 and SQLite), and the benchmark smoke run.
-test: $(STAMP) lint
+test: $(STAMP) $(TOOLS_STAMP) lint
 	$(PY) -m pytest -q -p no:cacheprovider
 	$(MAKE) bench-quick
 

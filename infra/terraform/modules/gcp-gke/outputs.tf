@@ -47,8 +47,9 @@ output "serverless" {
       kind       = "ComputeClass"
       metadata   = { name = local.burst_class }
       spec = {
-        # Spot first (cheapest for short bursts), then on-demand when Spot is out.
-        priorities           = [{ spot = true }, { spot = false }]
+        # Spot first (cheapest for short bursts), then on-demand when Spot is out; N2 is
+        # offered in every region.
+        priorities           = [{ machineFamily = "n2", spot = true }, { machineFamily = "n2", spot = false }]
         nodePoolAutoCreation = { enabled = true }
         whenUnsatisfiable    = "ScaleUpAnyway"
       }

@@ -231,5 +231,5 @@ resource "huaweicloud_cce_cluster_pod_identity_association" "unit_worker" {
   namespace       = var.meridian_namespace
   service_account = local.unit_sa
   agency_name     = huaweicloud_identity_agency.unit_worker.name
-  tags            = local.tags
+  # No tags: they cannot be updated on this resource, so a tag edit would fail the apply.
 }

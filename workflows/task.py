@@ -87,7 +87,7 @@ class TaskWorkflow:
         self.spec: TaskSpec = inp.spec
         self.p = inp.progress or TaskProgress()
         self.timing = inp.timing or WorkflowTiming()
-        # One modify at a time: each reads the spec, writes it (awaiting), then sets it.
+        # One modify at a time: each merges into the spec the one before it left.
         self._modify_lock = asyncio.Lock()
         self._observations: list[JobObservation] = []
         self._infra: list[InfraFailure] = []

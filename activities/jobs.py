@@ -29,8 +29,6 @@ from meridian.kube.contracts import (
     JobRef,
     ListJobKeysInput,
     ListJobKeysResult,
-    ListJobsInput,
-    ListJobsResult,
 )
 from meridian.kube.errors import KubeError
 from meridian.kube.gateway import JobGateway
@@ -129,21 +127,6 @@ class JobActivities:
             )
         except KubeError as exc:
             raise kube_failure(exc) from exc
-
-    @activity.defn(name="list_jobs")
-    def list_jobs(self, inp: ListJobsInput) -> ListJobsResult:
-        try:
-            observations, requests = self.gateway.counted(
-                self.gateway.list_observations,
-                inp.region,
-                self.namespace,
-                page_size=inp.page_size,
-                source="sweep",
-                task_ids=set(inp.task_ids) if inp.task_ids is not None else None,
-            )
-        except KubeError as exc:
-            raise kube_failure(exc) from exc
-        return ListJobsResult(region=inp.region, observations=observations, requests=requests)
 
     @activity.defn(name="probe_region")
     def probe_region(self, inp: RegionProbeInput) -> RegionProbeResult:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from collections import Counter
+from datetime import datetime, timedelta
 
 from temporalio import activity
 from temporalio.client import Client
@@ -26,9 +28,12 @@ from meridian.sweeps.contracts import (
 )
 from meridian.tasks.contracts import SIGNAL_JOB_STATUS
 from meridian.tasks.service import TemporalUnavailable, start_task_workflow
-from meridian.tasks.spec import TaskSpec, TaskStatus
+from meridian.tasks.spec import TaskSpec
 
 log = logging.getLogger(__name__)
+
+# Failures named in a sweep run's error (all are counted, and noted on their tasks).
+_ERRORS_SHOWN = 5
 
 
 class SweepActivities:
@@ -59,38 +64,61 @@ class SweepActivities:
     async def resume_unstarted_tasks(self, inp: ResumeUnstartedInput) -> ResumeUnstartedResult:
         """Start the workflow of every task recorded SCHEDULING but never placed, once it
         is older than a submit takes: the API may have died between writing the row and
-        starting the workflow. Starting is idempotent, so a running workflow is untouched."""
-        if self.client is None:
-            return ResumeUnstartedResult()
-        with self.store.counting() as queries:
-            candidates = await asyncio.to_thread(self._unplaced, inp)
-        started = 0
-        for task_id, spec in candidates:
-            try:
-                await start_task_workflow(self.client, self.settings, task_id, spec)
-                started += 1
-            except TemporalUnavailable as exc:
-                log.warning("cannot start the workflow of %s: %s", task_id, exc)
-        return ResumeUnstartedResult(
-            checked=len(candidates), started=started, db_queries=queries.value
-        )
+        starting the workflow. Starting is idempotent, so a running workflow is untouched.
 
-    def _unplaced(self, inp: ResumeUnstartedInput) -> list[tuple[str, TaskSpec]]:
-        refs = [
-            r
-            for r in self.store.list_active_tasks(limit=5000)
-            if r.status is TaskStatus.SCHEDULING and r.region is None and r.attempt == 0
-        ]
-        found: list[tuple[str, TaskSpec]] = []
-        for ref in refs:
-            if len(found) >= inp.limit:
-                break
-            task = self.store.get_task(ref.id)
-            if task is None:
-                continue
-            if (inp.at - task.created_at).total_seconds() >= inp.older_than_seconds:
-                found.append((task.id, task.spec))
-        return found
+        Every such task, page after page: one stuck near the start of the table must not
+        hide the ones behind it. A workflow that cannot be started is noted on its task
+        and counted, never dropped in silence."""
+        result = ResumeUnstartedResult()
+        if self.client is None:
+            return result
+        created_before = inp.at - timedelta(seconds=inp.older_than_seconds)
+        after: str | None = None
+        with self.store.counting() as queries:
+            while True:
+                page = await asyncio.to_thread(
+                    self.store.list_unstarted_tasks,
+                    created_before=created_before,
+                    after_id=after,
+                    limit=inp.limit,
+                )
+                for task in page:
+                    await self._resume(self.client, task.id, task.spec, inp.at, result)
+                if len(page) < inp.limit:
+                    break
+                after = page[-1].id
+        result.db_queries = queries.value
+        return result
+
+    async def _resume(
+        self,
+        client: Client,
+        task_id: str,
+        spec: TaskSpec,
+        at: datetime,
+        result: ResumeUnstartedResult,
+    ) -> None:
+        result.checked += 1
+        try:
+            if await start_task_workflow(client, self.settings, task_id, spec):
+                result.started += 1
+                return
+            why = "a workflow with this id already ran and closed"
+        except TemporalUnavailable as exc:
+            why = f"Temporal did not answer: {exc}"[:300]
+        log.warning("cannot start the workflow of %s: %s", task_id, why)
+        result.failed += 1
+        if len(result.errors) < _ERRORS_SHOWN:
+            result.errors.append(f"{task_id}: {why}")
+        # Keyed by the reason: the same failure on every sweep is one event, not one per run.
+        digest = hashlib.sha256(why.encode()).hexdigest()[:16]
+        await asyncio.to_thread(
+            self.store.add_task_note,
+            task_id,
+            key=f"resume-failed:{digest}",
+            reason=f"resume sweep could not start the task's workflow: {why}",
+            at=at,
+        )
 
     @activity.defn(name="reconcile_jobs")
     async def reconcile_jobs(self, inp: ReconcileJobsInput) -> ReconcileJobsResult:
@@ -160,6 +188,12 @@ class SweepActivities:
         found["jobs_seen"] = sum(r.jobs_seen for r in inp.regions)
         if inp.resumed:
             fixed["workflows_started"] += inp.resumed
+        if inp.resume_failed:
+            found["resume_failed"] += inp.resume_failed
+            errors.append(
+                f"{inp.resume_failed} task workflow(s) could not be started: "
+                + "; ".join(inp.resume_errors)
+            )
         # What the sweep's central activities sent (this bookkeeping write not included).
         queries = inp.db_queries + sum(r.db_queries for r in inp.regions)
         self.store.record_sweep_run(

@@ -190,7 +190,10 @@ class SweepRunPublic(BaseModel):
     kind: str
     started_at: datetime
     finished_at: datetime | None
+    # Counts by what was found (running-tasks also `resume_failed`: tasks with no
+    # workflow whose workflow could not be started, each noted in its task's events)...
     found: dict[str, Any]
+    # ...and by what was done about it (running-tasks also `workflows_started`).
     fixed: dict[str, Any]
     k8s_requests: int
     # Statements the central side sent for the run (reading tasks, marking orphans).

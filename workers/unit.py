@@ -103,7 +103,6 @@ async def run_units(settings: Settings, regions: list[str], stop: asyncio.Event)
                     activities.create_job,
                     activities.read_job,
                     activities.delete_job,
-                    activities.list_jobs,
                     activities.probe_region,
                     activities.sweep_running,
                     activities.list_job_keys,

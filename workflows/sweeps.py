@@ -12,29 +12,24 @@ region that came back never runs beside its replacement), missed completions sig
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
+from workflows import options
+
 with workflow.unsafe.imports_passed_through():
-    from meridian.kube.contracts import (
-        DeleteJobsInput,
-        DeleteJobsResult,
-        ListJobKeysInput,
-        ListJobKeysResult,
-    )
-    from meridian.queues import region_task_queue
+    from activities.jobs import JobActivities
+    from activities.sweeps import SweepActivities
+    from meridian.kube.contracts import DeleteJobsInput, ListJobKeysInput
     from meridian.sweeps.contracts import (
         JOB_SWEEP_WORKFLOW,
         RUNNING_SWEEP_WORKFLOW,
         MarkOrphansDeletedInput,
         ReconcileJobsInput,
-        ReconcileJobsResult,
         RecordSweepInput,
         RegionTasksInput,
-        RegionTasksResult,
         ResumeUnstartedInput,
         ResumeUnstartedResult,
         SweepInput,
@@ -43,12 +38,9 @@ with workflow.unsafe.imports_passed_through():
         SweepRunningInput,
     )
 
-LOCAL_RETRY = RetryPolicy(
-    initial_interval=timedelta(milliseconds=200),
-    maximum_interval=timedelta(seconds=5),
-    maximum_attempts=5,
-)
-REGION_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=500), maximum_attempts=2)
+# A sweep runs again on its schedule: one whose database does not answer gives up after
+# this long rather than piling up behind the next run.
+DB_WITHIN = 120.0
 
 
 def _unreachable(region: str, err: ActivityError) -> SweepRegionResult:
@@ -60,21 +52,22 @@ async def _record(
     started: datetime,
     results: list[SweepRegionResult],
     *,
-    resumed: int = 0,
-    db_queries: int = 0,
+    resumed: ResumeUnstartedResult | None = None,
 ) -> None:
-    await workflow.execute_local_activity(
-        "record_sweep",
+    resumed = resumed or ResumeUnstartedResult()
+    await workflow.execute_local_activity_method(
+        SweepActivities.record_sweep,
         RecordSweepInput(
             kind=kind,
             started_at=started,
             finished_at=workflow.now(),
             regions=results,
-            resumed=resumed,
-            db_queries=db_queries,
+            resumed=resumed.started,
+            resume_failed=resumed.failed,
+            resume_errors=resumed.errors,
+            db_queries=resumed.db_queries,
         ),
-        start_to_close_timeout=timedelta(seconds=30),
-        retry_policy=LOCAL_RETRY,
+        **options.local(within=DB_WITHIN),
     )
 
 
@@ -84,41 +77,28 @@ class RunningTaskSweepWorkflow:
     async def run(self, inp: SweepInput) -> SweepResult:
         started = workflow.now()
         # A task row with no workflow behind it would wait forever: start it first.
-        resumed: ResumeUnstartedResult = await workflow.execute_local_activity(
-            "resume_unstarted_tasks",
+        resumed = await workflow.execute_local_activity_method(
+            SweepActivities.resume_unstarted_tasks,
             ResumeUnstartedInput(older_than_seconds=inp.unstarted_after_seconds, at=started),
-            result_type=ResumeUnstartedResult,
-            start_to_close_timeout=timedelta(seconds=60),
-            retry_policy=LOCAL_RETRY,
+            **options.local(each=60, within=DB_WITHIN),
         )
         results = list(await asyncio.gather(*(self._region(r, inp) for r in inp.regions)))
-        await _record(
-            "running-tasks",
-            started,
-            results,
-            resumed=resumed.started,
-            db_queries=resumed.db_queries,
-        )
+        await _record("running-tasks", started, results, resumed=resumed)
         return SweepResult(kind="running-tasks", regions=results)
 
     async def _region(self, region: str, inp: SweepInput) -> SweepRegionResult:
-        expected: RegionTasksResult = await workflow.execute_local_activity(
-            "active_tasks_for_region",
+        expected = await workflow.execute_local_activity_method(
+            SweepActivities.active_tasks_for_region,
             RegionTasksInput(region=region),
-            result_type=RegionTasksResult,
-            start_to_close_timeout=timedelta(seconds=30),
-            retry_policy=LOCAL_RETRY,
+            **options.local(within=DB_WITHIN),
         )
         if not expected.tasks:
             return SweepRegionResult(region=region, db_queries=expected.db_queries)
         try:
-            result: SweepRegionResult = await workflow.execute_activity(
-                "sweep_running",
+            result = await workflow.execute_activity_method(
+                JobActivities.sweep_running,
                 SweepRunningInput(region=region, tasks=expected.tasks, page_size=inp.page_size),
-                result_type=SweepRegionResult,
-                task_queue=region_task_queue(region),
-                schedule_to_close_timeout=timedelta(seconds=inp.region_timeout_seconds),
-                retry_policy=REGION_RETRY,
+                **options.region(region, within=inp.region_timeout_seconds),
             )
         except ActivityError as err:
             result = _unreachable(region, err)
@@ -136,25 +116,19 @@ class JobSweepWorkflow:
         return SweepResult(kind="jobs", regions=results)
 
     async def _region(self, region: str, inp: SweepInput) -> SweepRegionResult:
-        queue = region_task_queue(region)
-        timeout = timedelta(seconds=inp.region_timeout_seconds)
+        on_region = options.region(region, within=inp.region_timeout_seconds)
         try:
-            listed: ListJobKeysResult = await workflow.execute_activity(
-                "list_job_keys",
+            listed = await workflow.execute_activity_method(
+                JobActivities.list_job_keys,
                 ListJobKeysInput(region=region, page_size=inp.page_size),
-                result_type=ListJobKeysResult,
-                task_queue=queue,
-                schedule_to_close_timeout=timeout,
-                retry_policy=REGION_RETRY,
+                **on_region,
             )
         except ActivityError as err:
             return _unreachable(region, err)
-        verdict: ReconcileJobsResult = await workflow.execute_local_activity(
-            "reconcile_jobs",
+        verdict = await workflow.execute_local_activity_method(
+            SweepActivities.reconcile_jobs,
             ReconcileJobsInput(region=region, jobs=listed.jobs),
-            result_type=ReconcileJobsResult,
-            start_to_close_timeout=timedelta(seconds=60),
-            retry_policy=LOCAL_RETRY,
+            **options.local(each=60, within=DB_WITHIN),
         )
         result = SweepRegionResult(
             region=region,
@@ -166,24 +140,20 @@ class JobSweepWorkflow:
         )
         if verdict.delete:
             try:
-                deleted: DeleteJobsResult = await workflow.execute_activity(
-                    "delete_jobs",
+                deleted = await workflow.execute_activity_method(
+                    JobActivities.delete_jobs,
                     DeleteJobsInput(region=region, job_names=verdict.delete),
-                    result_type=DeleteJobsResult,
-                    task_queue=queue,
-                    schedule_to_close_timeout=timeout,
-                    retry_policy=REGION_RETRY,
+                    **on_region,
                 )
             except ActivityError as err:
                 result.error = f"delete failed: {err.cause or err}"[:300]
                 return result
             result.requests += deleted.requests
             result.fixed["deleted"] = len(deleted.deleted)
-            marked = await workflow.execute_local_activity(
-                "mark_orphans_deleted",
+            marked = await workflow.execute_local_activity_method(
+                SweepActivities.mark_orphans_deleted,
                 MarkOrphansDeletedInput(region=region, job_names=verdict.delete, at=workflow.now()),
-                start_to_close_timeout=timedelta(seconds=30),
-                retry_policy=LOCAL_RETRY,
+                **options.local(within=DB_WITHIN),
             )
             # Histories from before it returned its statement count carry None here.
             result.db_queries += marked if isinstance(marked, int) else 0

@@ -9,26 +9,20 @@ infrastructure failures exclude the region and start a new, fenced attempt elsew
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 from datetime import timedelta
-from enum import StrEnum
+from typing import NoReturn
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, SearchAttributeKey
+from temporalio.common import SearchAttributeKey
 from temporalio.exceptions import ActivityError, ApplicationError
 
+from workflows import options
+
 with workflow.unsafe.imports_passed_through():
-    from meridian.kube.contracts import (
-        CreateJobInput,
-        CreateJobResult,
-        DeleteJobResult,
-        FailureKind,
-        JobObservation,
-        JobPhase,
-        JobRef,
-    )
-    from meridian.queues import region_task_queue
-    from meridian.regions.contracts import RegionHealthInput, RegionHealthResult
+    from activities.jobs import JobActivities
+    from activities.tasks import TaskActivities
+    from meridian.kube.contracts import CreateJobInput, JobObservation, JobRef
+    from meridian.regions.contracts import RegionHealthInput
     from meridian.tasks.contracts import (
         QUERY_STATE,
         SA_BUSINESS_UNIT,
@@ -48,16 +42,23 @@ with workflow.unsafe.imports_passed_through():
         PlaceTaskResult,
         RecordOrphanInput,
         RecordStatusInput,
-        RecordStatusResult,
         ResidentStatus,
         StopRequest,
         TaskProgress,
         TaskWorkflowInput,
         TaskWorkflowResult,
         UpdateSpecInput,
-        UpdateSpecResult,
     )
-    from meridian.tasks.spec import FailoverPolicy, TaskSpec, TaskStatus, job_name_for
+    from meridian.tasks.lifecycle import (
+        AttemptEnd,
+        Outcome,
+        after_app_failure,
+        infra_failure_end,
+        is_final_failure,
+        judge_observation,
+        under_failover,
+    )
+    from meridian.tasks.spec import TaskSpec, TaskStatus, job_name_for
     from meridian.tasks.timing import WorkflowTiming
 
 SA_KEYS = {
@@ -71,42 +72,23 @@ SA_KEYS = {
 # the old commands. Remove a patch only once no workflow that started before it runs.
 PATCH_ORPHAN_WITH_RECORD = "orphan-with-record"  # one local activity, not two, per move
 
-# DB writes and placement run as local activities on the central worker that runs this
-# workflow: no task-queue round trip, which is most of a task's cost on the server.
-LOCAL_RETRY = RetryPolicy(
-    initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=5)
-)
-REGION_RETRY = RetryPolicy(
-    initial_interval=timedelta(milliseconds=300),
-    maximum_interval=timedelta(seconds=2),
-    non_retryable_error_types=["KubeInvalid"],
-)
-
-
-class Outcome(StrEnum):
-    SUCCEEDED = "succeeded"
-    APP_FAILED = "app_failed"
-    INFRA_FAILED = "infra_failed"
-    STOP = "stop"
-    REPLACE = "replace"
-
-
-@dataclass
-class AttemptEnd:
-    outcome: Outcome
-    reason: str
-    exit_code: int | None = None
-    region_down: bool = False
-    exclude_region: bool = True
+# DB writes and placement run as local activities (`options.local`) on the central worker
+# that runs this workflow: no task-queue round trip, which is most of a task's cost on the
+# server. Job calls run on the region's unit worker (`options.region`).
 
 
 @workflow.defn(name=TASK_WORKFLOW)
 class TaskWorkflow:
-    def __init__(self) -> None:
-        self.task_id = ""
-        self.spec: TaskSpec | None = None
-        self.p = TaskProgress()
-        self.timing = WorkflowTiming()
+    @workflow.init
+    def __init__(self, inp: TaskWorkflowInput) -> None:
+        # From the input here, not in `run`: an update that arrives with the first
+        # workflow task runs before `run` does, and must see the task it modifies.
+        self.task_id = inp.task_id
+        self.spec: TaskSpec = inp.spec
+        self.p = inp.progress or TaskProgress()
+        self.timing = inp.timing or WorkflowTiming()
+        # One modify at a time: each merges into the spec the one before it left.
+        self._modify_lock = asyncio.Lock()
         self._observations: list[JobObservation] = []
         self._infra: list[InfraFailure] = []
         self._stop: StopRequest | None = None
@@ -127,24 +109,27 @@ class TaskWorkflow:
 
     @workflow.run
     async def run(self, inp: TaskWorkflowInput) -> TaskWorkflowResult:
-        self.task_id = inp.task_id
-        self.spec = inp.spec
-        self.p = inp.progress or TaskProgress()
-        self.timing = inp.timing or WorkflowTiming()
         # Search attributes are only upserted when the starter registered them (the API
         # does); the workflow then works on servers without them (unit tests).
         started_with = workflow.info().typed_search_attributes
         self._sa_enabled = started_with.get(SA_KEYS[SA_STATUS]) is not None
         try:
-            return await self._lifecycle()
+            result = await self._lifecycle()
         except asyncio.CancelledError:
             # `temporal workflow cancel` (or a cancelled REST stop): clean up, record, and
             # let the workflow close as Canceled.
             await self._cleanup_stopped("cancelled")
             raise
+        except ApplicationError:
+            # The task failed for good (and is recorded so): an accepted modify still
+            # gets its answer first.
+            await workflow.wait_condition(workflow.all_handlers_finished)
+            raise
+        # A modify accepted meanwhile gets its answer (and its write) before the close.
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return result
 
     async def _lifecycle(self) -> TaskWorkflowResult:
-        spec = self._spec
         while True:
             if self._stop is not None:
                 return await self._finish_stopped(self._stop.reason)
@@ -170,24 +155,21 @@ class TaskWorkflow:
                 )
             elif end.outcome is Outcome.APP_FAILED:
                 self.p.app_failures += 1
-                if self.p.app_failures >= spec.retry.max_attempts:
+                # The retry policy as it is now: a modify may have changed it mid-attempt.
+                verdict = after_app_failure(
+                    end, self.spec.retry, attempt=self.p.attempt, app_failures=self.p.app_failures
+                )
+                if verdict.final:
                     await self._retire_attempt(end.reason, exclude=False, quiet=True)
                     return await self._finish(
                         TaskStatus.FAILED,
-                        f"{end.reason} (attempt {self.p.attempt}; "
-                        f"{self.p.app_failures} of {spec.retry.max_attempts} attempts failed)",
+                        verdict.message,
                         error=end.reason,
                         exit_code=end.exit_code,
                     )
                 await self._retire_attempt(end.reason, exclude=False)
-                delay = spec.retry.backoff_for(self.p.app_failures)
-                await self._sleep_unless_stopped(delay)
-            if self._continue_as_new_due():
-                workflow.continue_as_new(
-                    TaskWorkflowInput(
-                        task_id=self.task_id, spec=spec, progress=self.p, timing=self.timing
-                    )
-                )
+                await self._sleep_unless_stopped(verdict.backoff_seconds)
+            await self._roll_over_if_due()
 
     # -- placement and attempts ----------------------------------------------------------
 
@@ -195,18 +177,16 @@ class TaskWorkflow:
         backoff = self.timing.unplaced_backoff_seconds
         last_reason = ""
         while self._stop is None:
-            result: PlaceTaskResult = await workflow.execute_local_activity(
-                "place_task",
+            result = await workflow.execute_local_activity_method(
+                TaskActivities.place_task,
                 PlaceTaskInput(
                     task_id=self.task_id,
-                    spec=self._spec,
+                    spec=self.spec,
                     attempt=self.p.attempt + 1,
                     seq=self._next_seq(),
                     excluded_regions=self.p.excluded_regions,
                 ),
-                result_type=PlaceTaskResult,
-                start_to_close_timeout=timedelta(seconds=30),
-                retry_policy=LOCAL_RETRY,
+                **options.local(),
             )
             if result.region is not None:
                 return result
@@ -222,10 +202,11 @@ class TaskWorkflow:
                 and backoff >= self.timing.unplaced_backoff_max_seconds
             ):
                 self.p.excluded_regions = {}
+            # A task nothing can take may wait for days: its history must not grow for ever.
+            await self._roll_over_if_due()
         return None
 
     async def _start_attempt(self, placed: PlaceTaskResult) -> None:
-        spec = self._spec
         region = str(placed.region)
         self.p.attempt += 1
         self.p.region = region
@@ -234,22 +215,22 @@ class TaskWorkflow:
         name = job_name_for(self.task_id, self.p.attempt)
         # Known before the create is sent: a cancel that lands mid-create still finds it.
         self._creating = (region, name)
+        # The Job gets the spec as it is now; only a modify from here on replaces it.
+        self._replace_job = False
         try:
-            created: CreateJobResult = await workflow.execute_activity(
-                "create_job",
+            created = await workflow.execute_activity_method(
+                JobActivities.create_job,
                 CreateJobInput(
-                    task_id=self.task_id, spec=spec, attempt=self.p.attempt, region=region
+                    task_id=self.task_id, spec=self.spec, attempt=self.p.attempt, region=region
                 ),
-                result_type=CreateJobResult,
-                task_queue=region_task_queue(region),
                 # A region whose unit worker stopped polling never starts the activity:
-                # schedule-to-close bounds that wait, then the task moves on.
-                schedule_to_close_timeout=timedelta(seconds=self.timing.region_call_seconds),
-                start_to_close_timeout=timedelta(seconds=15),
-                retry_policy=REGION_RETRY,
+                # `within` bounds that wait, then the task moves on.
+                **options.region(region, within=self.timing.region_call_seconds, each=15),
             )
         except ActivityError as err:
-            if _cause_type(err) == "KubeInvalid":
+            # Invalid or forbidden: the same spec is refused in any region, so moving the
+            # task would only repeat the refusal for ever.
+            if is_final_failure(_cause_type(err)):
                 await self._finish(
                     TaskStatus.FAILED,
                     f"Job rejected: {_cause_message(err)}",
@@ -306,14 +287,10 @@ class TaskWorkflow:
 
     async def _delete_job(self, region: str, name: str) -> bool:
         try:
-            await workflow.execute_activity(
-                "delete_job",
+            await workflow.execute_activity_method(
+                JobActivities.delete_job,
                 JobRef(task_id=self.task_id, attempt=self.p.attempt, region=region, job_name=name),
-                result_type=DeleteJobResult,
-                task_queue=region_task_queue(region),
-                schedule_to_close_timeout=timedelta(seconds=self.timing.region_call_seconds),
-                start_to_close_timeout=timedelta(seconds=10),
-                retry_policy=REGION_RETRY,
+                **options.region(region, within=self.timing.region_call_seconds, each=10),
             )
             return True
         except ActivityError:
@@ -330,11 +307,10 @@ class TaskWorkflow:
         )
 
     async def _record_orphan(self, region: str, name: str, reason: str) -> None:
-        await workflow.execute_local_activity(
-            "record_orphan",
+        await workflow.execute_local_activity_method(
+            TaskActivities.record_orphan,
             self._orphan_input(region, name, reason),
-            start_to_close_timeout=timedelta(seconds=30),
-            retry_policy=LOCAL_RETRY,
+            **options.local(),
         )
 
     # -- following the Job ---------------------------------------------------------------
@@ -366,14 +342,9 @@ class TaskWorkflow:
                 for note in notes:
                     await self._record(self.p.status, note)
                 continue
-            if self._continue_as_new_due():
-                # A resident task can follow its Job for months: roll the history over,
-                # carrying the progress (attempt, fencing token, region) forward.
-                workflow.continue_as_new(
-                    TaskWorkflowInput(
-                        task_id=self.task_id, spec=self._spec, progress=self.p, timing=self.timing
-                    )
-                )
+            # A resident task can follow its Job for months: roll the history over,
+            # carrying the progress (attempt, fencing token, region) forward.
+            await self._roll_over_if_due(following=True)
             if self._backstop_due or self._confirm_missing:
                 self._backstop_due = False
                 self._confirm_missing = False
@@ -423,17 +394,12 @@ class TaskWorkflow:
         )
 
     async def _under_policy(self, end: AttemptEnd | None) -> AttemptEnd | None:
-        """Apply `failover: never`: wait out a dead region, rerun in place otherwise."""
-        if end is None or end.outcome is not Outcome.INFRA_FAILED:
-            return end
-        if self._spec.failover is not FailoverPolicy.NEVER:
-            return end
-        if end.region_down:
-            if not self._waiting_for_region:
-                self._waiting_for_region = True
-                await self._record(self.p.status, f"failover: never; waiting: {end.reason}")
-            return None
-        return AttemptEnd(Outcome.REPLACE, f"{end.reason} (failover: never; rerun in place)")
+        """Apply the task's failover policy (as it is now) to how the attempt ended."""
+        verdict = under_failover(end, self.spec.failover)
+        if verdict.waiting_note is not None and not self._waiting_for_region:
+            self._waiting_for_region = True
+            await self._record(self.p.status, verdict.waiting_note)
+        return verdict.end
 
     def _consume_signals(self) -> AttemptEnd | None:
         observations, self._observations = self._observations, []
@@ -443,83 +409,39 @@ class TaskWorkflow:
                 return end
         infra, self._infra = self._infra, []
         for failure in infra:
-            if failure.region != self.p.region:
-                continue
-            if failure.attempt is not None and failure.attempt != self.p.attempt:
-                continue
-            return AttemptEnd(
-                Outcome.INFRA_FAILED,
-                failure.reason,
-                region_down=failure.region_down,
-                exclude_region=failure.exclude_region,
-            )
+            end = infra_failure_end(failure, self.p)
+            if end is not None:
+                return end
         return None
 
     def _apply_observation(self, obs: JobObservation) -> AttemptEnd | None:
-        # Fencing: anything about another attempt's Job is history, not news.
-        if obs.attempt != self.p.attempt or obs.job_name != self.p.job_name:
-            return None
-        if obs.resource_version and obs.resource_version < self.p.last_resource_version:
-            return None
-        self.p.last_resource_version = max(self.p.last_resource_version, obs.resource_version)
-        if obs.phase is JobPhase.SUCCEEDED:
-            return AttemptEnd(Outcome.SUCCEEDED, f"Job {obs.job_name} completed in {obs.region}")
-        if obs.phase is JobPhase.FAILED:
-            if obs.failure_kind is FailureKind.INFRASTRUCTURE:
-                return AttemptEnd(
-                    Outcome.INFRA_FAILED,
-                    f"{obs.reason or 'infrastructure failure'} in {obs.region}"
-                    + (f" on node {obs.node_name}" if obs.node_name else ""),
-                )
-            detail = (
-                f"exit code {obs.exit_code}"
-                if obs.exit_code is not None
-                else (obs.reason or "failed")
-            )
-            return AttemptEnd(
-                Outcome.APP_FAILED, f"Job {obs.job_name} failed: {detail}", exit_code=obs.exit_code
-            )
-        if obs.phase is JobPhase.MISSING:
-            if obs.source == "backstop":
-                return AttemptEnd(
-                    Outcome.INFRA_FAILED, f"Job {obs.job_name} disappeared from {obs.region}"
-                )
+        judged = judge_observation(
+            obs,
+            self.p,
+            now=workflow.now(),
+            unschedulable_seconds=self.timing.unschedulable_seconds,
+        )
+        self.p.last_resource_version = judged.resource_version
+        if judged.confirm_missing:
             # Hearsay from a sweep: confirm with our own read before acting on it.
             self._confirm_missing = True
-            return None
-        if obs.unschedulable_since is not None:
-            waited = (workflow.now() - obs.unschedulable_since).total_seconds()
-            if waited >= self.timing.unschedulable_seconds:
-                return AttemptEnd(
-                    Outcome.INFRA_FAILED,
-                    f"Job unschedulable in {obs.region} for {int(waited)}s"
-                    + (f": {obs.message}" if obs.message else ""),
-                )
-        if obs.phase is JobPhase.RUNNING and self.p.status is not TaskStatus.RUNNING:
+        if judged.running:
             self._mark_running = obs
-        return None
+        return judged.end
 
     async def _backstop_read(self) -> AttemptEnd | None:
         region, name = self.p.region, self.p.job_name
         if region is None or name is None:
             return None
         try:
-            obs: JobObservation = await workflow.execute_activity(
-                "read_job",
+            obs = await workflow.execute_activity_method(
+                JobActivities.read_job,
                 JobRef(task_id=self.task_id, attempt=self.p.attempt, region=region, job_name=name),
-                result_type=JobObservation,
-                task_queue=region_task_queue(region),
-                schedule_to_close_timeout=timedelta(seconds=self.timing.region_call_seconds),
-                start_to_close_timeout=timedelta(seconds=10),
-                retry_policy=REGION_RETRY,
+                **options.region(region, within=self.timing.region_call_seconds, each=10),
             )
         except ActivityError as err:
-            health: RegionHealthResult = await workflow.execute_local_activity(
-                "region_health",
-                RegionHealthInput(region=region),
-                result_type=RegionHealthResult,
-                start_to_close_timeout=timedelta(seconds=30),
-                retry_policy=LOCAL_RETRY,
+            health = await workflow.execute_local_activity_method(
+                TaskActivities.region_health, RegionHealthInput(region=region), **options.local()
             )
             if health.down:
                 return AttemptEnd(
@@ -549,8 +471,8 @@ class TaskWorkflow:
         orphan: RecordOrphanInput | None = None,
     ) -> None:
         self.p.status = status
-        await workflow.execute_local_activity(
-            "record_status",
+        await workflow.execute_local_activity_method(
+            TaskActivities.record_status,
             RecordStatusInput(
                 task_id=self.task_id,
                 seq=self._next_seq(),
@@ -565,9 +487,7 @@ class TaskWorkflow:
                 at=workflow.now(),
                 orphan=orphan,
             ),
-            result_type=RecordStatusResult,
-            start_to_close_timeout=timedelta(seconds=30),
-            retry_policy=LOCAL_RETRY,
+            **options.local(),
         )
         self._upsert_search_attributes()
 
@@ -631,11 +551,26 @@ class TaskWorkflow:
             or info.get_current_history_length() > self.timing.history_event_limit
         )
 
-    @property
-    def _spec(self) -> TaskSpec:
-        if self.spec is None:
-            raise ApplicationError("workflow has no spec", non_retryable=True)
-        return self.spec
+    async def _roll_over_if_due(self, *, following: bool = False) -> None:
+        """Continue as new, carrying the spec as modified and the progress, once the
+        history is long; never mid-way through a handler, never over unhandled news."""
+        if not self._continue_as_new_due():
+            return
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        # A stop or a Job-changing modify would not survive the roll-over; signals about
+        # the followed Job neither. Handle them in this run (it rolls over afterwards).
+        if self._stop is not None or self._replace_job:
+            return
+        if following and (self._observations or self._infra or self._notes):
+            return
+        self._continue_as_new()
+
+    def _continue_as_new(self) -> NoReturn:
+        workflow.continue_as_new(
+            TaskWorkflowInput(
+                task_id=self.task_id, spec=self.spec, progress=self.p, timing=self.timing
+            )
+        )
 
     # -- signals, updates, queries ---------------------------------------------------------
 
@@ -673,20 +608,28 @@ class TaskWorkflow:
 
     @workflow.update(name=UPDATE_MODIFY)
     async def modify(self, inp: ModifyInput) -> ModifyResult:
-        spec = self._spec
-        changed_job = inp.patch.changes_job(spec)
-        new_spec = inp.patch.apply_to(spec)
-        await workflow.execute_local_activity(
-            "update_spec",
-            UpdateSpecInput(task_id=self.task_id, spec=new_spec),
-            result_type=UpdateSpecResult,
-            start_to_close_timeout=timedelta(seconds=30),
-            retry_policy=LOCAL_RETRY,
-        )
-        self.spec = new_spec
-        replaced = changed_job and self.p.job_name is not None
-        if replaced:
-            self._replace_job = True
+        # Read, write, set under one lock: a second modify waits for the first and
+        # merges into its result instead of overwriting it.
+        async with self._modify_lock:
+            spec = self.spec
+            try:
+                changed_job = inp.patch.changes_job(spec)
+                new_spec = inp.patch.apply_to(spec)
+            except ValueError as err:
+                # Valid when accepted, invalid once merged with a modify that went first.
+                raise ApplicationError(str(err), type="InvalidPatch", non_retryable=True) from err
+            # Obeyed from acceptance on, also while the write is under way (it retries
+            # until it lands): a placement or create that starts meanwhile uses it.
+            self.spec = new_spec
+            # A Job live or being created has the old spec: replace it.
+            replaced = changed_job and (self.p.job_name is not None or self._creating is not None)
+            if replaced:
+                self._replace_job = True
+            await workflow.execute_local_activity_method(
+                TaskActivities.update_spec,
+                UpdateSpecInput(task_id=self.task_id, spec=new_spec),
+                **options.local(),
+            )
         return ModifyResult(spec=new_spec, job_replaced=replaced)
 
     @modify.validator
@@ -694,7 +637,7 @@ class TaskWorkflow:
         if self._terminal or self._stop is not None:
             raise ValueError(f"task is {self.p.status.value}; a finished task cannot be modified")
         # Raises ValueError naming the field when the merged spec is invalid.
-        inp.patch.apply_to(self._spec)
+        inp.patch.apply_to(self.spec)
 
     @workflow.query(name=QUERY_STATE)
     def state(self) -> TaskProgress:

@@ -73,19 +73,6 @@ class DeleteJobResult(BaseModel):
     deleted: bool  # False: it was already gone
 
 
-class ListJobsInput(BaseModel):
-    region: str
-    namespace: str = "meridian"
-    page_size: int = 500
-    task_ids: list[str] | None = None
-
-
-class ListJobsResult(BaseModel):
-    region: str
-    observations: list[JobObservation]
-    requests: int = 0
-
-
 class JobKey(BaseModel):
     job_name: str
     task_id: str

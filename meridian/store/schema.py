@@ -104,7 +104,8 @@ class TaskEventRow(Base):
     exit_code: Mapped[int | None] = mapped_column(Integer)
     placement_summary: Mapped[dict[str, Any] | None] = mapped_column(JSONText())
     details: Mapped[dict[str, Any] | None] = mapped_column(JSONText())
-    # False when an older seq arrived late: kept as history, not applied to the task.
+    # False when it did not move the task: an older seq that arrived late, or a note
+    # (`add_task_note`). Kept as history either way.
     applied: Mapped[bool] = mapped_column(Boolean)
 
 

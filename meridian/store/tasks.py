@@ -246,6 +246,64 @@ class TaskStore:
                 for row in session.execute(query)
             ]
 
+    def list_unstarted_tasks(
+        self, *, created_before: datetime, after_id: str | None = None, limit: int = 200
+    ) -> list[TaskRecord]:
+        """Tasks recorded SCHEDULING that no workflow ever placed (attempt 0, no region),
+        created before `created_before`, in id order; page with `after_id` = last id seen."""
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
+        query = select(TaskRow).where(
+            TaskRow.status == TaskStatus.SCHEDULING.value,
+            TaskRow.region.is_(None),
+            TaskRow.attempt == 0,
+            TaskRow.created_at <= ensure_aware(created_before, "created_before"),
+        )
+        if after_id is not None:
+            query = query.where(TaskRow.id > after_id)
+        query = query.order_by(TaskRow.id).limit(limit)
+        with self._db.read() as session:
+            return [task_record(row) for row in session.scalars(query)]
+
+    def add_task_note(self, task_id: str, *, key: str, reason: str, at: datetime) -> bool:
+        """Add an event to the task's history that changes nothing else (e.g. a sweep
+        that could not act on it). False when the task already has `key`.
+
+        The event carries the task's current status, attempt and region; it is stored as
+        not applied, so that the task's state and its seq stay the workflow's alone.
+        """
+        at = ensure_aware(at, "at")
+
+        def work(session: Session) -> bool:
+            row = session.get(TaskRow, task_id, with_for_update=True)
+            if row is None:
+                raise TaskNotFoundError(task_id)
+            seen = session.scalar(
+                select(TaskEventRow.id).where(
+                    TaskEventRow.task_id == task_id, TaskEventRow.event_key == key
+                )
+            )
+            if seen is not None:
+                return False
+            session.add(
+                TaskEventRow(
+                    task_id=task_id,
+                    event_key=key,
+                    seq=row.last_seq,
+                    status=row.status,
+                    attempt=row.attempt,
+                    region=row.region,
+                    job_name=row.job_name,
+                    reason=reason,
+                    at=at,
+                    applied=False,
+                )
+            )
+            session.flush()
+            return True
+
+        return self._db.run_write(work)
+
     def get_task_states(self, task_ids: list[str]) -> dict[str, ActiveTaskRef]:
         """Status, region and attempt of many tasks at once (the job sweep's lookup).
 

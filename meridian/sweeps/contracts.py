@@ -82,12 +82,15 @@ class SweepInput(BaseModel):
 class ResumeUnstartedInput(BaseModel):
     older_than_seconds: float
     at: datetime
+    # Tasks read per database page; every unstarted task is looked at, page after page.
     limit: int = 200
 
 
 class ResumeUnstartedResult(BaseModel):
     checked: int = 0
-    started: int = 0
+    started: int = 0  # started now, or found running
+    failed: int = 0  # could not be started (each also noted on its task)
+    errors: list[str] = Field(default_factory=list)  # "task: why", the first few
     db_queries: int = 0  # statements the central side sent for it
 
 
@@ -102,4 +105,6 @@ class RecordSweepInput(BaseModel):
     finished_at: datetime
     regions: list[SweepRegionResult]
     resumed: int = 0  # tasks whose missing workflow the sweep started
+    resume_failed: int = 0  # tasks whose missing workflow it could not start
+    resume_errors: list[str] = Field(default_factory=list)
     db_queries: int = 0  # statements of the central activities outside the regions'

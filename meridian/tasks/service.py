@@ -165,8 +165,10 @@ def timing_from(settings: Settings) -> WorkflowTiming:
 
 async def start_task_workflow(
     client: Client, settings: Settings, task_id: str, spec: TaskSpec
-) -> None:
-    """Start the task's workflow, or find it running: safe to call any number of times."""
+) -> bool:
+    """Start the task's workflow, or find it running: safe to call any number of times.
+
+    False when a workflow with this id already ran and closed (it is not run again)."""
     attributes = TypedSearchAttributes(
         [
             SearchAttributePair(
@@ -191,9 +193,10 @@ async def start_task_workflow(
             search_attributes=attributes,
         )
     except WorkflowAlreadyStartedError:
-        pass
+        return False
     except RPCError as exc:
         raise TemporalUnavailable(str(exc)) from exc
+    return True
 
 
 def _not_pending(task: TaskRecord) -> TaskStateConflict:

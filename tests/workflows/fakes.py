@@ -6,6 +6,7 @@ tests run the real activities against kubesim and a real database.
 
 from __future__ import annotations
 
+import threading
 import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -47,6 +48,7 @@ class FakeWorld:
     regions: list[str] = field(default_factory=lambda: ["aws-us-east-1", "azure-eastus"])
     jobs: dict[tuple[str, str], JobPhase] = field(default_factory=dict)  # (region, name)
     created: list[tuple[str, str]] = field(default_factory=list)
+    images: list[str] = field(default_factory=list)  # each created Job's image
     deleted: list[tuple[str, str]] = field(default_factory=list)
     orphans: list[tuple[str, str]] = field(default_factory=list)
     records: list[RecordStatusInput] = field(default_factory=list)
@@ -55,6 +57,31 @@ class FakeWorld:
     unreachable: set[str] = field(default_factory=set)
     down: set[str] = field(default_factory=set)
     read_phase: dict[str, JobPhase] = field(default_factory=dict)  # job name -> phase on read
+    no_capacity: bool = False  # placement finds no region at all
+    forbidden: set[str] = field(default_factory=set)  # regions whose admission refuses Jobs
+    # Activity name -> gate: the activity waits until the gate opens (see `hold`).
+    gates: dict[str, threading.Event] = field(default_factory=dict)
+    waiting: set[str] = field(default_factory=set)  # activities waiting at a closed gate
+
+    def hold(self, activity_name: str) -> threading.Event:
+        """Make `activity_name` wait until the returned gate is set.
+
+        A held local activity holds its workflow task open: whatever reaches the workflow
+        meanwhile (signals, updates) is delivered together in the next activation."""
+        gate = threading.Event()
+        self.gates[activity_name] = gate
+        return gate
+
+    def _pass(self, activity_name: str) -> None:
+        gate = self.gates.get(activity_name)
+        if gate is None or gate.is_set():
+            return
+        self.waiting.add(activity_name)
+        try:
+            if not gate.wait(timeout=30):
+                raise RuntimeError(f"{activity_name} held for 30 s: the test never opened it")
+        finally:
+            self.waiting.discard(activity_name)
 
     def statuses(self) -> list[str]:
         return [r.status.value for r in self.records]
@@ -64,7 +91,10 @@ class FakeWorld:
 
         @activity.defn(name="place_task")
         def place_task(inp: PlaceTaskInput) -> PlaceTaskResult:
+            world._pass("place_task")
             world.placements.append(inp)
+            if world.no_capacity:
+                return PlaceTaskResult(region=None, reason="no capacity anywhere", summary={})
             for region in world.regions:
                 if region not in inp.excluded_regions:
                     return PlaceTaskResult(
@@ -74,6 +104,7 @@ class FakeWorld:
 
         @activity.defn(name="record_status")
         def record_status(inp: RecordStatusInput) -> RecordStatusResult:
+            world._pass("record_status")
             # As activities/tasks.py does: a fenced Job rides along with its transition.
             if inp.orphan is not None:
                 world.orphans.append((inp.orphan.region, inp.orphan.job_name))
@@ -82,6 +113,7 @@ class FakeWorld:
 
         @activity.defn(name="update_spec")
         def update_spec(inp: UpdateSpecInput) -> UpdateSpecResult:
+            world._pass("update_spec")
             world.specs.append(inp.spec)
             return UpdateSpecResult(updated=True)
 
@@ -100,12 +132,21 @@ class FakeWorld:
 
         @activity.defn(name="create_job")
         def create_job(inp: CreateJobInput) -> CreateJobResult:
+            world._pass("create_job")
             if inp.region in world.unreachable:
                 raise ApplicationError("connection refused", type="KubeUnavailable")
+            if inp.region in world.forbidden:
+                # What the unit worker makes of an admission webhook's 403.
+                raise ApplicationError(
+                    "403 admission webhook denied the request: image not signed",
+                    type="KubeForbidden",
+                    non_retryable=True,
+                )
             name = job_name_for(inp.task_id, inp.attempt)
             existed = (inp.region, name) in world.jobs
             world.jobs[(inp.region, name)] = JobPhase.PENDING
             world.created.append((inp.region, name))
+            world.images.append(inp.spec.job.image)
             return CreateJobResult(job_name=name, created=not existed)
 
         @activity.defn(name="read_job")

@@ -8,7 +8,12 @@ from contextlib import AsyncExitStack
 from typing import Any
 
 import pytest
-from temporalio.client import WorkflowFailureError, WorkflowUpdateFailedError
+from temporalio.client import (
+    WorkflowExecutionStatus,
+    WorkflowFailureError,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+)
 from temporalio.testing import WorkflowEnvironment
 
 from meridian.kube.contracts import FailureKind, JobPhase
@@ -25,7 +30,16 @@ from meridian.tasks.contracts import (
     StopRequest,
     TaskWorkflowResult,
 )
-from meridian.tasks.spec import FailoverPolicy, JobPatch, TaskKind, TaskPatch, TaskStatus
+from meridian.tasks.spec import (
+    FailoverPolicy,
+    JobPatch,
+    RetryPatch,
+    RetryPolicy,
+    TaskKind,
+    TaskPatch,
+    TaskStatus,
+    job_name_for,
+)
 from tests.workflows.fakes import FakeWorld, obs, region_workers, spec, start, worker_for
 
 
@@ -358,3 +372,245 @@ async def test_node_level_move_keeps_the_region_eligible(
         await handle.signal(SIGNAL_STOP, StopRequest())
         result: TaskWorkflowResult = await handle.result()
     assert result.status is TaskStatus.STOPPED
+
+
+def _failed(handle_id: str, attempt: int, region: str, exit_code: int = 1) -> Any:
+    return obs(
+        handle_id,
+        attempt,
+        region,
+        JobPhase.FAILED,
+        exit_code=exit_code,
+        failure_kind=FailureKind.APPLICATION,
+        resource_version=10 + attempt,
+    )
+
+
+async def _history_length(handle: WorkflowHandle[Any, Any]) -> int:
+    info = (await handle.describe()).raw_description.workflow_execution_info
+    return int(info.history_length)
+
+
+async def _first_run_status(env: WorkflowEnvironment, handle: WorkflowHandle[Any, Any]) -> Any:
+    first = env.client.get_workflow_handle(handle.id, run_id=handle.first_execution_run_id)
+    return (await first.describe()).status
+
+
+async def test_modified_retry_policy_applies_to_the_running_attempt(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    world = FakeWorld()
+    async with Harness(time_skipping_env, world) as h:
+        handle = await h.start(retry=RetryPolicy(max_attempts=1, backoff_seconds=1))
+        await h.created(1)
+        await handle.execute_update(
+            UPDATE_MODIFY, ModifyInput(patch=TaskPatch(retry=RetryPatch(max_attempts=3)))
+        )
+        await handle.signal(SIGNAL_JOB_STATUS, _failed(handle.id, 1, "aws-us-east-1"))
+        # Three attempts allowed now: the failure is retried, not final.
+        await h.created(2)
+        await handle.signal(
+            SIGNAL_JOB_STATUS,
+            obs(handle.id, 2, "aws-us-east-1", JobPhase.SUCCEEDED, resource_version=20),
+        )
+        result: TaskWorkflowResult = await handle.result()
+    assert result.status is TaskStatus.SUCCEEDED
+    assert result.attempt == 2
+
+
+async def test_continue_as_new_keeps_an_accepted_modify(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    world = FakeWorld()
+    async with Harness(time_skipping_env, world) as h:
+        handle = await h.start(
+            retry=RetryPolicy(max_attempts=2, backoff_seconds=1),
+            timing={"history_event_limit": 100, "backstop_seconds": 3600.0},
+        )
+        await h.created(1)
+        await handle.execute_update(
+            UPDATE_MODIFY, ModifyInput(patch=TaskPatch(retry=RetryPatch(max_attempts=3)))
+        )
+        # Grow the history past its limit while the attempt runs (updates do not wake
+        # the follow loop), so that the roll-over happens once the attempt has ended.
+        n = 0
+        while await _history_length(handle) <= 100:
+            n += 1
+            await handle.execute_update(
+                UPDATE_MODIFY, ModifyInput(patch=TaskPatch(labels={"pump": str(n)}))
+            )
+        await handle.signal(SIGNAL_JOB_STATUS, _failed(handle.id, 1, "aws-us-east-1"))
+        await h.created(2)
+        assert await _first_run_status(time_skipping_env, handle) == (
+            WorkflowExecutionStatus.CONTINUED_AS_NEW
+        )
+        await handle.signal(SIGNAL_JOB_STATUS, _failed(handle.id, 2, "aws-us-east-1"))
+        # The new run still allows three attempts, as modified.
+        await h.created(3)
+        await handle.signal(
+            SIGNAL_JOB_STATUS,
+            obs(handle.id, 3, "aws-us-east-1", JobPhase.SUCCEEDED, resource_version=30),
+        )
+        result: TaskWorkflowResult = await handle.result()
+    assert result.status is TaskStatus.SUCCEEDED
+    assert world.specs[-1].labels == {"pump": str(n)}
+
+
+async def _hold_workflow_task(world: FakeWorld, handle: WorkflowHandle[Any, Any]) -> Any:
+    """Hold the workflow in a local activity (recording RUNNING): what reaches it meanwhile
+    arrives in one activation once the returned gate opens."""
+    gate = world.hold("record_status")
+    await handle.signal(
+        SIGNAL_JOB_STATUS,
+        obs(handle.id, 1, "aws-us-east-1", JobPhase.RUNNING, resource_version=5),
+    )
+    await _wait(lambda: "record_status" in world.waiting, None)  # type: ignore[arg-type]
+    return gate
+
+
+async def test_concurrent_modifies_both_apply(time_skipping_env: WorkflowEnvironment) -> None:
+    world = FakeWorld()
+    async with Harness(time_skipping_env, world) as h:
+        handle = await h.start()
+        await h.created(1)
+        gate = await _hold_workflow_task(world, handle)
+        rename = asyncio.create_task(
+            handle.execute_update(
+                UPDATE_MODIFY,
+                ModifyInput(patch=TaskPatch(name="renamed")),
+                result_type=ModifyResult,
+            )
+        )
+        relabel = asyncio.create_task(
+            handle.execute_update(
+                UPDATE_MODIFY,
+                ModifyInput(patch=TaskPatch(labels={"team": "ads"})),
+                result_type=ModifyResult,
+            )
+        )
+        await asyncio.sleep(1.0)  # both updates reach the server while the task is held
+        gate.set()
+        results = await asyncio.gather(rename, relabel)
+        await handle.signal(SIGNAL_STOP, StopRequest())
+        await handle.result()
+    # Neither change is lost: the stored spec and the last answer carry both.
+    assert world.specs[-1].name == "renamed"
+    assert world.specs[-1].labels == {"team": "ads"}
+    last = max(results, key=lambda r: len(r.spec.labels) + (r.spec.name == "renamed"))
+    assert last.spec.name == "renamed" and last.spec.labels == {"team": "ads"}
+
+
+async def test_modify_in_flight_finishes_before_the_task_completes(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    world = FakeWorld()
+    async with Harness(time_skipping_env, world) as h:
+        handle = await h.start()
+        await h.created(1)
+        records = await _hold_workflow_task(world, handle)
+        spec_write = world.hold("update_spec")
+        rename = asyncio.create_task(
+            handle.execute_update(
+                UPDATE_MODIFY,
+                ModifyInput(patch=TaskPatch(name="renamed")),
+                result_type=ModifyResult,
+            )
+        )
+        await asyncio.sleep(1.0)  # the update reaches the server while the task is held
+        await handle.signal(
+            SIGNAL_JOB_STATUS,
+            obs(handle.id, 1, "aws-us-east-1", JobPhase.SUCCEEDED, resource_version=9),
+        )
+        records.set()
+        # The task's end is recorded while the modify's write is still under way.
+        await _wait(lambda: "SUCCEEDED" in world.statuses(), time_skipping_env)
+        spec_write.set()
+        modified = await rename
+        result: TaskWorkflowResult = await handle.result()
+    assert modified.spec.name == "renamed"
+    assert world.specs[-1].name == "renamed"
+    assert result.status is TaskStatus.SUCCEEDED
+
+
+async def test_modify_while_the_job_is_being_created_replaces_it(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    world = FakeWorld()
+    creating = world.hold("create_job")
+    async with Harness(time_skipping_env, world) as h:
+        handle = await h.start()
+        await _wait(lambda: "create_job" in world.waiting, time_skipping_env)
+        result: ModifyResult = await handle.execute_update(
+            UPDATE_MODIFY,
+            ModifyInput(patch=TaskPatch(job=JobPatch(image="busybox:2"))),
+            result_type=ModifyResult,
+        )
+        creating.set()  # the create sent before the modify lands with the old image
+        await h.created(2)
+        await handle.signal(SIGNAL_STOP, StopRequest())
+        await handle.result()
+    assert result.job_replaced
+    assert world.images == ["busybox", "busybox:2"]
+    assert world.deleted[0] == world.created[0]
+
+
+async def test_modify_arriving_with_the_first_workflow_task(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    world = FakeWorld()
+    h = Harness(time_skipping_env, world)
+    handle = await h.start()  # no worker yet: the start and the update wait together
+    rename = asyncio.create_task(
+        handle.execute_update(
+            UPDATE_MODIFY, ModifyInput(patch=TaskPatch(name="renamed")), result_type=ModifyResult
+        )
+    )
+    await asyncio.sleep(1.0)
+    async with h:
+        modified = await rename
+        await h.created(1)
+        await handle.signal(SIGNAL_STOP, StopRequest())
+        await handle.result()
+    assert modified.spec.name == "renamed"
+    assert world.placements[0].spec.name == "renamed"
+
+
+async def test_admission_refusal_fails_the_task_without_moving_it(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    world = FakeWorld(forbidden={"aws-us-east-1", "azure-eastus"})
+    async with Harness(time_skipping_env, world) as h:
+        handle = await h.start()
+        await _wait(
+            lambda: "FAILED" in world.statuses() or len(world.placements) > 1, time_skipping_env
+        )
+        with pytest.raises(WorkflowFailureError):
+            await handle.result()
+    # The same spec is refused anywhere: the task fails with the API's message, once.
+    assert len(world.placements) == 1
+    assert world.statuses()[-1] == "FAILED"
+    assert "image not signed" in (world.records[-1].error or "")
+    assert "image not signed" in (world.records[-1].reason or "")
+
+
+async def test_unplaceable_task_continues_as_new_while_it_waits(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    world = FakeWorld(no_capacity=True)
+    async with Harness(time_skipping_env, world) as h:
+        handle = await h.start(timing={"history_event_limit": 100})
+        for _ in range(30):
+            if await _first_run_status(time_skipping_env, handle) != (
+                WorkflowExecutionStatus.RUNNING
+            ):
+                break
+            await time_skipping_env.sleep(60)
+        assert await _first_run_status(time_skipping_env, handle) == (
+            WorkflowExecutionStatus.CONTINUED_AS_NEW
+        )
+        # Capacity appears: the new run places the task and follows it to the end.
+        world.no_capacity = False
+        world.read_phase[job_name_for(handle.id, 1)] = JobPhase.SUCCEEDED
+        result: TaskWorkflowResult = await handle.result()
+    assert result.status is TaskStatus.SUCCEEDED
+    assert result.attempt == 1

@@ -70,8 +70,7 @@ def _exit_hard(code: int) -> None:
 def cmd_worker(args: argparse.Namespace) -> None:
     settings = _settings_from(args)
 
-    async def main() -> None:
-        stop = _stop_event()
+    async def run(stop: asyncio.Event) -> None:
         if args.role == "central":
             from workers.central import run_central
 
@@ -82,6 +81,18 @@ def cmd_worker(args: argparse.Namespace) -> None:
 
             regions = args.region or load_regions(settings.regions_file).names
             await run_units(settings, regions, stop)
+
+    async def main() -> None:
+        from meridian.app.health import start_worker_health
+
+        stop = _stop_event()
+        worker = asyncio.create_task(run(stop), name=f"worker-{args.role}")
+        health = await start_worker_health(settings, worker)
+        try:
+            await worker
+        finally:
+            if health is not None:
+                await health.close()
 
     asyncio.run(main())
     _exit_hard(0)

@@ -40,7 +40,9 @@ class ClusterClients:
                 )
             elif _in_a_pod():
                 self._claim_in_cluster(region)
-                config.load_incluster_config(client_configuration=configuration)
+                config.load_incluster_config(  # type: ignore[no-untyped-call]
+                    client_configuration=configuration
+                )
             else:
                 raise FileNotFoundError(
                     f"no kubeconfig at {self._kubeconfig}, and not in a pod (no in-cluster "

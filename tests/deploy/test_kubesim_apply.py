@@ -3,31 +3,15 @@
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-import yaml
 from kubernetes import client, config
 
-from kubesim.process import KubesimProcess, start_kubesim
+from kubesim.process import KubesimProcess
 from meridian.deploy.render import render
 
+from .conftest import REGION
 from .support import FLEET, tool
-
-REGION = "aws-us-west-2"
-
-
-@pytest.fixture(scope="module")
-def kubesim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubesimProcess]:
-    regions = tmp_path_factory.mktemp("regions") / "regions.yaml"
-    data = yaml.safe_load(FLEET.read_text())
-    data["regions"] = [r for r in data["regions"] if r["name"] == REGION]
-    data["network"] = []
-    regions.write_text(yaml.safe_dump(data))
-    process = start_kubesim(regions, tmp_path_factory.mktemp("kubesim"))
-    yield process
-    assert process.stop() == 0, process.log_path.read_text()
 
 
 def _kubectl(kubesim: KubesimProcess, home: Path, *args: str) -> str:

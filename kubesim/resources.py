@@ -59,7 +59,56 @@ PDBS = ResourceType(
     ("status",),
 )
 
-ALL: list[ResourceType] = [NAMESPACES, PODS, NODES, EVENTS, JOBS, PDBS]
+# Stored and served, nothing more (no controller acts on them): what `kubectl apply` of
+# Meridian's own manifests creates (infra/k8s), so that a deployment can be applied to a
+# simulated region as to a real one.
+SERVICE_ACCOUNTS = ResourceType(
+    "serviceaccounts", "ServiceAccount", "", "v1", True, "serviceaccount", ("sa",)
+)
+CONFIG_MAPS = ResourceType("configmaps", "ConfigMap", "", "v1", True, "configmap", ("cm",))
+SECRETS = ResourceType("secrets", "Secret", "", "v1", True, "secret")
+SERVICES = ResourceType("services", "Service", "", "v1", True, "service", ("svc",), ("all",))
+DEPLOYMENTS = ResourceType(
+    "deployments",
+    "Deployment",
+    "apps",
+    "v1",
+    True,
+    "deployment",
+    ("deploy",),
+    ("all",),
+    ("status",),
+)
+RBAC = "rbac.authorization.k8s.io"
+ROLES = ResourceType("roles", "Role", RBAC, "v1", True, "role")
+ROLE_BINDINGS = ResourceType("rolebindings", "RoleBinding", RBAC, "v1", True, "rolebinding")
+CLUSTER_ROLES = ResourceType("clusterroles", "ClusterRole", RBAC, "v1", False, "clusterrole")
+CLUSTER_ROLE_BINDINGS = ResourceType(
+    "clusterrolebindings", "ClusterRoleBinding", RBAC, "v1", False, "clusterrolebinding"
+)
+NETWORK_POLICIES = ResourceType(
+    "networkpolicies",
+    "NetworkPolicy",
+    "networking.k8s.io",
+    "v1",
+    True,
+    "networkpolicy",
+    ("netpol",),
+)
+STORED_ONLY = [
+    SERVICE_ACCOUNTS,
+    CONFIG_MAPS,
+    SECRETS,
+    SERVICES,
+    DEPLOYMENTS,
+    ROLES,
+    ROLE_BINDINGS,
+    CLUSTER_ROLES,
+    CLUSTER_ROLE_BINDINGS,
+    NETWORK_POLICIES,
+]
+
+ALL: list[ResourceType] = [NAMESPACES, PODS, NODES, EVENTS, JOBS, PDBS, *STORED_ONLY]
 BY_GROUP_VERSION: dict[tuple[str, str], dict[str, ResourceType]] = {}
 for _rt in ALL:
     BY_GROUP_VERSION.setdefault((_rt.group, _rt.version), {})[_rt.name] = _rt

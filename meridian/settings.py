@@ -251,6 +251,10 @@ class Settings(BaseSettings):
     kubesim_control_url: str = ""
     kubernetes_namespace: str = "meridian"
     api_host: str = "127.0.0.1"
+    # `meridian worker` serves /healthz and /readyz on this port (all interfaces: the
+    # kubelet probes the pod's IP) for the deployments' probes. 0: none, as under
+    # `meridian up`, which runs several workers on one machine.
+    worker_health_port: int = Field(0, ge=0, le=65535)
     api_port: int = Field(8000, ge=1, le=65535)
     # How long the API keeps an idle client connection open. Longer than the idle
     # timeout of whatever pools connections to it (load balancers: AWS ALB 60 s; httpx

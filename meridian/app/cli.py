@@ -5,6 +5,7 @@ meridian worker --role central                TaskWorkflow, region monitor, swee
 meridian worker --role unit --region NAME     one region's Jobs, watch, resident channels
 meridian api                                  the REST API
 meridian migrate                              bring the database schema up to date
+meridian deploy render|kubeconfig|check       deployment from the fleet file (infra/README.md)
 """
 
 from __future__ import annotations
@@ -70,8 +71,7 @@ def _exit_hard(code: int) -> None:
 def cmd_worker(args: argparse.Namespace) -> None:
     settings = _settings_from(args)
 
-    async def main() -> None:
-        stop = _stop_event()
+    async def run(stop: asyncio.Event) -> None:
         if args.role == "central":
             from workers.central import run_central
 
@@ -82,6 +82,18 @@ def cmd_worker(args: argparse.Namespace) -> None:
 
             regions = args.region or load_regions(settings.regions_file).names
             await run_units(settings, regions, stop)
+
+    async def main() -> None:
+        from meridian.app.health import start_worker_health
+
+        stop = _stop_event()
+        worker = asyncio.create_task(run(stop), name=f"worker-{args.role}")
+        health = await start_worker_health(settings, worker)
+        try:
+            await worker
+        finally:
+            if health is not None:
+                await health.close()
 
     asyncio.run(main())
     _exit_hard(0)
@@ -155,6 +167,66 @@ def cmd_token(args: argparse.Namespace) -> None:
     print(token)
 
 
+def cmd_deploy_render(args: argparse.Namespace) -> None:
+    from meridian.deploy.render import render
+
+    written = render(
+        args.fleet,
+        args.out,
+        fleet_root_dir=args.fleet_root,
+        k8s_root=args.k8s_root,
+        image=args.image,
+        tag=args.image_tag,
+        terraform_output=args.terraform_output,
+    )
+    print(f"wrote {len(written)} files under {args.out}")
+
+
+def cmd_deploy_kubeconfig(args: argparse.Namespace) -> None:
+    from meridian.deploy.kubeconfig import write_kubeconfig
+
+    contexts = write_kubeconfig(args.terraform_output, args.out, fleet=args.fleet)
+    print(f"wrote {args.out}: contexts {', '.join(contexts)}")
+
+
+def cmd_deploy_check(args: argparse.Namespace) -> None:
+    from meridian.deploy.check import run_checks
+
+    sys.exit(0 if run_checks(args.fleet, args.rendered, only=args.only) else 1)
+
+
+def _deploy_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from meridian.deploy.render import IMAGE
+
+    deploy = sub.add_parser("deploy", help="render, connect to and check the deployment")
+    steps = deploy.add_subparsers(dest="deploy_command", required=True)
+    fleet = Path("infra/regions/fleet-15.yaml")
+
+    render = steps.add_parser("render", help="Terraform variables, overlays, regions ConfigMap")
+    render.add_argument("--fleet", type=Path, default=fleet)
+    render.add_argument("--out", type=Path, default=Path("build/deploy"))
+    render.add_argument("--fleet-root", type=Path, help="also rewrite this Terraform root")
+    render.add_argument("--k8s-root", type=Path, help="also rewrite overlays/ and regions/ here")
+    render.add_argument("--image", default=IMAGE, help="image repository (default: meridian)")
+    render.add_argument("--image-tag", help="image tag (default: this Meridian's version)")
+    render.add_argument(
+        "--terraform-output", type=Path, help="`terraform output -json` of the fleet root"
+    )
+    render.set_defaults(func=cmd_deploy_render)
+
+    kubeconfig = steps.add_parser("kubeconfig", help="one context per region, from Terraform")
+    kubeconfig.add_argument("--terraform-output", type=Path, required=True)
+    kubeconfig.add_argument("--out", type=Path, default=Path("kubeconfig"))
+    kubeconfig.add_argument("--fleet", type=Path, default=fleet)
+    kubeconfig.set_defaults(func=cmd_deploy_kubeconfig)
+
+    check = steps.add_parser("check", help="every offline validation; exit 1 on a failure")
+    check.add_argument("--fleet", type=Path, default=fleet)
+    check.add_argument("--rendered", type=Path, default=Path("build/deploy/check"))
+    check.add_argument("--only", action="append", help="run only these checks (repeatable)")
+    check.set_defaults(func=cmd_deploy_check)
+
+
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--state-dir",
@@ -214,6 +286,7 @@ def build_parser() -> argparse.ArgumentParser:
     migrate = sub.add_parser("migrate", help="bring the database schema up to date")
     _common(migrate)
     migrate.set_defaults(func=cmd_migrate)
+    _deploy_parser(sub)
     return parser
 
 

@@ -1,11 +1,17 @@
-"""One ApiClient per region, built from a kubeconfig context named after the region."""
+"""One ApiClient per region, built from a kubeconfig context named after the region.
+
+A unit worker deployed in its region's cluster has no kubeconfig: it uses the pod's
+ServiceAccount (in-cluster credentials), which reach that one cluster only.
+"""
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 
 from kubernetes import client, config
+from kubernetes.config import incluster_config
 
 
 class ClusterClients:
@@ -15,6 +21,7 @@ class ClusterClients:
         self._kubeconfig = str(kubeconfig)
         self._clients: dict[str, client.ApiClient] = {}
         self._lock = threading.Lock()
+        self._in_cluster_region: str | None = None
         # (connect, read) seconds on every call: a dead region must fail fast, not hang.
         self.timeout: tuple[float, float] = (min(3.0, request_timeout), request_timeout)
 
@@ -24,12 +31,23 @@ class ClusterClients:
             if existing is not None:
                 return existing
             configuration = client.Configuration()
-            config.load_kube_config(  # type: ignore[no-untyped-call]
-                config_file=self._kubeconfig,
-                context=region,
-                client_configuration=configuration,
-                persist_config=False,
-            )
+            if Path(self._kubeconfig).exists():
+                config.load_kube_config(  # type: ignore[no-untyped-call]
+                    config_file=self._kubeconfig,
+                    context=region,
+                    client_configuration=configuration,
+                    persist_config=False,
+                )
+            elif _in_a_pod():
+                self._claim_in_cluster(region)
+                config.load_incluster_config(  # type: ignore[no-untyped-call]
+                    client_configuration=configuration
+                )
+            else:
+                raise FileNotFoundError(
+                    f"no kubeconfig at {self._kubeconfig}, and not in a pod (no in-cluster "
+                    "credentials): set MERIDIAN_KUBECONFIG"
+                )
             # Retries are the caller's (Temporal's) business; urllib3 retrying a refused
             # connection only slows down noticing that a region is gone.
             configuration.retries = False
@@ -37,6 +55,14 @@ class ClusterClients:
             api = client.ApiClient(configuration)
             self._clients[region] = api
             return api
+
+    def _claim_in_cluster(self, region: str) -> None:
+        if self._in_cluster_region not in (None, region):
+            raise ValueError(
+                f"in-cluster credentials reach one region ({self._in_cluster_region}); "
+                f"{region} needs a kubeconfig context (MERIDIAN_KUBECONFIG)"
+            )
+        self._in_cluster_region = region
 
     def batch(self, region: str) -> client.BatchV1Api:
         return client.BatchV1Api(self.api_client(region))
@@ -49,3 +75,8 @@ class ClusterClients:
             for api in self._clients.values():
                 api.close()  # type: ignore[no-untyped-call]
             self._clients.clear()
+
+
+def _in_a_pod() -> bool:
+    # The variable the kubelet sets in every pod; kubernetes' own loader reads it too.
+    return bool(os.environ.get(incluster_config.SERVICE_HOST_ENV_NAME))

@@ -1,0 +1,1 @@
+"""Deployment from the fleet file: render, kubeconfig, offline checks (infra/README.md)."""

@@ -15,6 +15,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
+
 from meridian.deploy.fleet import Fleet, load_fleet
 from meridian.deploy.render import FLEET_ROOT_FILES, REPO_ROOT, fleet_root, render
 
@@ -22,6 +24,7 @@ TERRAFORM_DIR = REPO_ROOT / "infra" / "terraform"
 IDC_DIR = REPO_ROOT / "infra" / "idc"
 CHECKOV_CONFIG = REPO_ROOT / "infra" / "checkov.yaml"
 COMPOSE_FILE = REPO_ROOT / "docker-compose.temporal.yml"
+COMPOSE_ENV_EXAMPLE = REPO_ROOT / "infra" / "temporal" / ".env.example"
 TIMEOUT = 600
 
 
@@ -183,14 +186,8 @@ def _checkov(name: str, directory: Path, framework: str) -> CheckResult:
 def check_idc() -> CheckResult | list[CheckResult]:
     if not IDC_DIR.exists():
         return CheckResult("idc (ansible)", True, "no infra/idc: nothing to check")
-    playbooks = sorted(
-        p
-        for p in IDC_DIR.glob("*.y*ml")
-        if p.name not in ("requirements.yml", "galaxy.yml")
-        and "hosts:" in p.read_text()
-        and p.read_text().lstrip().startswith(("-", "#"))
-    )
-    inventories = sorted((IDC_DIR / "inventory").glob("*"))
+    playbooks = sorted(p for p in IDC_DIR.glob("*.y*ml") if _is_playbook(p))
+    inventories = sorted([*IDC_DIR.glob("inventory*.y*ml"), *(IDC_DIR / "inventory").glob("*")])
     inventory = next((str(p) for p in inventories if "example" in p.name), "localhost,")
     results = []
     for playbook in playbooks:
@@ -208,6 +205,18 @@ def check_idc() -> CheckResult | list[CheckResult]:
     return results
 
 
+def _is_playbook(path: Path) -> bool:
+    """A playbook is a YAML list of plays, each with `hosts` (or an import of one)."""
+    try:
+        document = yaml.safe_load(path.read_text())
+    except yaml.YAMLError:
+        return False
+    return isinstance(document, list) and all(
+        isinstance(play, dict) and ("hosts" in play or "import_playbook" in play)
+        for play in document
+    )
+
+
 def compose_command() -> list[str]:
     """`docker compose` (the v2 plugin), else the standalone `docker-compose`."""
     docker = find_tool("docker")
@@ -221,7 +230,10 @@ def compose_command() -> list[str]:
 
 def check_compose() -> CheckResult:
     command = compose_command()
-    ok, out = _run([*command, "-f", str(COMPOSE_FILE), "config", "--quiet"])
+    # The compose file has no default password: the example env file stands in for the
+    # operator's `infra/temporal/.env`.
+    env_file = str(COMPOSE_ENV_EXAMPLE)
+    ok, out = _run([*command, "--env-file", env_file, "-f", str(COMPOSE_FILE), "config", "--quiet"])
     if not ok and command[-1] != "compose":
         # docker-compose 1.x predates the Compose specification (top-level `name:` ...).
         out += "\n(this is docker-compose 1.x; the check needs the `docker compose` v2 plugin)"

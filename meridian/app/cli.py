@@ -222,7 +222,9 @@ def _deploy_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
 
     check = steps.add_parser("check", help="every offline validation; exit 1 on a failure")
     check.add_argument("--fleet", type=Path, default=fleet)
-    check.add_argument("--rendered", type=Path, default=Path("build/deploy/check"))
+    check.add_argument(
+        "--rendered", "--out", dest="rendered", type=Path, default=Path("build/deploy/check")
+    )
     check.add_argument("--only", action="append", help="run only these checks (repeatable)")
     check.set_defaults(func=cmd_deploy_check)
 

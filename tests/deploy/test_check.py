@@ -64,3 +64,21 @@ def test_tools_are_found_in_the_main_checkouts_tools_venv() -> None:
     assert dirs[0] == check.REPO_ROOT / ".venv-tools" / "bin"
     if (check.REPO_ROOT / ".git").is_file():
         assert len(dirs) == 2 and dirs[1].parts[-2:] == (".venv-tools", "bin")
+
+
+def test_render_then_check_passes_on_the_fleet_file_offline(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The issue's bar: `meridian deploy render` then `meridian deploy check`, all green."""
+    from meridian.app.cli import main as cli_main
+
+    for name in ("terraform", "kubectl", "checkov", "ansible-lint", "yamllint"):
+        tool(name)
+    out = tmp_path / "deploy"
+    cli_main(["deploy", "render", "--fleet", str(FLEET), "--out", str(out)])
+    with pytest.raises(SystemExit) as exited:
+        cli_main(["deploy", "check", "--fleet", str(FLEET), "--out", str(out)])
+    lines = capsys.readouterr().out.splitlines()
+    assert exited.value.code in (0, None), "\n".join(lines)
+    assert not [line for line in lines if line.startswith("FAIL")]
+    assert sum(line.startswith("PASS") for line in lines) >= 10

@@ -82,9 +82,7 @@ class PodSizeOption(BaseModel):
 
     @model_validator(mode="after")
     def _one_form_each(self) -> PodSizeOption:
-        _one_form(
-            "cpu", self.cpu, (self.cpu_min, self.cpu_max, self.cpu_step), parse_cpu_millis
-        )
+        _one_form("cpu", self.cpu, (self.cpu_min, self.cpu_max, self.cpu_step), parse_cpu_millis)
         _one_form(
             "memory",
             self.memory,
@@ -184,7 +182,7 @@ class ServerlessConfig(BaseModel):
         if not isinstance(data, dict):
             return data
         try:
-            kind = ServerlessKind(data.get("kind"))
+            kind = ServerlessKind(str(data.get("kind")))
         except ValueError:
             return data  # the kind field's own error names the accepted kinds
         return {**COMMON_DEFAULTS, **KIND_DEFAULTS[kind], **data}

@@ -110,7 +110,9 @@ def tke_supernode(config: ServerlessConfig) -> Steering:
         labels=dict(_BURST_LABELS),
         node_selector={"node.kubernetes.io/instance-type": "eklet"},
         tolerations=[
-            Toleration(key="eks.tke.cloud.tencent.com/eklet", operator="Exists", effect="NoSchedule")
+            Toleration(
+                key="eks.tke.cloud.tencent.com/eklet", operator="Exists", effect="NoSchedule"
+            )
         ],
     )
 

@@ -17,7 +17,12 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def _region(**extra: Any) -> dict[str, Any]:
-    return {"name": "alibaba-cn-hangzhou", "provider": "alibaba", "location": "cn-hangzhou", **extra}
+    return {
+        "name": "alibaba-cn-hangzhou",
+        "provider": "alibaba",
+        "location": "cn-hangzhou",
+        **extra,
+    }
 
 
 def _errors(data: dict[str, Any]) -> list[tuple[tuple[str | int, ...], str]]:
@@ -60,9 +65,10 @@ def test_the_regions_file_overrides_any_default() -> None:
     assert region.serverless.max_pods == 50
     assert region.serverless.max_cpu_millis == 100_000
     assert region.serverless.price_per_vcpu_hour == 0.2
-    assert region.serverless.price_per_gib_hour == KIND_DEFAULTS[ServerlessKind.ECI][
-        "price_per_gib_hour"
-    ]
+    assert (
+        region.serverless.price_per_gib_hour
+        == KIND_DEFAULTS[ServerlessKind.ECI]["price_per_gib_hour"]
+    )
     assert region.serverless.cold_start_seconds == 5
     assert region.node_pools[0].price_per_hour == 1.1
     assert region.node_pools[0].boot_seconds == 90

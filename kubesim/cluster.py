@@ -28,6 +28,7 @@ from kubesim.nodes import (
 from kubesim.resident import StatusServer
 from kubesim.resources import ALL, EVENTS, JOBS, NAMESPACES, NODES, PDBS, PODS
 from kubesim.scheduler import Scheduler, pod_requests
+from kubesim.serverless import VirtualCapacity
 from kubesim.store import DELETED, Entry, Store
 from kubesim.types import Key, Obj
 from kubesim.util import new_uid, now_iso
@@ -75,6 +76,7 @@ class Cluster:
         }
         self.tasks: set[asyncio.Task[Any]] = set()
         self.provisioning: dict[str, asyncio.TimerHandle] = {}
+        self.serverless = VirtualCapacity.from_region(spec)
         # Accounting listens first so that controllers see consistent node usage.
         self.store.listen(PODS.name, self._account_pod)
         self.store.listen(NODES.name, self._on_node)
@@ -105,6 +107,14 @@ class Cluster:
         for pool in self.pools.values():
             for _ in range(pool.desired):
                 self._add_node(pool, ready=True)
+        self._add_virtual_node()
+
+    def _add_virtual_node(self) -> None:
+        """The region's serverless capacity as a node (kubesim.serverless), if declared."""
+        capacity = self.serverless
+        if capacity is None or self.store.get(NODES.name, "", capacity.node_name) is not None:
+            return
+        self.store.create(NODES.name, capacity.build_node(self.ips.node_ip()))
 
     # ---- durable state (kubesim.state) ------------------------------------------------------
     def capture(self) -> tuple[Obj, dict[str, list[Entry]]]:
@@ -193,6 +203,7 @@ class Cluster:
                 pool = self.pools[spec.name] = Pool.from_spec(spec)
                 for _ in range(pool.desired):
                     self._add_node(pool, ready=True)
+        self._add_virtual_node()
         return servers
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
@@ -208,8 +219,11 @@ class Cluster:
         phase = (pod.get("status") or {}).get("phase")
         uses = type_ != DELETED and bool(node) and phase not in TERMINAL
         current = self.pod_usage.get(key)
+        capacity = self.serverless
+        if capacity is not None and (node == capacity.node_name or key in capacity.charges):
+            capacity.on_pod(type_, pod, prev, pod_requests(pod))
         if uses and current is None:
-            cpu, memory = pod_requests(pod)
+            cpu, memory = self.usage_of(pod, node)
             self.pod_usage[key] = (node, cpu, memory)
             state = self.nodes.get(node)
             if state is not None:
@@ -224,6 +238,17 @@ class Cluster:
                 state.memory_used -= current[2]
                 state.pods.discard(key)
             self.scheduler.kick()
+
+    def usage_of(self, pod: Obj, node: str) -> tuple[int, int]:
+        """What a pod takes of its node: its requests, or on the serverless node the size
+        the cloud bills (which is what its quota counts)."""
+        cpu, memory = pod_requests(pod)
+        capacity = self.serverless
+        if capacity is not None and node == capacity.node_name:
+            size = capacity.billed(cpu, memory)
+            if size is not None:
+                return size.cpu_millis, size.memory_bytes
+        return cpu, memory
 
     def _on_node(self, type_: str, node: Obj, prev: Obj | None) -> None:
         name = node["metadata"]["name"]
@@ -242,6 +267,8 @@ class Cluster:
         state = self.nodes.get(name)
         if state is None:
             state = self.nodes[name] = node_state_from(node)
+            if self.serverless is not None and name == self.serverless.node_name:
+                state.virtual = self.serverless
             for key, usage in self.pod_usage.items():
                 if usage[0] == name:
                     state.pods.add(key)
@@ -370,6 +397,25 @@ class Cluster:
             "memory": pool.memory,
             "nodes": list(pool.nodes),
         }
+
+    # ---- serverless capacity -------------------------------------------------------------
+    def serverless_report(self) -> Obj | None:
+        capacity = self.serverless
+        if capacity is None:
+            return None
+        state = self.nodes.get(capacity.node_name)
+        return capacity.report(
+            ready=state is not None and state.ready,
+            pods=len(state.pods) if state else 0,
+            cpu_used=state.cpu_used if state else 0,
+            memory_used=state.memory_used if state else 0,
+        )
+
+    def set_serverless_exhausted(self, exhausted: bool) -> None:
+        assert self.serverless is not None
+        self.serverless.exhausted = exhausted
+        if not exhausted:
+            self.scheduler.kick(0.0)
 
     # ---- deletion -----------------------------------------------------------------------
     def delete_pod(self, namespace: str, name: str, grace: int | None) -> Obj | None:

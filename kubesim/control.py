@@ -131,6 +131,19 @@ class KubesimControl:
     def stats(self, region: str) -> Obj:
         return dict(self._call("GET", f"/sim/regions/{region}/stats"))
 
+    # serverless capacity (one virtual node per region that declares it)
+    def serverless(self, region: str | None = None) -> Obj:
+        path = "/sim/serverless" if region is None else f"/sim/regions/{region}/serverless"
+        return dict(self._call("GET", path))
+
+    def set_serverless_ready(self, region: str, ready: bool) -> Obj:
+        body = {"ready": ready}
+        return dict(self._call("POST", f"/sim/regions/{region}/serverless/ready", body))
+
+    def exhaust_serverless(self, region: str, exhausted: bool = True) -> Obj:
+        body = {"exhausted": exhausted}
+        return dict(self._call("POST", f"/sim/regions/{region}/serverless/quota", body))
+
 
 class AsyncKubesimControl:
     """The same endpoints for asyncio callers."""
@@ -224,3 +237,15 @@ class AsyncKubesimControl:
 
     async def stats(self, region: str) -> Obj:
         return dict(await self._call("GET", f"/sim/regions/{region}/stats"))
+
+    async def serverless(self, region: str | None = None) -> Obj:
+        path = "/sim/serverless" if region is None else f"/sim/regions/{region}/serverless"
+        return dict(await self._call("GET", path))
+
+    async def set_serverless_ready(self, region: str, ready: bool) -> Obj:
+        body = {"ready": ready}
+        return dict(await self._call("POST", f"/sim/regions/{region}/serverless/ready", body))
+
+    async def exhaust_serverless(self, region: str, exhausted: bool = True) -> Obj:
+        body = {"exhausted": exhausted}
+        return dict(await self._call("POST", f"/sim/regions/{region}/serverless/quota", body))

@@ -249,6 +249,36 @@ def build_control_app(sim: Simulator) -> web.Application:
             }
         )
 
+    def serverless_of(request: web.Request) -> Cluster:
+        cluster, _ = region(request)
+        if cluster.serverless is None:
+            raise ControlError(404, f"region {cluster.name} declares no serverless capacity")
+        return cluster
+
+    async def serverless_all(request: web.Request) -> web.Response:
+        reports = {name: c.serverless_report() for name, c in sim.clusters.items()}
+        return _json({name: r for name, r in reports.items() if r is not None})
+
+    async def serverless_get(request: web.Request) -> web.Response:
+        return _json(serverless_of(request).serverless_report())
+
+    async def serverless_ready(request: web.Request) -> web.Response:
+        cluster = serverless_of(request)
+        body = await _fields(request, ("ready",))
+        if not isinstance(body["ready"], bool):
+            raise ControlError(400, 'body must be {"ready": true|false}')
+        assert cluster.serverless is not None
+        cluster.set_node_ready(cluster.serverless.node_name, body["ready"])
+        return _json(cluster.serverless_report())
+
+    async def serverless_quota(request: web.Request) -> web.Response:
+        cluster = serverless_of(request)
+        body = await _fields(request, ("exhausted",))
+        if not isinstance(body["exhausted"], bool):
+            raise ControlError(400, 'body must be {"exhausted": true|false}')
+        cluster.set_serverless_exhausted(body["exhausted"])
+        return _json(cluster.serverless_report())
+
     app = web.Application(middlewares=[_errors])
     r = app.router
     r.add_get("/sim/regions", list_regions)
@@ -268,4 +298,8 @@ def build_control_app(sim: Simulator) -> web.Application:
     r.add_get("/sim/regions/{region}/pools", pools)
     r.add_post("/sim/regions/{region}/pools/{pool}/scale", scale)
     r.add_get("/sim/regions/{region}/stats", stats)
+    r.add_get("/sim/serverless", serverless_all)
+    r.add_get("/sim/regions/{region}/serverless", serverless_get)
+    r.add_post("/sim/regions/{region}/serverless/ready", serverless_ready)
+    r.add_post("/sim/regions/{region}/serverless/quota", serverless_quota)
     return app

@@ -272,7 +272,14 @@ class Kubelet:
             return
         if runtime is None and phase == "Pending":
             runtime = self.pods[key] = PodRuntime(key, node)
-            self._schedule(runtime, self.cluster.defaults.pod_start_delay, self._start)
+            self._schedule(runtime, self._start_delay(node), self._start)
+
+    def _start_delay(self, node: str) -> float:
+        """Binding to running: the image pull, or a serverless pod's declared cold start."""
+        state = self.cluster.nodes.get(node)
+        if state is not None and state.virtual is not None:
+            return state.virtual.cold_start
+        return self.cluster.defaults.pod_start_delay
 
     def _schedule(self, runtime: PodRuntime, delay: float, action: Any) -> None:
         runtime.cancel()

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from kubesim.config import PoolSpec, cpu_millis, memory_bytes
 from kubesim.types import Key, Obj
 from kubesim.util import new_uid, now_iso
+
+if TYPE_CHECKING:
+    from kubesim.serverless import VirtualCapacity
 
 POOL_LABEL = "kubesim.io/pool"
 REGION_LABEL = "topology.kubernetes.io/region"
@@ -45,6 +49,10 @@ class NodeState:
     cpu_used: int = 0
     memory_used: int = 0
     pods: set[Key] = field(default_factory=set)
+    # Set on the node that stands for the region's serverless capacity: its allocatable
+    # is the declared quota, and pods count there at their billed size.
+    virtual: VirtualCapacity | None = None
+    taints: list[Obj] = field(default_factory=list)
 
     def fits(self, cpu: int, memory: int) -> bool:
         return (
@@ -187,6 +195,7 @@ def refresh_node_state(state: NodeState, obj: Obj) -> None:
     )
     state.schedulable = not (obj.get("spec") or {}).get("unschedulable", False)
     state.labels = dict(obj["metadata"].get("labels") or {})
+    state.taints = list((obj.get("spec") or {}).get("taints") or [])
     alloc = status.get("allocatable") or status.get("capacity") or {}
     if alloc:
         state.cpu = cpu_millis(alloc.get("cpu", "0"))

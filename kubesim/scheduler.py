@@ -24,6 +24,13 @@ from kubesim.util import now_iso
 log = logging.getLogger(__name__)
 RETRY_INTERVAL = 0.05
 PASS_COST_PER_POD = 2e-5  # seconds of delay per queued pod between capacity-driven passes
+# Where a pod may go among the serverless (virtual) nodes: the one whose cloud captures it
+# (then nothing else), and every one that admits it.
+Route = tuple[str | None, frozenset[str]]
+NO_ROUTE: Route = (None, frozenset())
+# A virtual node scores below any real node: a pod that may use both (CCI's `auto`) takes
+# a node while one has room, as the clouds' own burst modes do.
+VIRTUAL_SCORE = -0.5
 
 
 def pod_requests(pod: Obj) -> tuple[int, int]:
@@ -105,11 +112,12 @@ class Scheduler:
     def schedule_pending(self) -> None:
         cluster = self.cluster
         candidates = [n for n in cluster.nodes.values() if n.ready and n.schedulable]
+        virtual = [n for n in cluster.nodes.values() if n.virtual is not None]
         total_nodes = len(cluster.nodes)
         # Request shapes that found no node in this pass: a pod asking for at least as
-        # much with the same node selector cannot fit either, so a large homogeneous
-        # backlog costs O(queue), not O(queue x nodes), per pass.
-        failed: list[tuple[int, int, tuple[tuple[str, str], ...]]] = []
+        # much with the same node selector (and serverless route) cannot fit either, so a
+        # large homogeneous backlog costs O(queue), not O(queue x nodes), per pass.
+        failed: list[tuple[int, int, tuple[tuple[tuple[str, str], ...], Route]]] = []
         for key in list(self.queue):
             pod = cluster.store.get(PODS.name, *key)
             spec = (pod or {}).get("spec") or {}
@@ -119,15 +127,16 @@ class Scheduler:
                 continue
             cpu, memory = self._requests(key, pod)
             selector = spec.get("nodeSelector") or {}
-            shape = tuple(sorted(selector.items()))
+            route = self._route(pod, virtual)
+            shape = (tuple(sorted(selector.items())), route)
             if any(c <= cpu and m <= memory and s == shape for c, m, s in failed):
                 node = None
             else:
-                node = self._best_node(candidates, cpu, memory, selector)
+                node = self._best_node(candidates, cpu, memory, selector, route)
                 if node is None:
                     failed.append((cpu, memory, shape))
             if node is None:
-                self._report_unschedulable(key, pod, cpu, memory, selector, total_nodes)
+                self._report_unschedulable(key, pod, cpu, memory, selector, total_nodes, route)
                 if not any(len(n.pods) < n.pods_max for n in candidates):
                     # No pod slot anywhere: nothing behind this pod fits either.
                     self._report_rest(total_nodes)
@@ -139,12 +148,47 @@ class Scheduler:
             self._bind(key, pod, node)
 
     @staticmethod
+    def _route(pod: Obj, virtual: list[NodeState]) -> Route:
+        if not virtual:
+            return NO_ROUTE
+        captured: str | None = None
+        allowed: set[str] = set()
+        for node in virtual:
+            capacity = node.virtual
+            assert capacity is not None
+            if capacity.captures(pod):
+                captured = node.name
+                allowed.add(node.name)
+            elif capacity.admits(pod, node.labels, node.taints):
+                allowed.add(node.name)
+        return captured, frozenset(allowed)
+
+    @staticmethod
+    def _virtual_fits(node: NodeState, cpu: int, memory: int, route: Route) -> bool:
+        capacity = node.virtual
+        if capacity is None or node.name not in route[1] or capacity.exhausted:
+            return False
+        size = capacity.billed(cpu, memory)
+        return size is not None and node.fits(size.cpu_millis, size.memory_bytes)
+
+    @classmethod
     def _best_node(
-        candidates: list[NodeState], cpu: int, memory: int, selector: dict[str, str]
+        cls,
+        candidates: list[NodeState],
+        cpu: int,
+        memory: int,
+        selector: dict[str, str],
+        route: Route = NO_ROUTE,
     ) -> NodeState | None:
         best: NodeState | None = None
         best_score = -1.0
         for node in candidates:
+            if node.virtual is not None:
+                if cls._virtual_fits(node, cpu, memory, route) and VIRTUAL_SCORE > best_score:
+                    best, best_score = node, VIRTUAL_SCORE
+                continue
+            if route[0] is not None:
+                continue  # the cloud's webhook sends this pod to its serverless node only
             if not node.fits(cpu, memory):
                 continue
             if selector and any(node.labels.get(k) != v for k, v in selector.items()):
@@ -189,12 +233,19 @@ class Scheduler:
             )
 
     def _report_unschedulable(
-        self, key: Key, pod: Obj, cpu: int, memory: int, selector: dict[str, str], total: int
+        self,
+        key: Key,
+        pod: Obj,
+        cpu: int,
+        memory: int,
+        selector: dict[str, str],
+        total: int,
+        route: Route = NO_ROUTE,
     ) -> None:
         # Reported once per pod: re-reporting on every pass would flood a large backlog.
         if key in self.unschedulable_reported:
             return
-        message = self._explain(cpu, memory, selector, total)
+        message = self._explain(cpu, memory, selector, total, route)
         self.unschedulable_reported[key] = message
         stamp = now_iso()
 
@@ -229,14 +280,30 @@ class Scheduler:
             if pod is not None:
                 cpu, memory = self._requests(key, pod)
                 selector = (pod.get("spec") or {}).get("nodeSelector") or {}
-                self._report_unschedulable(key, pod, cpu, memory, selector, total)
+                virtual = [n for n in self.cluster.nodes.values() if n.virtual is not None]
+                route = self._route(pod, virtual)
+                self._report_unschedulable(key, pod, cpu, memory, selector, total, route)
 
-    def _explain(self, cpu: int, memory: int, selector: dict[str, str], total: int) -> str:
+    def _explain(
+        self,
+        cpu: int,
+        memory: int,
+        selector: dict[str, str],
+        total: int,
+        route: Route = NO_ROUTE,
+    ) -> str:
         """A FailedScheduling message in kube-scheduler's format."""
         reasons: dict[str, int] = {}
         for node in self.cluster.nodes.values():
             if not node.ready:
                 reason = "1 node(s) had untolerated taint {node.kubernetes.io/not-ready: }"
+            elif node.virtual is not None:
+                found = self._explain_virtual(node, cpu, memory, route)
+                if found is None:
+                    continue
+                reason = found
+            elif route[0] is not None:
+                reason = "node(s) didn't match Pod's node affinity/selector"
             elif not node.schedulable:
                 reason = "node(s) were unschedulable"
             elif selector and any(node.labels.get(k) != v for k, v in selector.items()):
@@ -260,3 +327,27 @@ class Scheduler:
             "scheduling."
         )
         return f"0/{total} nodes are available: {parts}.{tail}"
+
+    @staticmethod
+    def _explain_virtual(node: NodeState, cpu: int, memory: int, route: Route) -> str | None:
+        capacity = node.virtual
+        assert capacity is not None
+        if not node.schedulable:
+            return "node(s) were unschedulable"
+        if node.name not in route[1]:
+            taint = next(iter(node.taints), None)
+            if taint is None:
+                return "node(s) didn't match Pod's node affinity/selector"
+            return f"node(s) had untolerated taint {{{taint['key']}: {taint.get('value', '')}}}"
+        if capacity.exhausted:
+            return "node(s) had no serverless quota left"
+        size = capacity.billed(cpu, memory)
+        if size is None:
+            return "node(s) had no serverless pod size large enough"
+        if len(node.pods) >= node.pods_max:
+            return "Too many pods"
+        if node.cpu_used + size.cpu_millis > node.cpu:
+            return "Insufficient cpu"
+        if node.memory_used + size.memory_bytes > node.memory:
+            return "Insufficient memory"
+        return None

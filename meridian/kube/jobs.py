@@ -21,6 +21,12 @@ from meridian.kube.labels import (
     LABEL_MANAGED,
     LABEL_TASK_ID,
 )
+from meridian.serverless.kinds import (
+    ANNOTATION_BILLED_CPU,
+    ANNOTATION_BILLED_MEMORY,
+    ANNOTATION_SERVERLESS_KIND,
+)
+from meridian.serverless.plan import BurstPlan
 from meridian.settings import PolicySettings
 from meridian.tasks.spec import SecretEnv, TaskKind, TaskSpec, job_name_for
 
@@ -37,20 +43,31 @@ def build_job(
     namespace: str,
     *,
     policy: PolicySettings = DEFAULT_POLICY,
+    burst: BurstPlan | None = None,
 ) -> client.V1Job:
     """The attempt's Job. Its pod passes Pod Security `restricted` whatever the task
     asked (no field of a task body can loosen it), carries no service-account token,
     and is stopped after the task's deadline (`policy` gives the kind's default and the
-    finished Job's TTL)."""
+    finished Job's TTL).
+
+    With `burst`, the pod is steered onto the region's serverless capacity (the plan's
+    labels, selector and tolerations), requests the size the cloud bills (so that what it
+    gets is what it pays for), and the Job and pod record that size as annotations."""
     name = job_name_for(task_id, attempt)
     labels = {
         **spec.labels,
+        **(burst.steering.labels if burst is not None else {}),
         LABEL_MANAGED: "true",
         LABEL_TASK_ID: task_id,
         LABEL_ATTEMPT: str(attempt),
         LABEL_BUSINESS_UNIT: spec.business_unit,
     }
     annotations = dict(spec.job.annotations)
+    job_annotations: dict[str, str] = {}
+    if burst is not None:
+        _check_namespace(burst, namespace)
+        job_annotations = _billed_annotations(burst)
+        annotations.update({**burst.steering.annotations, **job_annotations})
     ports: list[client.V1ContainerPort] = []
     if spec.kind is TaskKind.RESIDENT:
         annotations[RESIDENT_ANNOTATION] = "true"
@@ -64,6 +81,8 @@ def build_job(
         client.V1EnvVar(name=ENV_ATTEMPT, value=str(attempt)),
     ]
     requests = {"cpu": spec.job.resources.cpu, "memory": spec.job.resources.memory}
+    if burst is not None:
+        requests = {"cpu": burst.cpu_request, "memory": burst.memory_request}
     container = client.V1Container(
         name="task",
         image=spec.job.image,
@@ -88,7 +107,9 @@ def build_job(
     return client.V1Job(
         api_version="batch/v1",
         kind="Job",
-        metadata=client.V1ObjectMeta(name=name, namespace=namespace, labels=labels),
+        metadata=client.V1ObjectMeta(
+            name=name, namespace=namespace, labels=labels, annotations=job_annotations or None
+        ),
         spec=client.V1JobSpec(
             # One pod per attempt: Meridian's retry policy decides about retries, so that
             # every retry is a new, fenced attempt it can see and place.
@@ -106,10 +127,40 @@ def build_job(
                     security_context=pod_security,
                     # A task has no business with the Kubernetes API of the region.
                     automount_service_account_token=False,
+                    node_selector=(dict(burst.steering.node_selector) or None) if burst else None,
+                    tolerations=_tolerations(burst),
                 ),
             ),
         ),
     )
+
+
+def _billed_annotations(burst: BurstPlan) -> dict[str, str]:
+    return {
+        ANNOTATION_SERVERLESS_KIND: burst.kind.value,
+        ANNOTATION_BILLED_CPU: burst.billed.cpu,
+        ANNOTATION_BILLED_MEMORY: burst.billed.memory,
+    }
+
+
+def _tolerations(burst: BurstPlan | None) -> list[client.V1Toleration] | None:
+    if burst is None or not burst.steering.tolerations:
+        return None
+    return [
+        client.V1Toleration(key=t.key, operator=t.operator, value=t.value, effect=t.effect)
+        for t in burst.steering.tolerations
+    ]
+
+
+def _check_namespace(burst: BurstPlan, namespace: str) -> None:
+    allowed = burst.steering.namespaces
+    if allowed and namespace not in allowed:
+        # A Fargate profile selects pods by namespace: anywhere else the pod would wait
+        # for a node instead of bursting.
+        raise ValueError(
+            f"{burst.kind.value} capacity selects pods in {', '.join(allowed)}, "
+            f"not in namespace {namespace!r}"
+        )
 
 
 def timeout_seconds(spec: TaskSpec, policy: PolicySettings) -> int | None:

@@ -9,6 +9,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from meridian.regions.providers import Provider
+from meridian.serverless.models import ServerlessConfig
 
 
 class NodePoolConfig(BaseModel):
@@ -23,6 +24,11 @@ class NodePoolConfig(BaseModel):
     # Which adapter drives the pool: kubesim (default), eks, aks, gke, ack, tke, cce-baidu,
     # cce-huawei, idc. Cloud pools carry their provider ids in extra fields.
     driver: str = "kubesim"
+    # What a node of the pool costs on demand per hour (in the region's serverless
+    # currency when it declares one) and how long a new node takes to be Ready: what
+    # growing the pool is weighed with against bursting. Unknown when not given.
+    price_per_hour: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
+    boot_seconds: Annotated[float, Field(ge=0, le=3600, allow_inf_nan=False)] | None = None
 
 
 class RegionConfig(BaseModel):
@@ -33,6 +39,8 @@ class RegionConfig(BaseModel):
     location: str
     role: str = "unit"
     node_pools: list[NodePoolConfig] = Field(default_factory=list)
+    # Serverless pods the region can burst to (meridian.serverless); None: nodes only.
+    serverless: ServerlessConfig | None = None
 
     @model_validator(mode="after")
     def _name_matches(self) -> RegionConfig:

@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from meridian.quantity import parse_cpu_millis, parse_memory_bytes
+from meridian.serverless.kinds import is_serverless_node
 
 PRESSURE_CONDITIONS = ("MemoryPressure", "DiskPressure", "PIDPressure")
 TERMINAL_POD_PHASES = ("Succeeded", "Failed")
@@ -174,7 +175,11 @@ def requests_by_node(pods: Iterable[dict[str, Any]]) -> dict[str, tuple[int, int
 
 
 def compute_load(nodes: list[dict[str, Any]], pods: list[dict[str, Any]]) -> RegionLoad:
-    """Allocatable vs requested over schedulable nodes; the largest free node."""
+    """Allocatable vs requested over schedulable nodes; the largest free node.
+
+    Serverless (virtual) nodes are left out: their allocatable is a quota, not a pool's
+    room, and their pods are not load on the pools."""
+    nodes = [n for n in nodes if not is_serverless_node(n)]
     requested = requests_by_node(pods)
     load = RegionLoad(
         nodes_total=len(nodes),

@@ -368,6 +368,25 @@ class RetryPolicy(_Strict):
         return float(min(delay, self.max_backoff_seconds))
 
 
+class Capacity(StrEnum):
+    """Which kind of room a task may run in (`placement.capacity`)."""
+
+    NODES = "nodes"  # the region's node pools only
+    SERVERLESS = "serverless"  # the region's serverless pods (meridian.serverless)
+    AUTO = "auto"  # nodes first; Meridian bursts to serverless when nodes cannot keep up
+
+
+def _auto(value: Any) -> bool:
+    return value is Capacity.AUTO
+
+
+_CAPACITY_DOC = (
+    "nodes, serverless or auto (the default): auto runs on the region's nodes and bursts "
+    "to its serverless pods when the nodes cannot keep up. A resident task never bursts "
+    "unless it asks for serverless: under auto it stays on nodes."
+)
+
+
 class PlacementConstraints(_Strict):
     """What the submitter allows or prefers. All fields optional.
 
@@ -375,12 +394,18 @@ class PlacementConstraints(_Strict):
     `preferences` is an ordered list of tiers; each tier lists region names or
     provider names, and the first tier with an eligible region wins ("JP first, then SG
     or US": [["aws-ap-northeast-1"], ["gcp-asia-southeast1", "aws-us-west-2"]]).
+    `capacity` chooses nodes, serverless pods or either (see `capacity_for`).
     """
 
     region: str | None = None
     providers: list[Provider] = Field(default_factory=list)
     regions: list[str] = Field(default_factory=list)
     preferences: list[list[str]] = Field(default_factory=list)
+    # Left out of dumps when auto, so that specs stored before it existed dump and hash
+    # (store.spec_hash: idempotent resubmits) exactly as they did.
+    capacity: Annotated[Capacity, Field(exclude_if=_auto, description=_CAPACITY_DOC)] = (
+        Capacity.AUTO
+    )
 
 
 def _check_labels(value: dict[str, str]) -> dict[str, str]:
@@ -440,6 +465,16 @@ class TaskSpec(_Strict):
                 ],
             )
         return self
+
+
+def capacity_for(spec: TaskSpec) -> Capacity:
+    """The capacity a task may use. A resident task under `auto` stays on nodes: it runs
+    for long, where serverless pods cost more per hour than the node share they replace,
+    and moving a live service onto a virtual node is not a decision to make for it."""
+    capacity = spec.placement.capacity
+    if spec.kind is TaskKind.RESIDENT and capacity is Capacity.AUTO:
+        return Capacity.NODES
+    return capacity
 
 
 Loc = tuple[str | int, ...]

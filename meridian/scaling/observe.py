@@ -23,6 +23,7 @@ from meridian.regions.load import (
     pod_requests,
 )
 from meridian.scaling import NodeObservation, PoolObservation, RegionObservation, Request
+from meridian.serverless.kinds import is_serverless_node
 
 # Pool label of the simulator and of the clouds whose nodes carry one; a node that no
 # provider lists falls back to these before "unknown".
@@ -113,6 +114,10 @@ def observe(
             usage["other"] += 1
     node_obs: list[NodeObservation] = []
     for node in nodes:
+        if is_serverless_node(node):
+            # A virtual node's quota is not room the pools have: counting it would make a
+            # full region look empty and shrink its pools under load.
+            continue
         name = str(_meta(node).get("name", ""))
         cpu, mem = node_allocatable(node)
         usage = per_node.get(name, {"cpu": 0, "mem": 0, "tasks": [], "other": 0})

@@ -303,3 +303,30 @@ def test_watch_prints_each_new_event_and_exits_with_the_outcome() -> None:
         "RUNNING",
         "FAILED",
     ]
+
+
+def test_a_watched_table_fits_80_columns(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    reason = "Job t-a1 created in alibaba-cn-hangzhou after the placement weighed four regions"
+    events = [
+        {"at": "2025-01-01T12:00:00Z", "status": "SCHEDULING", "attempt": 1, "reason": reason},
+        {"at": "2025-01-01T12:00:03Z", "status": "STOPPED", "attempt": 1, "reason": "ops"},
+    ]
+    for event in events:
+        event["region"] = "alibaba-cn-hangzhou"
+    polls = iter(["SCHEDULING", "STOPPED"])
+
+    def progress(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/events"):
+            return httpx.Response(200, json={"task_id": "t", "items": events[: len(seen)]})
+        seen.append(next(polls))
+        return httpx.Response(200, json=_task(1, id="t", status=seen[-1]))
+
+    seen: list[str] = []
+    code, out, _ = _run(["task", "get", "t", "-w", "--interval", "0"], progress)
+    assert code == 4
+    lines = out.splitlines()
+    assert all(len(line) <= 80 for line in lines), out
+    assert lines[0].split() == list(views.EVENT_HEADERS)
+    assert lines[1].split()[1:4] == ["SCHEDULING", "1", "alibaba-cn-hangzhou"]
+    assert lines[-1] == "t STOPPED in alibaba-cn-hangzhou (attempt 1)"

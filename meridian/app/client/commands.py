@@ -146,8 +146,8 @@ def placement_dry_run(ctx: Context, args: argparse.Namespace) -> int:
 def watch(ctx: Context, task_id: str, interval: float) -> int:
     """Print each new event until the task ends; its outcome is the exit code."""
     path = f"/v1/tasks/{segment(task_id)}"
-    rest = max(ctx.width - sum(views.EVENT_WIDTHS) - len(GAP) * len(views.EVENT_WIDTHS), 0)
-    layout = Layout([*views.EVENT_WIDTHS, max(rest, WRAP_FLOOR)], wrap_last=True)
+    rest = ctx.width - sum(views.WATCH_WIDTHS) - len(GAP) * len(views.WATCH_WIDTHS)
+    layout = Layout([*views.WATCH_WIDTHS, max(rest, WRAP_FLOOR)], wrap_last=True)
     seen, failures = 0, 0
     if ctx.fmt == "table":
         ctx.err.write(f"following {task_id} until it ends (Ctrl-C stops following, not the task)\n")
@@ -167,7 +167,7 @@ def watch(ctx: Context, task_id: str, interval: float) -> int:
         failures = 0
         for event in events[seen:]:
             if ctx.fmt == "table":
-                ctx.say("\n".join(layout.lines(views.event_row(event))))
+                ctx.say("\n".join(layout.lines(views.event_row(event, clock=True))))
             elif ctx.fmt == "json":
                 ctx.say(json.dumps(event, ensure_ascii=False))
             else:

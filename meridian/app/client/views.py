@@ -11,9 +11,9 @@ from meridian.app.client.render import NONE, age, fields, table, text, when
 
 TASK_HEADERS = ("ID", "NAME", "UNIT", "KIND", "STATUS", "REGION", "ATTEMPT", "AGE")
 EVENT_HEADERS = ("TIME", "STATUS", "ATTEMPT", "REGION", "REASON")
-# Fixed widths for events printed one at a time (`task get --watch`): no later row can
-# widen a column already printed.
-EVENT_WIDTHS = [19, 9, 7, 16]
+# Fixed widths for events printed one at a time (`task get --watch`, times of day): no
+# later row can widen a column already printed.
+WATCH_WIDTHS = [8, 10, 7, 19]
 
 
 def task_rows(tasks: Sequence[Any], now: datetime | None = None) -> list[list[str]]:
@@ -76,20 +76,24 @@ def _data_source(source: Any) -> str:
 
 def _placement_summary(placement: Any) -> str:
     region = text(placement.get("region"))
+    reason = placement.get("reason")
+    if reason and region in reason:
+        return str(reason)  # "chose <region> (score ...): why"
     score = placement.get("score")
     scored = f" (score {score:.3f})" if isinstance(score, int | float) else ""
-    reason = placement.get("reason")
     return f"{region}{scored}" + (f": {reason}" if reason else "")
 
 
-def event_row(event: Any) -> list[str]:
+def event_row(event: Any, *, clock: bool = False) -> list[str]:
+    """TIME (the time of day alone with `clock`), STATUS, ATTEMPT, REGION, REASON."""
     reason = event.get("reason") or ""
     if event.get("error") and event["error"] not in reason:
         reason += f" (error: {event['error']})"
     if event.get("exit_code") is not None:
         reason += f" (exit code {event['exit_code']})"
+    at = when(event.get("at") or event.get("time"))
     return [
-        when(event.get("at") or event.get("time")),
+        at[-8:] if clock else at,
         event["status"],
         text(event.get("attempt")),
         text(event.get("region")),
@@ -106,16 +110,12 @@ def event_list(events: Sequence[Any], width: int) -> str:
 
 def placement_view(decision: Any, width: int) -> str:
     """A decision (a task's latest, or a dry run's): where, why, and every region's case."""
-    parts = [
-        fields(
-            [("chosen", text(decision.get("chosen"))), ("reason", text(decision.get("reason")))],
-            width=width,
-        )
-    ]
+    pairs = [("chosen", text(decision.get("chosen"))), ("reason", text(decision.get("reason")))]
     history = decision.get("history")
     if history:
         attempts = ", ".join(str(h.get("attempt")) for h in history)
-        parts[0] += "\n" + fields([("decisions", f"{len(history)} (attempts {attempts})")])
+        pairs.append(("decisions", f"{len(history)} (attempts {attempts})"))
+    parts = [fields(pairs, width=width)]
     candidates = decision.get("candidates") or []
     if candidates:
         rows = [

@@ -330,3 +330,16 @@ def test_a_watched_table_fits_80_columns(monkeypatch: pytest.MonkeyPatch) -> Non
     assert lines[0].split() == list(views.EVENT_HEADERS)
     assert lines[1].split()[1:4] == ["SCHEDULING", "1", "alibaba-cn-hangzhou"]
     assert lines[-1] == "t STOPPED in alibaba-cn-hangzhou (attempt 1)"
+
+
+def test_watching_a_pending_task_says_it_waits_for_a_start() -> None:
+    statuses = iter(["PENDING", "PENDING", "STOPPED"])
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/events"):
+            return httpx.Response(200, json={"task_id": "t", "items": []})
+        return httpx.Response(200, json=_task(1, id="t", status=next(statuses)))
+
+    code, _, err = _run(["task", "get", "t", "-w", "--interval", "0", "-o", "json"], answer)
+    assert code == 4
+    assert err.count("meridian task start t") == 1

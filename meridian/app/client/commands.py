@@ -148,7 +148,7 @@ def watch(ctx: Context, task_id: str, interval: float) -> int:
     path = f"/v1/tasks/{segment(task_id)}"
     rest = ctx.width - sum(views.WATCH_WIDTHS) - len(GAP) * len(views.WATCH_WIDTHS)
     layout = Layout([*views.WATCH_WIDTHS, max(rest, WRAP_FLOOR)], wrap_last=True)
-    seen, failures = 0, 0
+    seen, failures, told_pending = 0, 0, False
     if ctx.fmt == "table":
         ctx.err.write(f"following {task_id} until it ends (Ctrl-C stops following, not the task)\n")
         ctx.say("\n".join(layout.lines(views.EVENT_HEADERS)))
@@ -174,6 +174,11 @@ def watch(ctx: Context, task_id: str, interval: float) -> int:
                 ctx.say("---\n" + dump(event, "yaml"))
         seen = len(events)
         status = task["status"]
+        if status == "PENDING" and not told_pending:
+            told_pending = True
+            ctx.err.write(
+                f"{task_id} is PENDING: it waits until started (meridian task start {task_id})\n"
+            )
         if status in WATCH_EXIT:
             if ctx.fmt == "table":
                 ctx.say(_outcome(task))

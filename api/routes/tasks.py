@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Query, Response, status
+from fastapi import APIRouter, Body, Depends, Header, HTTPException, Query, Response, status
+from pydantic import BaseModel, Field
 
 from api.auth import UNAUTHORIZED, PrincipalDep, authenticate
 from api.deps import TOO_LARGE, ServiceDep, StateDep, invalid_body
@@ -142,16 +143,27 @@ async def start_task(
         raise HTTPException(status_code=503, detail=TEMPORAL_DOWN) from exc
 
 
+class StopBody(BaseModel):
+    """Optional: why, as the task's STOPPED event will say (default "stopped by user")."""
+
+    reason: str | None = Field(None, min_length=1, max_length=1000)
+
+
 @router.post(
     "/{task_id}/stop", response_model=TaskPublic, responses={404: {"description": NOT_FOUND}}
 )
 async def stop_task(
-    task_id: str, service: ServiceDep, state: StateDep, principal: PrincipalDep
+    task_id: str,
+    service: ServiceDep,
+    state: StateDep,
+    principal: PrincipalDep,
+    body: Annotated[StopBody | None, Body()] = None,
 ) -> TaskPublic:
     """Idempotent: deletes the Job and ends the task STOPPED."""
     await visible_task(state.store, principal, task_id)
+    reason = {"reason": body.reason} if body is not None and body.reason else {}
     try:
-        return TaskPublic.of(await service.stop(task_id))
+        return TaskPublic.of(await service.stop(task_id, **reason))
     except TaskNotFound as exc:
         raise _not_found() from exc
     except TemporalUnavailable as exc:

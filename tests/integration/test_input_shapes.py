@@ -137,7 +137,7 @@ async def test_env_value_from_is_refused(engine: Engine) -> None:
     assert response.status_code == 422, response.text
     detail = response.json()["detail"]
     assert detail[0]["loc"] == ["body", "job", "env"]
-    assert "valueFrom is not supported" in detail[0]["msg"]
+    assert "valueFrom supports only secretKeyRef" in detail[0]["msg"]
 
 
 async def pieces(data: bytes, size: int) -> AsyncIterator[bytes]:

@@ -151,9 +151,17 @@ def test_update_with_stale_resource_version_conflicts(
     status = _status(err.value)
     assert err.value.status == 409 and status["reason"] == "Conflict"
     assert "the object has been modified" in status["message"]
-    fresh = batch.read_namespaced_job("stale", namespace)
-    fresh.metadata.labels = {"y": "2"}
-    assert batch.replace_namespaced_job("stale", namespace, fresh).metadata.labels == {"y": "2"}
+    # A fresh read goes through; the Job controller may write status in between (as on a
+    # real cluster), so read-modify-write retries on conflict the way clients do.
+    for _ in range(5):
+        fresh = batch.read_namespaced_job("stale", namespace)
+        fresh.metadata.labels = {"y": "2"}
+        try:
+            replaced = batch.replace_namespaced_job("stale", namespace, fresh)
+            break
+        except ApiException as again:
+            assert again.status == 409
+    assert replaced.metadata.labels == {"y": "2"}
 
 
 def test_generate_name(core: client.CoreV1Api, namespace: str) -> None:

@@ -151,7 +151,10 @@ async def test_restarts_in_place_count_against_the_backoff_limit(cluster: Cluste
     assert reasons(cluster, "flaky").count("SuccessfulCreate") == 1
     assert "BackoffLimitExceeded" in reasons(cluster, "flaky")
     # The one pod, stopped by the failure, counts as failed.
-    await until(lambda: not pods(cluster, "flaky"))
+    # The status catches up with the pod's deletion on the controller's next sync.
+    await until(
+        lambda: not pods(cluster, "flaky") and job(cluster, "flaky")["status"]["terminating"] == 0
+    )
     status = job(cluster, "flaky")["status"]
     assert status["failed"] == 1 and "active" not in status and status["terminating"] == 0
 

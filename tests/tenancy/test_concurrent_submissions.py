@@ -65,8 +65,10 @@ def hammer(services: list[TaskService]) -> tuple[list[str], list[QuotaExceeded]]
     ready = threading.Barrier(len(services) * THREADS_PER_REPLICA)
 
     async def submit_all(service: TaskService, thread: int) -> None:
+        # Distinct ids across replicas and threads: the quotas, not id clashes, decide.
+        replica_no = services.index(service)
         for i in range(SUBMISSIONS_PER_THREAD):
-            task_id = f"t-{id(service) % 1000}-{thread}-{i}"
+            task_id = f"t-{replica_no}-{thread}-{i}"
             try:
                 task, created = await service.submit(
                     SPEC, task_id=task_id, start=True, idempotency_key=None

@@ -11,6 +11,7 @@ from temporalio.client import Client
 
 from meridian.channels.signals import signal_tasks
 from meridian.kube.contracts import JobObservation, JobPhase
+from meridian.observability import record as measure
 from meridian.settings import Settings
 from meridian.store import Store
 from meridian.sweeps.contracts import (
@@ -71,6 +72,7 @@ class SweepActivities:
                 started += 1
             except TemporalUnavailable as exc:
                 log.warning("cannot start the workflow of %s: %s", task_id, exc)
+                measure.resume_failed()
         return ResumeUnstartedResult(
             checked=len(candidates), started=started, db_queries=queries.value
         )
@@ -172,3 +174,4 @@ class SweepActivities:
             db_queries=queries,
             error="; ".join(errors) or None,
         )
+        measure.sweep(inp, found, fixed)

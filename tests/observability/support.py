@@ -14,8 +14,5 @@ def sample(registry: CollectorRegistry, name: str, **labels: str) -> float:
 def series(registry: CollectorRegistry, name: str) -> list[dict[str, str]]:
     """The label sets of every sample named `name`."""
     return [
-        dict(s.labels)
-        for family in registry.collect()
-        for s in family.samples
-        if s.name == name
+        dict(s.labels) for family in registry.collect() for s in family.samples if s.name == name
     ]

@@ -63,9 +63,7 @@ async def test_many_task_ids_make_one_series_by_route_template(api: httpx.AsyncC
     assert after - before == 25
     routes = {s["route"] for s in series(m.API, "meridian_api_requests_total")}
     assert not any("no-such-task" in route for route in routes), routes
-    timed = sample(
-        m.API, "meridian_api_request_duration_seconds_count", route=ROUTE, method="GET"
-    )
+    timed = sample(m.API, "meridian_api_request_duration_seconds_count", route=ROUTE, method="GET")
     assert timed >= 25
 
 

@@ -231,9 +231,7 @@ async def test_assessment_sets_health_state_and_water_level(store: Store) -> Non
         memory_requested_bytes=2 << 30,
     )
     probe = ProbeOutcome(region=EAST, reachable=True, worker_answered=True, snapshot=load)
-    await ActivityEnvironment().run(
-        acts.assess_regions, AssessRegionsInput(probes=[probe], at=T0)
-    )
+    await ActivityEnvironment().run(acts.assess_regions, AssessRegionsInput(probes=[probe], at=T0))
     assert sample(m.CENTRAL, "meridian_region_health", region=EAST, state="up") == 1
     assert sample(m.CENTRAL, "meridian_region_health", region=EAST, state="down") == 0
     assert sample(m.CENTRAL, "meridian_region_water_level", region=EAST) == pytest.approx(0.75)
@@ -310,8 +308,7 @@ def test_a_sweep_run_counts_drift_found_and_fixed(store: Store) -> None:
     )
     assert sample(m.CENTRAL, "meridian_sweep_runs_total", kind=kind, outcome="error") == runs + 1
     assert (
-        sample(m.CENTRAL, "meridian_sweep_drift_found_total", kind=kind, drift="stale")
-        == stale + 2
+        sample(m.CENTRAL, "meridian_sweep_drift_found_total", kind=kind, drift="stale") == stale + 2
     )
     assert (
         sample(m.CENTRAL, "meridian_sweep_drift_fixed_total", kind=kind, fix="deleted")
@@ -335,8 +332,6 @@ async def test_a_workflow_the_resume_sweep_cannot_start_is_counted(store: Store)
     acts = SweepActivities(store, cast(Client, RefusingTemporal()), Settings())
     before = sample(m.CENTRAL, "meridian_sweep_resume_failures_total")
     later = datetime.now(UTC) + timedelta(hours=1)
-    result = await acts.resume_unstarted_tasks(
-        ResumeUnstartedInput(older_than_seconds=1, at=later)
-    )
+    result = await acts.resume_unstarted_tasks(ResumeUnstartedInput(older_than_seconds=1, at=later))
     assert (result.checked, result.started) == (1, 0)
     assert sample(m.CENTRAL, "meridian_sweep_resume_failures_total") == before + 1

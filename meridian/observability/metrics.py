@@ -246,7 +246,7 @@ class SourcedGauge(Collector):
     ) -> None:
         self.name = name
         self.documentation = documentation
-        self.labels = labels
+        self._labelnames = tuple(labels)
         self.min_interval = min_interval
         self._source: Callable[[], Mapping[tuple[str, ...], float]] | None = None
         self._cached: Mapping[tuple[str, ...], float] = {}
@@ -274,14 +274,14 @@ class SourcedGauge(Collector):
             return self._cached
 
     def collect(self) -> Iterable[Metric]:
-        family = GaugeMetricFamily(self.name, self.documentation, labels=self.labels)
+        family = GaugeMetricFamily(self.name, self.documentation, labels=list(self._labelnames))
         for values, value in sorted(self._values().items()):
             family.add_metric(list(values), value)
         yield family
 
     def describe(self) -> Iterable[Metric]:
         # Lets the registry check names at registration without reading the source.
-        yield GaugeMetricFamily(self.name, self.documentation, labels=self.labels)
+        yield GaugeMetricFamily(self.name, self.documentation, labels=list(self._labelnames))
 
 
 ACTIVE_TASKS = SourcedGauge(

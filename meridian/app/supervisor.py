@@ -264,7 +264,11 @@ class Supervisor:
                 wanted.append((port, f"{role} metrics", f"MERIDIAN_METRICS__{role.upper()}_PORT"))
         busy = []
         for port, what, flag in wanted:
-            host = {"API": s.api_host}.get(what, m.host if "metrics" in what else "127.0.0.1")
+            host = "127.0.0.1"
+            if what == "API":
+                host = s.api_host
+            elif what.endswith("metrics"):
+                host = m.host
             if not _free(host, port):
                 busy.append(f"{host}:{port} ({what}; choose another with {flag})")
         return busy

@@ -12,6 +12,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 
 from meridian.channels.signals import signal_tasks
+from meridian.observability import record as measure
 from meridian.queues import region_task_queue
 from meridian.regions.contracts import (
     AssessRegionsInput,
@@ -95,6 +96,7 @@ class RegionActivities:
                 probe.region, state, reason, inp.at, new_details, keep_details=CONTROL_DETAIL_KEYS
             )
             self._record_network(probe, inp.at)
+            measure.region_assessed(probe, state)
             result.note(probe.region, previous, state, reason)
             left = grace_left(new_details, inp.at, self.failover)
             if state == RegionHealth.DEGRADED and left is not None:

@@ -24,6 +24,7 @@ from meridian.channels.signals import signal_tasks
 from meridian.kube.errors import KubeError, KubeNotFound, KubeUnavailable
 from meridian.kube.gateway import JobGateway
 from meridian.nodepools import NodePoolError, NodePoolProvider, PoolState
+from meridian.observability import record as measure
 from meridian.quantity import parse_cpu_millis, parse_memory_bytes
 from meridian.regions.config import RegionsFile
 from meridian.regions.listing import RegionListings
@@ -311,6 +312,7 @@ class ScalingCentralActivities:
                 quiet.append(key)
                 if key in inp.quiet:
                     continue  # the same hold as last tick: reported once
+            measure.scaling_decision(inp.region, decision)
             self.store.record_scaling_decision(
                 region=inp.region,
                 at=inp.at,
@@ -372,4 +374,6 @@ class ScalingCentralActivities:
             decision_id=f"{inp.region}:{inp.at.isoformat()}:{decision.kind.value}:"
             f"{decision.target}:failed",
         )
+        if recorded:
+            measure.scaling_failed(inp.region, decision)
         return RecordOutcomeResult(recorded=recorded)

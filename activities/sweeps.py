@@ -13,6 +13,7 @@ from temporalio.client import Client
 
 from meridian.channels.signals import signal_tasks
 from meridian.kube.contracts import JobObservation, JobPhase
+from meridian.observability import record as measure
 from meridian.settings import Settings
 from meridian.store import Store
 from meridian.sweeps.contracts import (
@@ -107,6 +108,7 @@ class SweepActivities:
         except TemporalUnavailable as exc:
             why = f"Temporal did not answer: {exc}"[:300]
         log.warning("cannot start the workflow of %s: %s", task_id, why)
+        measure.resume_failed()
         result.failed += 1
         if len(result.errors) < _ERRORS_SHOWN:
             result.errors.append(f"{task_id}: {why}")
@@ -206,3 +208,4 @@ class SweepActivities:
             db_queries=queries,
             error="; ".join(errors) or None,
         )
+        measure.sweep(inp, found, fixed)

@@ -6,8 +6,11 @@ activity (same task, same seq) records nothing twice.
 
 from __future__ import annotations
 
+import time
+
 from temporalio import activity
 
+from meridian.observability import record as measure
 from meridian.placement.scoring import place
 from meridian.placement.types import PlacementRequest
 from meridian.regions.contracts import RegionHealthInput, RegionHealthResult
@@ -22,12 +25,18 @@ from meridian.tasks.contracts import (
     UpdateSpecInput,
     UpdateSpecResult,
 )
+from meridian.tasks.spec import TaskStatus
 
 
 class TaskActivities:
     def __init__(self, store: Store, regions: RegionView):
         self.store = store
         self.regions = regions
+        self.units = measure.BusinessUnits(self._business_unit)
+
+    def _business_unit(self, task_id: str) -> str | None:
+        task = self.store.get_task(task_id)
+        return task.business_unit if task is not None else None
 
     @activity.defn(name="record_status")
     def record_status(self, inp: RecordStatusInput) -> RecordStatusResult:
@@ -50,7 +59,22 @@ class TaskActivities:
                 details=inp.details,
             )
         )
+        if recorded:
+            self._observe(inp)
         return RecordStatusResult(recorded=recorded)
+
+    @measure.never_fails
+    def _observe(self, inp: RecordStatusInput) -> None:
+        measure.task_transition(
+            status=inp.status,
+            region=inp.region,
+            business_unit=self.units.get(inp.task_id),
+            reason=inp.reason,
+        )
+        # Only a later attempt can be the end of a failover: read its history then.
+        if inp.status is TaskStatus.RUNNING and inp.attempt > 1:
+            events = self.store.list_events(inp.task_id)
+            measure.failover_completed(events, inp.seq, inp.at)
 
     @activity.defn(name="update_spec")
     def update_spec(self, inp: UpdateSpecInput) -> UpdateSpecResult:
@@ -59,6 +83,8 @@ class TaskActivities:
 
     @activity.defn(name="place_task")
     def place_task(self, inp: PlaceTaskInput) -> PlaceTaskResult:
+        started = time.monotonic()
+        self.units.remember(inp.task_id, inp.spec.business_unit)
         request = PlacementRequest(
             task_id=inp.task_id,
             data_source=inp.spec.data_source,
@@ -74,6 +100,7 @@ class TaskActivities:
         self.store.record_placement(
             inp.task_id, inp.attempt, inp.seq, decision.model_dump(mode="json"), decided_at
         )
+        measure.placement(decision, time.monotonic() - started)
         chosen = next((c for c in decision.candidates if c.region == decision.chosen), None)
         summary: dict[str, object] = {"region": decision.chosen, "reason": decision.reason}
         if chosen is not None:

@@ -15,8 +15,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api.audit import install_audit
 from api.auth import build_verifier
 from api.deps import AppState
+from api.metrics import RequestMetrics
 from api.quotas import install_quota_errors
 from api.routes import audit, codec, health, placement, regions, scaling, sweeps, tasks
+from meridian.observability.server import serve_metrics
 from meridian.regions.catalog import catalog_for
 from meridian.regions.config import load_regions
 from meridian.regions.view import RegionView
@@ -100,6 +102,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Before connecting: the Temporal client takes the runtime that exports its metrics.
+        metrics_endpoint = serve_metrics("api", settings)
         store = Store.from_settings(settings)
         store.migrate()
         regions_file = load_regions(settings.regions_file)
@@ -122,6 +126,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             connecting.cancel()
             store.close()
+            if metrics_endpoint is not None:
+                metrics_endpoint.close()
 
     verifier = build_verifier(settings)  # fails closed: no key, no API
     app = FastAPI(
@@ -145,4 +151,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(sweeps.router)
     app.include_router(codec.router)  # Temporal's remote codec: /codec/encode, /codec/decode
     app.include_router(audit.router)
+    # Added last, so outermost: it counts every answer, refusals included.
+    app.add_middleware(RequestMetrics)
     return app

@@ -72,6 +72,25 @@ class SweepSettings(BaseModel):
     unstarted_after_seconds: float = Field(30.0, gt=0)
 
 
+class MetricsSettings(BaseModel):
+    """Where each process serves Prometheus `/metrics` (`MERIDIAN_METRICS__*`).
+
+    One port per process role, 0 = no metrics server (the default outside `meridian up`,
+    so that two processes on one machine never fight over a port nobody asked for). The
+    Temporal SDK's own metrics are served on the same `/metrics` (meridian/observability).
+    """
+
+    # The address the metrics servers bind. Loopback by default: in a cluster, set
+    # 0.0.0.0 so that Prometheus can scrape the pod.
+    host: str = "127.0.0.1"
+    api_port: int = Field(0, ge=0, le=65535)
+    central_port: int = Field(0, ge=0, le=65535)
+    unit_port: int = Field(0, ge=0, le=65535)
+    # `meridian up` only: a role whose port is 0 gets the first free port from here on
+    # (0: `meridian up` serves no metrics).
+    base_port: int = Field(9180, ge=0, le=65535)
+
+
 class ChannelSettings(BaseModel):
     """Memory bounds of a unit worker's Job watch (meridian/channels/watch.py), per region.
 
@@ -280,6 +299,7 @@ class Settings(BaseSettings):
     scaling: ScalingSettings = Field(default_factory=ScalingSettings)
     network_probe: NetworkProbeSettings = Field(default_factory=NetworkProbeSettings)
     channels: ChannelSettings = Field(default_factory=ChannelSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     policy: PolicySettings = Field(default_factory=PolicySettings)
     # Per business unit: a default and overrides (meridian/tenancy/quotas.py).
     quotas: QuotaSettings = Field(default_factory=QuotaSettings)

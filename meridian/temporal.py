@@ -24,6 +24,7 @@ from temporalio.client import Client
 from temporalio.envconfig import ClientConfig, ClientConnectConfig
 from temporalio.service import RPCError
 
+from meridian.observability.server import temporal_runtime
 from meridian.security.codec import data_converter
 from meridian.settings import Settings
 
@@ -64,7 +65,9 @@ async def connect(
     last: Exception | None = None
     for _ in range(attempts):
         try:
-            return await Client.connect(**options, data_converter=converter)
+            return await Client.connect(
+                **options, data_converter=converter, runtime=temporal_runtime()
+            )
         except RuntimeError as exc:  # the SDK raises RuntimeError on connection failure
             last = exc
             await asyncio.sleep(delay)

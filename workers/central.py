@@ -17,6 +17,9 @@ from activities.regions import RegionActivities
 from activities.scaling import ScalingCentralActivities
 from activities.sweeps import SweepActivities
 from activities.tasks import TaskActivities
+from meridian.observability import metrics
+from meridian.observability import record as measure
+from meridian.observability.server import serve_metrics
 from meridian.regions.catalog import catalog_for
 from meridian.regions.config import RegionsFile, load_regions
 from meridian.regions.contracts import (
@@ -122,6 +125,9 @@ async def run_central(settings: Settings, stop: asyncio.Event) -> None:
     regions = load_regions(settings.regions_file)
     store = Store.from_settings(settings)
     store.migrate()
+    # Before connecting: the Temporal client takes the runtime that exports its metrics.
+    endpoint = serve_metrics("central", settings)
+    metrics.ACTIVE_TASKS.bind(lambda: measure.active_task_counts(store.count_active_by_unit()))
     client = await connect(settings)
     with ThreadPoolExecutor(max_workers=64, thread_name_prefix="central-act") as executor:
         worker = build_central_worker(client, settings, store, regions, executor)
@@ -131,4 +137,7 @@ async def run_central(settings: Settings, stop: asyncio.Event) -> None:
             await ensure_region_control(client, settings, regions)  # resource scheduling
             log.info("central worker polling %s", settings.central_task_queue)
             await stop.wait()
+    metrics.ACTIVE_TASKS.bind(None)
+    if endpoint is not None:
+        endpoint.close()
     store.close()

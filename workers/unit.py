@@ -24,6 +24,8 @@ from meridian.kube.clients import ClusterClients
 from meridian.kube.contracts import JobObservation
 from meridian.kube.errors import KubeError
 from meridian.kube.gateway import JobGateway
+from meridian.observability import metrics
+from meridian.observability.server import serve_metrics
 from meridian.queues import region_health_queue, region_task_queue
 from meridian.regions.config import load_regions
 from meridian.regions.contracts import REGION_MONITOR_ID, SIGNAL_REGION_SUSPECT, RegionSuspect
@@ -74,6 +76,8 @@ class SuspectReporter:
 
 
 async def run_units(settings: Settings, regions: list[str], stop: asyncio.Event) -> None:
+    # Before connecting: the Temporal client takes the runtime that exports its metrics.
+    endpoint = serve_metrics("unit", settings)
     client = await connect(settings)
     clients = ClusterClients(settings.resolved_kubeconfig)
     gateway = JobGateway(clients, policy=settings.policy)
@@ -135,6 +139,7 @@ async def run_units(settings: Settings, regions: list[str], stop: asyncio.Event)
             for region in regions
         ]
         residents = ResidentChannels(client, gateway, namespace, settings.failover)
+        metrics.RESIDENT_CHANNELS.bind(residents.counts)
         suspects = SuspectReporter(client)
         watch_tasks: list[asyncio.Task[None]] = []
         for region in regions:
@@ -165,3 +170,6 @@ async def run_units(settings: Settings, regions: list[str], stop: asyncio.Event)
             )
             probe_executor.shutdown(wait=False, cancel_futures=True)
             clients.close()
+            metrics.RESIDENT_CHANNELS.bind(None)
+            if endpoint is not None:
+                endpoint.close()

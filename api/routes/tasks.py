@@ -21,6 +21,7 @@ from api.schemas import (
     TaskPublic,
 )
 from api.tenancy import NOT_FOUND, list_scope, owned_spec, visible_task
+from meridian.observability.metrics import TASK_SUBMIT_DURATION
 from meridian.store.errors import TaskConflictError
 from meridian.tasks.service import (
     SpecInvalid,
@@ -65,12 +66,13 @@ async def submit_task(
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)] = None,
 ) -> TaskPublic:
     try:
-        task, created = await service.submit(
-            owned_spec(body, principal),
-            task_id=body.id,
-            start=body.start,
-            idempotency_key=idempotency_key,
-        )
+        with TASK_SUBMIT_DURATION.time():
+            task, created = await service.submit(
+                owned_spec(body, principal),
+                task_id=body.id,
+                start=body.start,
+                idempotency_key=idempotency_key,
+            )
     except SpecInvalid as exc:
         raise invalid_body(exc) from exc
     except TaskConflictError as exc:

@@ -49,6 +49,10 @@ CENTRAL_POLLING = "central worker polling"
 UNITS_POLLING = "unit workers polling"
 # The admin token `meridian up` writes: a working week, renewed at every start.
 ADMIN_TOKEN_TTL_SECONDS = 7 * 86400
+# Each engine child's metrics role, and how far past `metrics.base_port` a free port is
+# looked for.
+METRICS_ROLES = {"api": "api", "central-worker": "central", "unit-workers": "unit"}
+METRICS_PORT_SEARCH = 100
 
 
 def find_temporal(explicit: str | None = None) -> str:
@@ -116,6 +120,7 @@ class Supervisor:
         self.started_at = 0.0
         # When `meridian ready` was printed (monotonic), or None.
         self.ready_at: float | None = None
+        self._metrics_ports: dict[str, int] | None = None
 
     # -- the children ----------------------------------------------------------------
 
@@ -139,9 +144,31 @@ class Supervisor:
                 "MERIDIAN_CODEC__OPEN_ON_LOOPBACK": "true",
                 "MERIDIAN_CODEC__CORS_ORIGINS": json.dumps(self.ui_origins),
                 "PYTHONUNBUFFERED": "1",
+                "MERIDIAN_METRICS__HOST": s.metrics.host,
             }
         )
+        # A child keeps its port across restarts: Prometheus scrapes the same address.
+        for role, port in self.metrics_ports.items():
+            env[f"MERIDIAN_METRICS__{role.upper()}_PORT"] = str(port)
         return env
+
+    @property
+    def metrics_ports(self) -> dict[str, int]:
+        """Role -> the port its /metrics is served on (0: none). A port set in the
+        settings is kept; the others get the first free ports from `metrics.base_port`
+        on (none when it is 0), chosen once per `meridian up`."""
+        if self._metrics_ports is None:
+            m = self.settings.metrics
+            explicit = {"api": m.api_port, "central": m.central_port, "unit": m.unit_port}
+            taken = {port for port, _, _ in self._wanted_ports()} | set(explicit.values())
+            ports: dict[str, int] = {}
+            candidates = iter(range(m.base_port, min(m.base_port + METRICS_PORT_SEARCH, 65536)))
+            for role, port in explicit.items():
+                if port == 0 and m.base_port != 0:
+                    port = next((p for p in candidates if p not in taken and _free(m.host, p)), 0)
+                ports[role] = port
+            self._metrics_ports = ports
+        return self._metrics_ports
 
     @property
     def codec_key_file(self) -> Path:
@@ -300,6 +327,25 @@ class Supervisor:
         listener on the port", find the first system's, and report ready on it.
         """
         s = self.settings
+        wanted = self._wanted_ports()
+        # Metrics ports the settings name (the others are chosen free).
+        m = s.metrics
+        for role, port in (("api", m.api_port), ("central", m.central_port), ("unit", m.unit_port)):
+            if port:
+                wanted.append((port, f"{role} metrics", f"MERIDIAN_METRICS__{role.upper()}_PORT"))
+        busy = []
+        for port, what, flag in wanted:
+            host = "127.0.0.1"
+            if what == "API":
+                host = s.api_host
+            elif what.endswith("metrics"):
+                host = m.host
+            if not _free(host, port):
+                busy.append(f"{host}:{port} ({what}; choose another with {flag})")
+        return busy
+
+    def _wanted_ports(self) -> list[tuple[int, str, str]]:
+        s = self.settings
         wanted = [
             (s.temporal_port, "Temporal gRPC", "--temporal-port"),
             (s.temporal_ui_port, "Temporal Web UI", "--ui-port"),
@@ -310,16 +356,7 @@ class Supervisor:
         wanted += [
             (s.kubesim_base_port + i, "kubesim", "--kubesim-base-port") for i in range(regions + 1)
         ]
-        busy = []
-        for port, what, flag in wanted:
-            host = s.api_host if what == "API" else "127.0.0.1"
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                try:
-                    probe.bind((host, port))
-                except OSError:
-                    busy.append(f"{host}:{port} ({what}; choose another with {flag})")
-        return busy
+        return wanted
 
     async def _port_open(self, port: int) -> bool:
         try:
@@ -490,6 +527,8 @@ class Supervisor:
         )
         print(f"kubesim         {control} (kubeconfig {self.kubeconfig})", flush=True)
         print(f"API             http://{s.api_host}:{s.api_port} (docs at /docs)", flush=True)
+        for line in self.metrics_lines():
+            print(line, flush=True)
         print(f"logs            {self.state_dir / 'logs'}", flush=True)
         if admin_token is not None:
             print(
@@ -497,6 +536,18 @@ class Supervisor:
                 "more: meridian token --business-unit NAME [--role admin] [--ttl 1h])",
                 flush=True,
             )
+
+    def metrics_lines(self) -> list[str]:
+        """The ready output's metrics endpoints, one line per process."""
+        host = self.settings.metrics.host
+        shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+        lines: list[str] = []
+        for child, role in METRICS_ROLES.items():
+            port = self.metrics_ports[role]
+            if port:
+                label = "metrics" if not lines else ""
+                lines.append(f"{label:<15} http://{shown}:{port}/metrics ({child})")
+        return lines or ["metrics         off (MERIDIAN_METRICS__BASE_PORT=0)"]
 
     async def _race(self, waiting: Coroutine[Any, Any, None]) -> None:
         """Wait for something unless a stop is asked for first."""
@@ -539,3 +590,14 @@ class Supervisor:
             except ProcessLookupError:
                 pass
             await process.wait()
+
+
+def _free(host: str, port: int) -> bool:
+    """Nothing listens on host:port (a port in TIME_WAIT counts as free)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+        return True

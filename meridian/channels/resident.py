@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -74,10 +75,18 @@ class ResidentChannels:
         self.namespace = namespace
         self.heartbeat_timeout = failover.resident_heartbeat_timeout_seconds
         self._channels: dict[str, asyncio.Task[None]] = {}
+        # Channel -> (region, last state) for the metrics; "connecting" until the pod
+        # first speaks.
+        self._states: dict[str, tuple[str, str]] = {}
 
     @property
     def open_channels(self) -> int:
         return len(self._channels)
+
+    def counts(self) -> dict[tuple[str, ...], float]:
+        """Open channels by (region, state): meridian_resident_channels."""
+        counts: Counter[tuple[str, ...]] = Counter(self._states.values())
+        return {key: float(n) for key, n in counts.items()}
 
     def observe(self, obs: JobObservation) -> None:
         """Open a channel when a resident Job runs; close it when the Job ends."""
@@ -88,15 +97,18 @@ class ResidentChannels:
             if key not in self._channels:
                 task = asyncio.create_task(self._follow(obs), name=f"resident-{key}")
                 self._channels[key] = task
+                self._states[key] = (obs.region, "connecting")
                 task.add_done_callback(self._forget(key))
         else:
             existing = self._channels.pop(key, None)
+            self._states.pop(key, None)
             if existing is not None:
                 existing.cancel()
 
     def _forget(self, key: str) -> Callable[[asyncio.Task[None]], None]:
         def forget(_task: asyncio.Task[None]) -> None:
             self._channels.pop(key, None)
+            self._states.pop(key, None)
 
         return forget
 
@@ -144,16 +156,23 @@ class ResidentChannels:
                         unreadable = unreadable + 1 if state is None else 0
                         if state is not None and state != last_state:
                             last_state = state
+                            self._mark(obs, state)
                             await self._status(obs, state)
             except TimeoutError:
                 # Silence: suspect. Ask the API before anything drastic.
                 if last_state != "suspect":
                     last_state = "suspect"
+                    self._mark(obs, "suspect")
                     await self._status(obs, "suspect", "no heartbeat; verifying with the API")
             except (OSError, websockets.WebSocketException, ValueError) as exc:
                 log.info("resident %s: channel lost (%s); reconnecting", obs.job_name, exc)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 10.0)
+
+    def _mark(self, obs: JobObservation, state: str) -> None:
+        key = f"{obs.region}/{obs.job_name}"
+        if key in self._channels:
+            self._states[key] = (obs.region, state)
 
     @staticmethod
     def _read(obs: JobObservation, raw: str | bytes, *, warn: bool) -> str | None:

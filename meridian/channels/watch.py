@@ -31,6 +31,7 @@ from meridian.kube.errors import KubeError, KubeGone, translate
 from meridian.kube.gateway import JobGateway
 from meridian.kube.jobs import observe_job
 from meridian.kube.labels import MANAGED_SELECTOR
+from meridian.observability import record as measure
 from meridian.settings import ChannelSettings
 
 log = logging.getLogger(__name__)
@@ -194,14 +195,18 @@ class JobWatcher:
                         await self._list()
                     await self._watch()
                     backoff = self.backoff_initial
+                    if not stop.is_set():
+                        measure.watch_restart(self.region, "closed")
                 except KubeGone:
                     self.stats.gone += 1
+                    measure.watch_restart(self.region, "gone")
                     handled = _version(self._resource_version)
                     if handled is not None:
                         self._handled_through = handled
                     self._resource_version = None  # too old: re-list
                 except KubeError as exc:
                     self.stats.errors += 1
+                    measure.watch_restart(self.region, "error")
                     log.info("watch %s: %s; retrying in %.1fs", self.region, exc, backoff)
                     if self.on_error is not None:
                         try:

@@ -13,6 +13,8 @@ from pathlib import Path
 from kubernetes import client, config
 from kubernetes.config import incluster_config
 
+from meridian.observability.kube import instrument
+
 
 class ClusterClients:
     """Lazily builds and caches one ApiClient per region; no global Configuration state."""
@@ -53,6 +55,7 @@ class ClusterClients:
             configuration.retries = False
             configuration.connection_pool_maxsize = 32
             api = client.ApiClient(configuration)
+            instrument(api, region)  # request metrics by region, verb and code
             self._clients[region] = api
             return api
 

@@ -337,6 +337,16 @@ class TaskStore:
                 counts[status] = int(count)
         return counts
 
+    def count_active_by_unit(self) -> list[tuple[str, str, int]]:
+        """(status, business unit, tasks) of the active tasks: the metrics' gauge."""
+        query = (
+            select(TaskRow.status, TaskRow.business_unit, func.count())
+            .where(TaskRow.status.in_(sorted(s.value for s in ACTIVE_STATUSES)))
+            .group_by(TaskRow.status, TaskRow.business_unit)
+        )
+        with self._db.read() as session:
+            return [(str(s), str(u), int(n)) for s, u, n in session.execute(query)]
+
 
 def _locked_task(session: Session, task_id: str) -> TaskRow:
     row = session.get(TaskRow, task_id, with_for_update=True)

@@ -146,6 +146,8 @@ class VirtualCapacity:
             config = ServerlessConfig.model_validate(raw)
         except ValueError as exc:
             raise ValueError(f"region {spec.name}: invalid serverless block: {exc}") from exc
+        if not config.enabled:
+            return None
         return cls(config, spec.name, spec.location)
 
     @property

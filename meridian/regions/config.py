@@ -46,6 +46,8 @@ class RegionConfig(BaseModel):
     def _name_matches(self) -> RegionConfig:
         if self.name != f"{self.provider.value}-{self.location}":
             raise ValueError(f"region name {self.name!r} must be '<provider>-<location>'")
+        if self.serverless is not None and not self.serverless.enabled:
+            self.serverless = None  # declared, switched off: nodes only
         return self
 
     @property

@@ -155,6 +155,8 @@ class ServerlessConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     kind: ServerlessKind
+    # Declared but switched off (the fleet file says so per region): nodes only.
+    enabled: bool = True
     max_pods: Annotated[int, Field(ge=1)]
     max_cpu: Cpu
     max_memory: Memory

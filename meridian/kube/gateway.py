@@ -192,7 +192,7 @@ class JobGateway:
         name = job_name_for(task_id, attempt)
         # The trace's last link: the activity's span says which activity ran, this one
         # which cluster call it made (a no-op span when tracing is off).
-        attributes = {
+        attributes: dict[str, str | int] = {
             "meridian.region": region,
             "meridian.task_id": task_id,
             "meridian.attempt": attempt,

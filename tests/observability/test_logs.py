@@ -161,7 +161,7 @@ def _sdk_failure(error: BaseException, attempt: int) -> logging.LogRecord:
         __file__,
         0,
         "Completing activity as failed ({'activity_type': 'create_job'})",
-        None,
+        (),
         exc_info,
         extra={"temporal_activity": {"activity_type": "create_job", "attempt": attempt}},
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -23,7 +24,9 @@ from meridian.kube.labels import LABEL_TASK_ID, MANAGED_SELECTOR
 from meridian.settings import PolicySettings
 from meridian.tasks.spec import TaskSpec, job_name_for
 
+log = logging.getLogger(__name__)
 _tracer = trace.get_tracer(__name__)
+_CREATED = {True: "created", False: "already there"}
 
 
 @dataclass
@@ -202,6 +205,8 @@ class JobGateway:
         with _tracer.start_as_current_span("CreateJob", attributes=attributes) as span:
             name, created = self._create_job(region, namespace, name, job)
             span.set_attribute("meridian.job_created", created)
+            # One line per attempt: where the task's pod is to be found.
+            log.info("Job %s/%s %s in %s", namespace, name, _CREATED[created], region)
             return name, created
 
     def _create_job(self, region: str, namespace: str, name: str, job: Any) -> tuple[str, bool]:

@@ -4,6 +4,7 @@ tracing costs nothing when no `OTEL_*` variable asks for it."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -19,6 +20,7 @@ from opentelemetry.trace import SpanKind
 from temporalio.testing import WorkflowEnvironment
 
 from kubesim.process import start_kubesim
+from meridian.observability.logs import ContextFilter
 from meridian.observability.tracing import export_requested
 from meridian.temporal import connect
 from tests.api.stage import DEV_REGIONS
@@ -82,8 +84,13 @@ def spans() -> Iterator[InMemorySpanExporter]:
 
 @pytest.mark.timeout(240)
 async def test_one_task_is_one_connected_trace(
-    spans: InMemorySpanExporter, dev_env: WorkflowEnvironment, tmp_path: Path
+    spans: InMemorySpanExporter,
+    dev_env: WorkflowEnvironment,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.handler.addFilter(ContextFilter())  # as every Meridian process's handler has it
+    caplog.set_level(logging.INFO, logger="meridian.kube.gateway")
     kubesim = start_kubesim(DEV_REGIONS, tmp_path / "kubesim")
     try:
         settings = engine_settings(
@@ -124,6 +131,16 @@ async def test_one_task_is_one_connected_trace(
     run_activity = _one(in_trace, "RunActivity:create_job")
     assert create.parent is not None and run_activity.context is not None
     assert create.parent.span_id == run_activity.context.span_id
+
+    # The Job create's log line names the task and the trace an operator would look up.
+    (created,) = [
+        r for r in caplog.records if r.name == "meridian.kube.gateway" and "created" in r.message
+    ]
+    fields = {k: getattr(created, k, None) for k in ("task_id", "workflow_id", "attempt")}
+    assert fields == {"task_id": task_id, "workflow_id": task_id, "attempt": 1}
+    assert getattr(created, "business_unit", None) == "ads"
+    assert getattr(created, "region", None) == create.attributes["meridian.region"]
+    assert getattr(created, "trace_id", None) == format(post.context.trace_id, "032x")
 
 
 def _one(spans: list[ReadableSpan], name: str) -> ReadableSpan:

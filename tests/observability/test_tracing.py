@@ -17,7 +17,6 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
-from temporalio.testing import WorkflowEnvironment
 
 from kubesim.process import start_kubesim
 from meridian.observability.logs import ContextFilter
@@ -26,6 +25,7 @@ from meridian.temporal import connect
 from tests.api.stage import DEV_REGIONS
 from tests.conftest import REPO
 from tests.integration.harness import Engine, engine_settings, task_body
+from tests.support import start_dev_server
 
 
 def test_export_follows_the_standard_variables() -> None:
@@ -85,17 +85,20 @@ def spans() -> Iterator[InMemorySpanExporter]:
 @pytest.mark.timeout(240)
 async def test_one_task_is_one_connected_trace(
     spans: InMemorySpanExporter,
-    dev_env: WorkflowEnvironment,
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.handler.addFilter(ContextFilter())  # as every Meridian process's handler has it
     caplog.set_level(logging.INFO, logger="meridian.kube.gateway")
+    # A Temporal server of its own: the regions' task queues are named by region only, so
+    # on the shared server another engine's unit workers (connected before tracing was on)
+    # could take this task's activities.
+    temporal = await start_dev_server(tmp_path / "temporal.db")
     kubesim = start_kubesim(DEV_REGIONS, tmp_path / "kubesim")
     try:
         settings = engine_settings(
             database_url=f"sqlite:///{tmp_path / 'meridian.db'}",
-            temporal_address=dev_env.client.service_client.config.target_host,
+            temporal_address=temporal.client.service_client.config.target_host,
             kubeconfig=Path(kubesim.kubeconfig),
             regions_file=DEV_REGIONS,
             control_url=kubesim.control_url,
@@ -112,6 +115,7 @@ async def test_one_task_is_one_connected_trace(
             await engine.stop()
     finally:
         kubesim.stop()
+        await temporal.shutdown()
 
     finished = list(spans.get_finished_spans())
     post = next(s for s in finished if s.kind == SpanKind.SERVER and s.name == "POST /v1/tasks")

@@ -62,7 +62,13 @@ def _from_temporal(record: logging.LogRecord) -> dict[str, Any]:
         or {}
     )
     if not details and activity.in_activity():
-        details = activity.info()._logger_details()
+        info = activity.info()
+        details = {
+            "workflow_id": info.workflow_id,
+            "workflow_type": info.workflow_type,
+            "activity_type": info.activity_type,
+            "attempt": info.attempt,
+        }
     found: dict[str, Any] = {}
     if details.get("workflow_id"):
         found["workflow_id"] = details["workflow_id"]

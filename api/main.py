@@ -19,6 +19,7 @@ from api.metrics import RequestMetrics
 from api.quotas import install_quota_errors
 from api.routes import audit, codec, health, placement, regions, scaling, sweeps, tasks
 from meridian.observability.server import serve_metrics
+from meridian.observability.tracing import configure_tracing
 from meridian.regions.catalog import catalog_for
 from meridian.regions.config import load_regions
 from meridian.regions.view import RegionView
@@ -153,4 +154,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(audit.router)
     # Added last, so outermost: it counts every answer, refusals included.
     app.add_middleware(RequestMetrics)
+    _instrument(app)
     return app
+
+
+def _instrument(app: FastAPI) -> None:
+    """A server span per request, parent of the StartWorkflow span a submit makes, when
+    tracing is on (`OTEL_*`); nothing at all when it is off. Probes are left out: they
+    would be most of the spans and say nothing of a task."""
+    if not configure_tracing("meridian-api"):
+        return
+    from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+    FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,livez,metrics")

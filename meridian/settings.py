@@ -284,6 +284,9 @@ class Settings(BaseSettings):
     # never stored. Well under Temporal's default payload limit (2 MB), so that every task the API
     # accepts can also be started.
     api_max_body_bytes: int = Field(1 << 20, gt=0)
+    # Logs: plain text for a terminal (`meridian up`), or one JSON object per line for a
+    # log pipeline (MERIDIAN_LOG_FORMAT=json, as the manifests set it).
+    log_format: Literal["text", "json"] = "text"
     temporal_port: int = Field(7233, ge=1, le=65535)
     temporal_ui_port: int = Field(8233, ge=1, le=65535)
     kubesim_base_port: int = Field(18100, ge=1, le=65535)

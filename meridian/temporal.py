@@ -20,11 +20,13 @@ from datetime import UTC, datetime
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
-from temporalio.client import Client
+from temporalio.client import Client, Interceptor
 from temporalio.envconfig import ClientConfig, ClientConnectConfig
 from temporalio.service import RPCError
 
+from meridian.observability.logs import LogContextInterceptor
 from meridian.observability.server import temporal_runtime
+from meridian.observability.tracing import configure_tracing, temporal_interceptors
 from meridian.security.codec import data_converter
 from meridian.settings import Settings
 
@@ -50,6 +52,14 @@ def connect_options(
     return options
 
 
+def client_interceptors() -> list[Interceptor]:
+    """Tracing (when on) and the logs' task fields. Both are worker interceptors too, and
+    a worker built from this client inherits them (the SDK prepends a client's worker
+    interceptors to the worker's own), so workers must not pass them again."""
+    configure_tracing("meridian")  # a no-op when already configured or not asked for
+    return [*temporal_interceptors(), LogContextInterceptor()]
+
+
 async def connect(
     settings: Settings,
     *,
@@ -66,7 +76,10 @@ async def connect(
     for _ in range(attempts):
         try:
             return await Client.connect(
-                **options, data_converter=converter, runtime=temporal_runtime()
+                **options,
+                data_converter=converter,
+                runtime=temporal_runtime(),
+                interceptors=client_interceptors(),
             )
         except RuntimeError as exc:  # the SDK raises RuntimeError on connection failure
             last = exc

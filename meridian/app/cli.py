@@ -19,17 +19,23 @@ import signal
 import sys
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from meridian.app import client
 from meridian.settings import Settings
 
 
-def _configure_logging(level: str = "INFO") -> None:
-    logging.basicConfig(
-        level=getattr(logging, level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    # The SDK's worker logs every activity failure at WARNING; that is our retry path.
-    logging.getLogger("temporalio.activity").setLevel(logging.ERROR)
+def _configure_logging(level: str = "INFO", service: str = "meridian") -> None:
+    # Imported here: `meridian task ...` (the users' client) needs neither.
+    from meridian.observability.logs import configure_logging
+    from meridian.observability.tracing import configure_tracing
+
+    try:
+        log_format = Settings().log_format  # MERIDIAN_LOG_FORMAT
+    except ValidationError:
+        log_format = "text"  # the command itself reports what is wrong with its settings
+    configure_logging(level, log_format)
+    configure_tracing(service)  # only when OTEL_* variables ask for export
     logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
@@ -297,7 +303,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
-    _configure_logging(getattr(args, "log_level", "INFO"))
+    role = getattr(args, "role", None)
+    _configure_logging(getattr(args, "log_level", "INFO"), f"meridian-{role or args.command}")
     args.func(args)
 
 

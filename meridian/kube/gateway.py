@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kubernetes import client
+from opentelemetry import trace
 
 from meridian.kube.clients import ClusterClients
 from meridian.kube.contracts import JobObservation, JobPhase
@@ -21,6 +23,10 @@ from meridian.kube.jobs import DEFAULT_POLICY, build_job, observe_job
 from meridian.kube.labels import LABEL_TASK_ID, MANAGED_SELECTOR
 from meridian.settings import PolicySettings
 from meridian.tasks.spec import TaskSpec, job_name_for
+
+log = logging.getLogger(__name__)
+_tracer = trace.get_tracer(__name__)
+_CREATED = {True: "created", False: "already there"}
 
 
 @dataclass
@@ -187,6 +193,23 @@ class JobGateway:
         task's own final failure, never retried elsewhere."""
         job = build_job(task_id, spec, attempt, namespace, policy=self.policy)
         name = job_name_for(task_id, attempt)
+        # The trace's last link: the activity's span says which activity ran, this one
+        # which cluster call it made (a no-op span when tracing is off).
+        attributes: dict[str, str | int] = {
+            "meridian.region": region,
+            "meridian.task_id": task_id,
+            "meridian.attempt": attempt,
+            "k8s.namespace.name": namespace,
+            "k8s.job.name": name,
+        }
+        with _tracer.start_as_current_span("CreateJob", attributes=attributes) as span:
+            name, created = self._create_job(region, namespace, name, job)
+            span.set_attribute("meridian.job_created", created)
+            # One line per attempt: where the task's pod is to be found.
+            log.info("Job %s/%s %s in %s", namespace, name, _CREATED[created], region)
+            return name, created
+
+    def _create_job(self, region: str, namespace: str, name: str, job: Any) -> tuple[str, bool]:
         batch = self.clients.batch(region)
         try:
             self._call(batch.create_namespaced_job, namespace, job)

@@ -10,10 +10,6 @@ from typing import Any
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
-# The engine harness's fixtures (pytest finds them by their own names, not these).
-from tests.integration.conftest import engine as _engine  # noqa: F401
-from tests.integration.conftest import kubesim as _kubesim  # noqa: F401
-from tests.integration.conftest import mariadb_url as _mariadb_url  # noqa: F401
 from tests.integration.harness import Engine, task_body
 
 REGION = "alibaba-cn-hangzhou"  # ECI, cold start 3 s (infra/regions/dev.yaml)

@@ -99,7 +99,7 @@ class JobActivities:
     def create_job(self, inp: CreateJobInput) -> CreateJobResult:
         try:
             name, created = self.gateway.create_job(
-                inp.region, self.namespace, inp.task_id, inp.spec, inp.attempt
+                inp.region, self.namespace, inp.task_id, inp.spec, inp.attempt, burst=inp.burst
             )
         except KubeError as exc:
             raise kube_failure(exc) from exc
@@ -152,7 +152,7 @@ class JobActivities:
                 return RegionProbeResult(region=inp.region, reachable=False, error=error[:300])
         latency_ms = (time.monotonic() - started) * 1000.0
         snapshot = ProbeSnapshot(
-            **compute_load(listing.nodes, listing.pods).model_dump(),
+            **compute_load(listing.nodes, listing.pods, now=time.time()).model_dump(),
             network_samples=self._network_samples(inp.region),
         )
         return RegionProbeResult(

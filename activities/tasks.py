@@ -85,16 +85,18 @@ class TaskActivities:
     def place_task(self, inp: PlaceTaskInput) -> PlaceTaskResult:
         started = time.monotonic()
         self.units.remember(inp.task_id, inp.spec.business_unit)
-        request = PlacementRequest(
-            task_id=inp.task_id,
-            data_source=inp.spec.data_source,
-            resources=inp.spec.job.resources,
-            constraints=inp.spec.placement,
+        request = PlacementRequest.for_task(
+            inp.task_id,
+            inp.spec,
             excluded_regions=sorted(inp.excluded_regions),
             exclusion_reasons=dict(inp.excluded_regions),
         )
         decision = place(
-            request, self.regions.snapshots(), self.regions.weights, self.regions.catalog
+            request,
+            self.regions.snapshots(),
+            self.regions.weights,
+            self.regions.catalog,
+            burst=self.regions.burst,
         )
         decided_at = activity.info().current_attempt_scheduled_time
         self.store.record_placement(
@@ -103,6 +105,14 @@ class TaskActivities:
         measure.placement(decision, time.monotonic() - started)
         chosen = next((c for c in decision.candidates if c.region == decision.chosen), None)
         summary: dict[str, object] = {"region": decision.chosen, "reason": decision.reason}
+        if chosen is not None and chosen.burst is not None:
+            summary["capacity"] = {
+                "kind": chosen.burst.kind.value,
+                "billed_cpu": chosen.burst.billed.cpu,
+                "billed_memory": chosen.burst.billed.memory,
+                "cost_per_hour": round(chosen.burst.cost_per_hour, 6),
+                "currency": chosen.burst.currency,
+            }
         if chosen is not None:
             summary["score"] = round(chosen.total, 4)
             summary["breakdown"] = {
@@ -115,6 +125,7 @@ class TaskActivities:
             reason=decision.reason,
             summary=summary,
             fingerprint=decision.snapshot_fingerprint,
+            burst=chosen.burst if chosen is not None else None,
         )
 
     @activity.defn(name="record_orphan")

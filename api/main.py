@@ -109,7 +109,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         store.migrate()
         regions_file = load_regions(settings.regions_file)
         catalog = catalog_for(settings.catalog_files)
-        view = RegionView(store, regions_file, settings.placement, catalog)
+        view = RegionView(store, regions_file, settings.placement, catalog, settings.burst)
         state = AppState(
             settings=settings, store=store, regions=regions_file, catalog=catalog, view=view
         )

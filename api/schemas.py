@@ -158,6 +158,26 @@ class NetworkPathPublic(BaseModel):
     measured_at: datetime
 
 
+class ServerlessUsagePublic(BaseModel):
+    """A region's serverless capacity: what it declares and, once a probe saw its virtual
+    node, what runs there. CPU and memory are the billed sizes; `cost` is billed size ×
+    run time so far of the pods the probe listed there, in `currency`."""
+
+    kind: str
+    currency: str
+    quota_pods: int
+    quota_cpu: str
+    quota_memory: str
+    seen: bool
+    ready: bool | None = None
+    pods: int | None = None
+    cpu: str | None = None
+    memory: str | None = None
+    # Burst pods the cloud found no room for (quota exhausted).
+    waiting_pods: int | None = None
+    cost: float | None = None
+
+
 class RegionPublic(BaseModel):
     name: str
     provider: str
@@ -179,6 +199,8 @@ class RegionPublic(BaseModel):
     pollers: int | None
     task_queue: str
     network: list[NetworkPathPublic] = Field(default_factory=list)
+    # Null when the region declares no serverless capacity.
+    serverless: ServerlessUsagePublic | None = None
 
 
 class RegionList(BaseModel):

@@ -31,6 +31,21 @@ class PlacementWeights(BaseModel):
     load: float = Field(0.20, ge=0)
 
 
+class BurstSettings(BaseModel):
+    """When a task under `placement.capacity: auto` bursts to serverless pods (README,
+    "Serverless burst"). Nodes first: a region whose nodes have room never bursts an
+    auto task. One whose nodes are full bursts it when its pools are at their ceiling
+    (no node is coming), or when a new node would take longer to boot than
+    `max_wait_for_nodes_seconds` (the most a task is worth waiting for nodes)."""
+
+    max_wait_for_nodes_seconds: float = Field(60.0, ge=0)
+    # Subtracted from a burst candidate's score, times its cost term in [0, 1] (the
+    # serverless price's share of serverless + node-share price; 1 when nodes' price is
+    # unknown): a burst region loses to a region with room on its nodes, other things
+    # equal, by up to this much.
+    cost_weight: float = Field(0.15, ge=0)
+
+
 class FailoverSettings(BaseModel):
     # A region is down once unreachable / not polled for longer than this.
     region_grace_seconds: float = Field(10.0, gt=0)
@@ -297,6 +312,7 @@ class Settings(BaseSettings):
     auth: AuthSettings = Field(default_factory=AuthSettings)
     codec: CodecSettings = Field(default_factory=CodecSettings)
     placement: PlacementWeights = Field(default_factory=PlacementWeights)
+    burst: BurstSettings = Field(default_factory=BurstSettings)
     failover: FailoverSettings = Field(default_factory=FailoverSettings)
     sweeps: SweepSettings = Field(default_factory=SweepSettings)
     scaling: ScalingSettings = Field(default_factory=ScalingSettings)

@@ -58,7 +58,9 @@ def build_central_worker(
     regions: RegionsFile,
     executor: ThreadPoolExecutor,
 ) -> Worker:
-    view = RegionView(store, regions, settings.placement, catalog_for(settings.catalog_files))
+    view = RegionView(
+        store, regions, settings.placement, catalog_for(settings.catalog_files), settings.burst
+    )
     tasks = TaskActivities(store, view)
     region_acts = RegionActivities(store, view, settings.failover, client)
     sweeps = SweepActivities(store, client, settings)

@@ -221,7 +221,11 @@ class TaskWorkflow:
             created = await workflow.execute_activity_method(
                 JobActivities.create_job,
                 CreateJobInput(
-                    task_id=self.task_id, spec=self.spec, attempt=self.p.attempt, region=region
+                    task_id=self.task_id,
+                    spec=self.spec,
+                    attempt=self.p.attempt,
+                    region=region,
+                    burst=placed.burst,
                 ),
                 # A region whose unit worker stopped polling never starts the activity:
                 # `within` bounds that wait, then the task moves on.

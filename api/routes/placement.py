@@ -33,16 +33,12 @@ async def dry_run(body: TaskCreate, state: StateDep, principal: PrincipalDep) ->
         raise invalid_body(exc) from exc
     snapshots = await asyncio.to_thread(state.view.snapshots)
     decision = place(
-        PlacementRequest(
-            task_id=body.id or "dry-run",
-            data_source=spec.data_source,
-            resources=spec.job.resources,
-            constraints=spec.placement,
-            excluded_regions=[],
-        ),
+        # for_task: the capacity resolved as a real placement resolves it.
+        PlacementRequest.for_task(body.id or "dry-run", spec),
         snapshots,
         state.settings.placement,
         state.catalog,
+        burst=state.settings.burst,
     )
     dumped = decision.model_dump(mode="json")
     return DryRunResult(

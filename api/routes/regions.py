@@ -8,10 +8,12 @@ from fastapi import APIRouter, Depends
 
 from api.auth import UNAUTHORIZED, authenticate
 from api.deps import StateDep
-from api.schemas import NetworkPathPublic, RegionList, RegionPublic
+from api.schemas import NetworkPathPublic, RegionList, RegionPublic, ServerlessUsagePublic
 from meridian.queues import region_task_queue
 from meridian.regions.config import RegionConfig
+from meridian.regions.load import RegionLoad, serverless_cost
 from meridian.regions.models import RegionHealth
+from meridian.serverless.sizing import format_cpu, format_memory
 from meridian.store import NetworkPathRecord, RegionStateRecord
 from meridian.temporal import recent_pollers
 
@@ -40,6 +42,33 @@ async def list_regions(state: StateDep) -> RegionList:
             _public(region, states.get(region.name), count, paths)
             for region, count in zip(state.regions.regions, pollers, strict=True)
         ]
+    )
+
+
+def _serverless(region: RegionConfig, load: RegionLoad | None) -> ServerlessUsagePublic | None:
+    config = region.serverless
+    if config is None:
+        return None
+    usage = load.serverless if load is not None else None
+    declared = ServerlessUsagePublic(
+        kind=config.kind.value,
+        currency=config.currency,
+        quota_pods=config.max_pods,
+        quota_cpu=format_cpu(config.max_cpu_millis),
+        quota_memory=format_memory(config.max_memory_bytes),
+        seen=usage is not None,
+    )
+    if usage is None:
+        return declared
+    return declared.model_copy(
+        update={
+            "ready": usage.ready,
+            "pods": usage.pods,
+            "cpu": format_cpu(usage.cpu_millis),
+            "memory": format_memory(usage.memory_bytes),
+            "waiting_pods": usage.waiting_pods,
+            "cost": round(serverless_cost(usage, config), 6),
+        }
     )
 
 
@@ -83,4 +112,5 @@ def _public(
             for p in paths
             if p.from_region == region.name
         ],
+        serverless=_serverless(region, load),
     )

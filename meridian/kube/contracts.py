@@ -11,6 +11,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
+from meridian.serverless.plan import BurstPlan
 from meridian.tasks.spec import TaskSpec
 
 
@@ -54,6 +55,9 @@ class CreateJobInput(BaseModel):
     attempt: int
     region: str
     namespace: str = "meridian"
+    # Set when placement chose the region's serverless pods: the Job is steered and sized
+    # by it (meridian.serverless.plan).
+    burst: BurstPlan | None = None
 
 
 class CreateJobResult(BaseModel):

@@ -21,6 +21,7 @@ from meridian.kube.contracts import JobObservation, JobPhase
 from meridian.kube.errors import KubeConflict, KubeNotFound, KubeUnavailable, translate
 from meridian.kube.jobs import DEFAULT_POLICY, build_job, observe_job
 from meridian.kube.labels import LABEL_TASK_ID, MANAGED_SELECTOR
+from meridian.serverless.plan import BurstPlan
 from meridian.settings import PolicySettings
 from meridian.tasks.spec import TaskSpec, job_name_for
 
@@ -185,13 +186,20 @@ class JobGateway:
                 pass
 
     def create_job(
-        self, region: str, namespace: str, task_id: str, spec: TaskSpec, attempt: int
+        self,
+        region: str,
+        namespace: str,
+        task_id: str,
+        spec: TaskSpec,
+        attempt: int,
+        *,
+        burst: BurstPlan | None = None,
     ) -> tuple[str, bool]:
         """Create the attempt's Job; (name, created). An existing Job of that name is success.
 
         A Job refused by an admission policy (Pod Security) raises KubeForbidden: the
         task's own final failure, never retried elsewhere."""
-        job = build_job(task_id, spec, attempt, namespace, policy=self.policy)
+        job = build_job(task_id, spec, attempt, namespace, policy=self.policy, burst=burst)
         name = job_name_for(task_id, attempt)
         # The trace's last link: the activity's span says which activity ran, this one
         # which cluster call it made (a no-op span when tracing is off).

@@ -46,6 +46,8 @@ def chosen_reason(ranked: Sequence[CandidateScore], tier_count: int, pinned: str
             head += ", overflow: no preference tier has an eligible region"
     d = best.details
     text = f"{head}: {d['locality']}; network {d['network']}; {d['load']}"
+    if "capacity" in d:
+        text += f"; {d['capacity']}"
     if len(ranked) > 1:
         runner = ranked[1]
         text += f"; runner-up {runner.region} ({runner.total:.3f})"
@@ -114,6 +116,24 @@ _FINGERPRINT_INTS = attrgetter(
 )
 
 
+def _serverless_ints(snap: RegionSnapshot) -> tuple[int, ...]:
+    room = snap.serverless
+    if room is None:
+        return (-1,)
+    usage = room.usage
+    if usage is None:
+        return (-2,)
+    # Serverless room changes the answer only through these (and the pools' ceiling).
+    return (
+        usage.ready,
+        usage.waiting_pods,
+        usage.pods,
+        usage.cpu_millis,
+        usage.memory_bytes,
+        snap.pools.at_ceiling,
+    )
+
+
 def fingerprint(
     request: PlacementRequest,
     ordered: Sequence[RegionSnapshot],
@@ -131,7 +151,7 @@ def fingerprint(
     """
     ds_key = request.data_source.key
     c = request.constraints
-    text = [ds_key, request.resources.cpu, request.resources.memory]
+    text = [ds_key, request.resources.cpu, request.resources.memory, request.capacity]
     if c.region or c.providers or c.regions or c.preferences or request.excluded_regions:
         text.append(repr((c.region, sorted(c.providers), sorted(c.regions), c.preferences)))
         text.append(repr(sorted(request.excluded_regions)))
@@ -141,6 +161,7 @@ def fingerprint(
         ints += _FINGERPRINT_INTS(snap)
         ints.append(int(min(water, 10.0) * 100))
         ints.append(int(snap.api_error_rate * 1000))
+        ints += _serverless_ints(snap)
         path = snap.network.get(ds_key)
         if path is None:
             ints += (-1, -1, -1)

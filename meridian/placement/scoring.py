@@ -12,10 +12,12 @@ from functools import lru_cache
 from operator import attrgetter
 
 from meridian.placement import components
+from meridian.placement.burst import BURSTABLE, Burst, burst_choice
 from meridian.placement.explain import chosen_reason, fingerprint, unplaceable_reason
 from meridian.placement.filters import DEFAULT_WATER_CEILING, Rules, rejection
 from meridian.placement.types import (
     CandidateScore,
+    FilterCode,
     FilteredRegion,
     PlacementDecision,
     PlacementRequest,
@@ -24,7 +26,10 @@ from meridian.placement.types import (
 )
 from meridian.quantity import parse_cpu_millis, parse_memory_bytes
 from meridian.regions.catalog import Catalog
-from meridian.settings import PlacementWeights
+from meridian.settings import BurstSettings, PlacementWeights
+from meridian.tasks.spec import Capacity
+
+_DEFAULT_BURST = BurstSettings()
 
 
 def place(
@@ -34,6 +39,7 @@ def place(
     catalog: Catalog,
     *,
     water_ceiling: float = DEFAULT_WATER_CEILING,
+    burst: BurstSettings = _DEFAULT_BURST,
 ) -> PlacementDecision:
     """Rank every region for `request`; choose the best one that passes the hard filters.
 
@@ -58,6 +64,22 @@ def place(
     filtered: list[FilteredRegion] = []
     for snap, water in zip(ordered, waters, strict=True):
         rejected = rejection(snap, water, rules)
+        chosen_burst: Burst | None = None
+        if _may_burst(request.capacity, rejected, snap):
+            outcome = burst_choice(
+                snap,
+                request.capacity,
+                rules.need_cpu_millis,
+                rules.need_memory_bytes,
+                rejected,
+                burst,
+            )
+            if isinstance(outcome, Burst):
+                chosen_burst, rejected = outcome, None
+            elif rejected is not None:
+                rejected = (rejected[0], f"{rejected[1]}; {outcome}")
+            else:
+                rejected = (_serverless_code(snap), outcome)
         if rejected is not None:
             code, why = rejected
             filtered.append(
@@ -69,22 +91,29 @@ def place(
         net, net_text = components.network(snap, ds_key, km)
         ld, ld_text = components.load(snap, water, rules.need_cpu_millis, rules.need_memory_bytes)
         tier = _tier(snap, tiers)
+        details = {
+            "locality": loc_text,
+            "network": net_text,
+            "load": ld_text,
+            "tier": _tier_text(tier, len(tiers)),
+        }
+        cost = 0.0
+        if chosen_burst is not None:
+            cost = burst.cost_weight * chosen_burst.cost_term
+            details["capacity"] = chosen_burst.explanation
         candidates.append(
             trusted(
                 CandidateScore,
                 {
                     "region": snap.name,
-                    "total": w_loc * loc + w_net * net + w_load * ld,
+                    "total": w_loc * loc + w_net * net + w_load * ld - cost,
                     "locality": loc,
                     "network": net,
                     "load": ld,
                     "tier": tier,
-                    "details": {
-                        "locality": loc_text,
-                        "network": net_text,
-                        "load": ld_text,
-                        "tier": _tier_text(tier, len(tiers)),
-                    },
+                    "cost": cost,
+                    "details": details,
+                    "burst": chosen_burst.plan if chosen_burst is not None else None,
                 },
             )
         )
@@ -109,6 +138,23 @@ def place(
             "snapshot_fingerprint": fingerprint(request, ordered, waters, weights, water_ceiling),
         },
     )
+
+
+def _may_burst(
+    capacity: Capacity, rejected: tuple[FilterCode, str] | None, snap: RegionSnapshot
+) -> bool:
+    """Serverless tasks always look at serverless room once the region passes the
+    filters that hold whatever the capacity (constraints, health); auto tasks only when
+    the nodes are full and the region declares serverless capacity."""
+    if capacity is Capacity.SERVERLESS:
+        return rejected is None or rejected[0] in BURSTABLE
+    if capacity is Capacity.AUTO and snap.serverless is not None:
+        return rejected is not None and rejected[0] in BURSTABLE
+    return False
+
+
+def _serverless_code(snap: RegionSnapshot) -> FilterCode:
+    return FilterCode.CONSTRAINT if snap.serverless is None else FilterCode.CAPACITY
 
 
 def _rules(request: PlacementRequest, water_ceiling: float) -> Rules:

@@ -10,12 +10,21 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from meridian.regions.load import water_level
+from meridian.regions.load import ServerlessUsage, water_level
 from meridian.regions.models import RegionHealth
 from meridian.regions.network import NetworkPath
 from meridian.regions.providers import Provider
+from meridian.serverless.models import ServerlessConfig
+from meridian.serverless.plan import BurstPlan
 from meridian.settings import PlacementWeights
-from meridian.tasks.spec import DataSource, PlacementConstraints, Resources, TaskSpec
+from meridian.tasks.spec import (
+    Capacity,
+    DataSource,
+    PlacementConstraints,
+    Resources,
+    TaskSpec,
+    capacity_for,
+)
 
 _M = TypeVar("_M", bound=BaseModel)
 
@@ -33,6 +42,27 @@ def trusted(cls: type[_M], values: dict[str, Any]) -> _M:
     object.__setattr__(model, "__pydantic_extra__", None)
     object.__setattr__(model, "__pydantic_private__", None)
     return model
+
+
+class ServerlessRoom(BaseModel):
+    """A region's declared serverless capacity and what the probe saw running on it."""
+
+    config: ServerlessConfig
+    # None: the probe has not seen the virtual node (not probed yet, or not there).
+    usage: ServerlessUsage | None = None
+
+
+class PoolFacts(BaseModel):
+    """What bursting is weighed against: the region's pools as the regions file states
+    them, and whether the probe sees them at their ceiling."""
+
+    at_ceiling: bool = False
+    # The fastest boot of a pool that can still grow; None when no pool states one.
+    boot_seconds: float | None = None
+    # The cheapest stated node price per hour, and that node's size.
+    price_per_hour: float | None = None
+    node_cpu_millis: int = 0
+    node_memory_bytes: int = 0
 
 
 class RegionSnapshot(BaseModel):
@@ -63,6 +93,8 @@ class RegionSnapshot(BaseModel):
         default_factory=dict, description="smoothed paths keyed by data-source key"
     )
     observed_at: datetime | None = None
+    serverless: ServerlessRoom | None = None
+    pools: PoolFacts = Field(default_factory=PoolFacts)
 
     @property
     def water_level(self) -> float:
@@ -83,6 +115,8 @@ class PlacementRequest(BaseModel):
     # Regions where an earlier attempt failed for infrastructure reasons.
     excluded_regions: list[str] = Field(default_factory=list)
     exclusion_reasons: dict[str, str] = Field(default_factory=dict)
+    # The capacity the task may use, resolved (`capacity_for`: resident + auto = nodes).
+    capacity: Capacity = Capacity.AUTO
 
     @classmethod
     def for_task(
@@ -99,6 +133,7 @@ class PlacementRequest(BaseModel):
             constraints=spec.placement,
             excluded_regions=list(excluded_regions),
             exclusion_reasons=dict(exclusion_reasons or {}),
+            capacity=capacity_for(spec),
         )
 
 
@@ -130,8 +165,13 @@ class CandidateScore(BaseModel):
     network: float
     load: float
     tier: int
-    # Human-readable reason per component: locality, network, load, tier.
+    # Subtracted from the score for running on serverless pods (0 on nodes).
+    cost: float = 0.0
+    # Human-readable reason per component: locality, network, load, tier; and capacity
+    # when the task would burst.
     details: dict[str, str] = Field(default_factory=dict)
+    # Set when the task would run on the region's serverless pods.
+    burst: BurstPlan | None = None
 
 
 class PlacementDecision(BaseModel):

@@ -12,12 +12,20 @@ allocatable and a pod's requests are, and the water level.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
 
 from meridian.quantity import parse_cpu_millis, parse_memory_bytes
-from meridian.serverless.kinds import is_serverless_node
+from meridian.serverless.kinds import (
+    ANNOTATION_BILLED_CPU,
+    ANNOTATION_BILLED_MEMORY,
+    CAPACITY_SERVERLESS,
+    LABEL_CAPACITY,
+    is_serverless_node,
+)
+from meridian.serverless.models import GIB, ServerlessConfig
 
 PRESSURE_CONDITIONS = ("MemoryPressure", "DiskPressure", "PIDPressure")
 TERMINAL_POD_PHASES = ("Succeeded", "Failed")
@@ -43,6 +51,26 @@ def water_level(cpu_requested: int, mem_requested: int, cpu_alloc: int, mem_allo
     return max(ratio(cpu_requested, cpu_alloc), ratio(mem_requested, mem_alloc))
 
 
+class ServerlessUsage(BaseModel):
+    """What runs on a region's serverless (virtual) nodes, from the same listing.
+
+    CPU and memory are the billed sizes (the pods' `meridian.io/billed-*` annotations,
+    their requests when they carry none). `cpu_core_seconds` and `memory_gib_seconds` are
+    the billed size times the run time so far of the pods still listed, as of the probe:
+    prices turn them into cost (`meridian.regions.load.serverless_cost`).
+    """
+
+    nodes: int = 0
+    ready: bool = False
+    pods: int = 0
+    cpu_millis: int = 0
+    memory_bytes: int = 0
+    # Burst pods the scheduler found no serverless room for: the quota is exhausted.
+    waiting_pods: int = 0
+    cpu_core_seconds: float = 0.0
+    memory_gib_seconds: float = 0.0
+
+
 class RegionLoad(BaseModel):
     """Load of a region's schedulable nodes; CPU in millicores, memory in bytes.
 
@@ -63,6 +91,8 @@ class RegionLoad(BaseModel):
     largest_free_memory_bytes: int = 0
     # Live pods not yet bound to a node (see `is_pending`).
     pending_pods: int = 0
+    # The region's serverless nodes, when it has any (they are not in the fields above).
+    serverless: ServerlessUsage | None = None
 
     @property
     def water_level(self) -> float:
@@ -174,11 +204,15 @@ def requests_by_node(pods: Iterable[dict[str, Any]]) -> dict[str, tuple[int, int
     return by_node
 
 
-def compute_load(nodes: list[dict[str, Any]], pods: list[dict[str, Any]]) -> RegionLoad:
+def compute_load(
+    nodes: list[dict[str, Any]], pods: list[dict[str, Any]], now: float | None = None
+) -> RegionLoad:
     """Allocatable vs requested over schedulable nodes; the largest free node.
 
     Serverless (virtual) nodes are left out: their allocatable is a quota, not a pool's
-    room, and their pods are not load on the pools."""
+    room, and their pods are not load on the pools. They are reported on their own
+    (`serverless`), with run time up to `now` (epoch seconds; none counted without it)."""
+    virtual = [n for n in nodes if is_serverless_node(n)]
     nodes = [n for n in nodes if not is_serverless_node(n)]
     requested = requests_by_node(pods)
     load = RegionLoad(
@@ -200,4 +234,63 @@ def compute_load(nodes: list[dict[str, Any]], pods: list[dict[str, Any]]) -> Reg
         # The node with the most free CPU, and its memory, is what one pod could get.
         if free > (load.largest_free_cpu_millis, load.largest_free_memory_bytes):
             load.largest_free_cpu_millis, load.largest_free_memory_bytes = free
+    if virtual:
+        load.serverless = serverless_usage(virtual, pods, now)
     return load
+
+
+def _name(obj: dict[str, Any]) -> str:
+    return str((obj.get("metadata") or {}).get("name", ""))
+
+
+def billed_size(pod: dict[str, Any]) -> tuple[int, int]:
+    """(CPU millis, memory bytes) a burst pod is billed for: its billed-size annotations,
+    its requests when it has none."""
+    annotations = (pod.get("metadata") or {}).get("annotations") or {}
+    cpu, mem = pod_requests(pod)
+    billed_cpu = _quantity(annotations.get(ANNOTATION_BILLED_CPU), parse_cpu_millis)
+    billed_mem = _quantity(annotations.get(ANNOTATION_BILLED_MEMORY), parse_memory_bytes)
+    return billed_cpu or cpu, billed_mem or mem
+
+
+def _started_at(pod: dict[str, Any]) -> float | None:
+    text = (pod.get("status") or {}).get("startTime")
+    if not text:
+        return None
+    try:
+        return datetime.fromisoformat(str(text).replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+def serverless_usage(
+    virtual: list[dict[str, Any]], pods: list[dict[str, Any]], now: float | None
+) -> ServerlessUsage:
+    names = {_name(n) for n in virtual}
+    usage = ServerlessUsage(
+        nodes=len(virtual), ready=any(node_condition(n, "Ready") for n in virtual)
+    )
+    for pod in pods:
+        labels = (pod.get("metadata") or {}).get("labels") or {}
+        if is_unschedulable(pod) and labels.get(LABEL_CAPACITY) == CAPACITY_SERVERLESS:
+            usage.waiting_pods += 1
+        if pod_node(pod) not in names or not is_live(pod):
+            continue
+        cpu, mem = billed_size(pod)
+        usage.pods += 1
+        usage.cpu_millis += cpu
+        usage.memory_bytes += mem
+        started = _started_at(pod)
+        if now is not None and started is not None:
+            seconds = max(0.0, now - started)
+            usage.cpu_core_seconds += cpu / 1000 * seconds
+            usage.memory_gib_seconds += mem / GIB * seconds
+    return usage
+
+
+def serverless_cost(usage: ServerlessUsage, config: ServerlessConfig) -> float:
+    """What the pods listed on the serverless nodes have cost so far, in config.currency."""
+    return (
+        usage.cpu_core_seconds / 3600 * config.price_per_vcpu_hour
+        + usage.memory_gib_seconds / 3600 * config.price_per_gib_hour
+    )

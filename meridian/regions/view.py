@@ -10,14 +10,15 @@ from __future__ import annotations
 import threading
 import time
 
-from meridian.placement.types import RegionSnapshot
+from meridian.placement.types import PoolFacts, RegionSnapshot, ServerlessRoom
+from meridian.quantity import parse_cpu_millis, parse_memory_bytes
 from meridian.regions.catalog import Catalog
-from meridian.regions.config import RegionsFile
+from meridian.regions.config import RegionConfig, RegionsFile
 from meridian.regions.details import RegionDetails
 from meridian.regions.load import RegionLoad
 from meridian.regions.models import RegionHealth
 from meridian.regions.network import NetworkPath
-from meridian.settings import PlacementWeights
+from meridian.settings import BurstSettings, PlacementWeights
 from meridian.store import Store
 
 CACHE_SECONDS = 1.0
@@ -25,12 +26,18 @@ CACHE_SECONDS = 1.0
 
 class RegionView:
     def __init__(
-        self, store: Store, regions: RegionsFile, weights: PlacementWeights, catalog: Catalog
+        self,
+        store: Store,
+        regions: RegionsFile,
+        weights: PlacementWeights,
+        catalog: Catalog,
+        burst: BurstSettings | None = None,
     ):
         self.store = store
         self.regions = regions
         self.weights = weights
         self.catalog = catalog
+        self.burst = burst or BurstSettings()
         self._lock = threading.Lock()
         self._cached: tuple[float, list[RegionSnapshot]] | None = None
 
@@ -74,6 +81,7 @@ class RegionView:
                     record.reason if record is not None else "no health report yet",
                     record.details if record is not None else RegionDetails(),
                     paths.get(region.name, {}),
+                    region=region,
                 )
             )
         return snapshots
@@ -87,11 +95,16 @@ def snapshot_from(
     reason: str | None,
     details: RegionDetails,
     network: dict[str, NetworkPath],
+    region: RegionConfig | None = None,
 ) -> RegionSnapshot:
     """What placement scores: a region that is neither up nor degraded (down, or not
-    reported yet) is unhealthy and reads as down."""
+    reported yet) is unhealthy and reads as down. With the region's config, its
+    serverless capacity and pools' facts come along (what bursting is weighed with)."""
     healthy = state.usable
     load = details.load or RegionLoad()
+    serverless = None
+    if region is not None and region.serverless is not None:
+        serverless = ServerlessRoom(config=region.serverless, usage=load.serverless)
     return RegionSnapshot(
         name=name,
         provider=provider,
@@ -113,4 +126,26 @@ def snapshot_from(
         api_error_rate=details.api_error_rate,
         draining=details.draining,
         network=network,
+        serverless=serverless,
+        pools=pool_facts(region, load) if region is not None else PoolFacts(),
+    )
+
+
+def pool_facts(region: RegionConfig, load: RegionLoad) -> PoolFacts:
+    """The pools as the regions file states them; at their ceiling when the probe counts
+    as many nodes as the pools' maxima allow."""
+    pools = region.node_pools
+    if not pools:
+        return PoolFacts(at_ceiling=True)
+    ceiling = sum(p.max for p in pools)
+    growable = [p for p in pools if p.max > 0]
+    boots = [p.boot_seconds for p in growable if p.boot_seconds is not None]
+    priced = [p for p in pools if p.price_per_hour is not None]
+    cheapest = min(priced, key=lambda p: p.price_per_hour or 0.0) if priced else None
+    return PoolFacts(
+        at_ceiling=load.nodes_total >= ceiling,
+        boot_seconds=min(boots) if boots else None,
+        price_per_hour=cheapest.price_per_hour if cheapest else None,
+        node_cpu_millis=parse_cpu_millis(cheapest.cpu) if cheapest else 0,
+        node_memory_bytes=parse_memory_bytes(cheapest.memory) if cheapest else 0,
     )

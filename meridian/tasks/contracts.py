@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from meridian.serverless.plan import BurstPlan
 from meridian.tasks.spec import TaskPatch, TaskSpec, TaskStatus
 from meridian.tasks.timing import WorkflowTiming
 
@@ -141,6 +142,8 @@ class PlaceTaskResult(BaseModel):
     reason: str
     summary: dict[str, Any]
     fingerprint: str = ""
+    # Placement chose the region's serverless pods: the plan the Job is created with.
+    burst: BurstPlan | None = None
 
 
 class RecordOrphanInput(BaseModel):

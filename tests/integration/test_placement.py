@@ -73,7 +73,8 @@ async def test_unplaceable_task_waits_with_a_reason(engine: Engine) -> None:
             blockers.append(blocker)
     for blocker in blockers:
         await engine.wait_status(blocker, "RUNNING")
-    body = task_body(id=task_id, job=hog)
+    # On nodes only: aws and alibaba would burst an `auto` task to their serverless pods.
+    body = task_body(id=task_id, job=hog, placement={"capacity": "nodes"})
     assert (await engine.submit(body)).status_code == 201
 
     async def explained() -> dict[str, Any] | None:
@@ -122,7 +123,11 @@ async def test_saturated_region_loses_to_a_free_one(engine: Engine) -> None:
         await engine.submit(body)
     for task_id in fillers:
         await engine.wait_status(task_id, "RUNNING")
-    probe = task_body(job={"image": "busybox", "resources": {"cpu": "2", "memory": "1Gi"}})
+    # On nodes only: under `auto`, aws would burst the probe to its Fargate capacity.
+    probe = task_body(
+        job={"image": "busybox", "resources": {"cpu": "2", "memory": "1Gi"}},
+        placement={"capacity": "nodes"},
+    )
 
     async def moved_away() -> dict[str, Any] | None:
         result = await dry_run(engine, probe)

@@ -156,6 +156,21 @@ AWS: dict[str, Any] = {
             "measured_at": "2026-01-01T00:00:00Z",
         }
     ],
+    # Declared in dev.yaml; the stored probe predates serverless usage: not seen yet.
+    "serverless": {
+        "kind": "fargate",
+        "currency": "USD",
+        "quota_pods": 200,
+        "quota_cpu": "200",
+        "quota_memory": "800Gi",
+        "seen": False,
+        "ready": None,
+        "pods": None,
+        "cpu": None,
+        "memory": None,
+        "waiting_pods": None,
+        "cost": None,
+    },
 }
 AZURE: dict[str, Any] = {
     "name": "azure-eastus",
@@ -177,6 +192,7 @@ AZURE: dict[str, Any] = {
     "pollers": None,
     "task_queue": "region.azure-eastus",
     "network": [],
+    "serverless": None,  # declares none
 }
 NEVER_REPORTED: dict[str, Any] = {
     "name": "gcp-europe-west1",
@@ -198,6 +214,7 @@ NEVER_REPORTED: dict[str, Any] = {
     "pollers": None,
     "task_queue": "region.gcp-europe-west1",
     "network": [],
+    "serverless": None,
 }
 
 

@@ -29,15 +29,18 @@ from meridian.settings import Settings
 PREFIX = "/codec"
 NO_KEYS = "no codec keys are configured: payloads are not encrypted"
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
-# A body in the protocol's shape, for the OpenAPI docs.
+# A body in the protocol's shape, for the OpenAPI docs: the protobuf JSON of Payloads,
+# where an absent body and a null list both mean no payloads (see payloads_from_json).
 PAYLOADS_BODY: dict[str, Any] = {
     "requestBody": {
-        "required": True,
+        "required": False,
         "content": {
             "application/json": {
                 "schema": {
                     "type": "object",
-                    "properties": {"payloads": {"type": "array", "items": {"type": "object"}}},
+                    "properties": {
+                        "payloads": {"type": ["array", "null"], "items": {"type": "object"}}
+                    },
                 },
                 "example": {"payloads": [{"metadata": {"encoding": "anNvbi9wbGFpbg=="}}]},
             }

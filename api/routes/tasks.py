@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Response, status
 
 from api.auth import UNAUTHORIZED, PrincipalDep, authenticate
-from api.deps import TOO_LARGE, ServiceDep, StateDep, invalid_body
+from api.deps import NO_TEMPORAL, TOO_LARGE, UNREADABLE, ServiceDep, StateDep, invalid_body
 from api.quotas import TOO_MANY
 from api.schemas import (
     PlacementDecisionPublic,
@@ -53,7 +53,9 @@ def _not_found() -> HTTPException:
         409: {"description": ID_CONFLICT},
         422: {"description": "invalid field"},
         **TOO_LARGE,
+        **UNREADABLE,
         **TOO_MANY,
+        **NO_TEMPORAL,
     },
 )
 async def submit_task(
@@ -126,6 +128,7 @@ async def get_task(task_id: str, state: StateDep, principal: PrincipalDep) -> Ta
         404: {"description": NOT_FOUND},
         409: {"description": "not PENDING"},
         **TOO_MANY,
+        **NO_TEMPORAL,
     },
 )
 async def start_task(
@@ -143,7 +146,9 @@ async def start_task(
 
 
 @router.post(
-    "/{task_id}/stop", response_model=TaskPublic, responses={404: {"description": NOT_FOUND}}
+    "/{task_id}/stop",
+    response_model=TaskPublic,
+    responses={404: {"description": NOT_FOUND}, **NO_TEMPORAL},
 )
 async def stop_task(
     task_id: str, service: ServiceDep, state: StateDep, principal: PrincipalDep
@@ -161,7 +166,13 @@ async def stop_task(
 @router.patch(
     "/{task_id}",
     response_model=TaskPublic,
-    responses={404: {"description": NOT_FOUND}, 409: {"description": "finished"}, **TOO_LARGE},
+    responses={
+        404: {"description": NOT_FOUND},
+        409: {"description": "finished"},
+        **TOO_LARGE,
+        **UNREADABLE,
+        **NO_TEMPORAL,
+    },
 )
 async def modify_task(
     task_id: str, patch: TaskPatch, service: ServiceDep, state: StateDep, principal: PrincipalDep

@@ -133,6 +133,8 @@ async def _payloads(request: Request) -> tuple[EncryptionCodec, list[Any]]:
         return codec, payloads_from_json(await request.body())
     except MalformedPayloads as exc:
         raise HTTPException(status_code=400, detail=str(exc)) from exc
+    except UnicodeDecodeError as exc:  # protobuf's parser decodes the bytes unguarded
+        raise HTTPException(status_code=400, detail=f"not a Payloads JSON body: {exc}") from exc
 
 
 @router.post("/encode", openapi_extra=PAYLOADS_BODY)

@@ -129,8 +129,13 @@ async def _payloads(request: Request) -> tuple[EncryptionCodec, list[Any]]:
     codec = _service(request).codec
     if codec is None:
         raise HTTPException(status_code=503, detail=NO_KEYS)
+    body = await request.body()
+    # protobuf's parser walks any JSON container as the message's fields, so `[]` and
+    # `""` read as no payloads: the protocol's body is an object (or nothing at all).
+    if body.strip() and not body.lstrip().startswith(b"{"):
+        raise HTTPException(status_code=400, detail="not a Payloads JSON body: not an object")
     try:
-        return codec, payloads_from_json(await request.body())
+        return codec, payloads_from_json(body)
     except MalformedPayloads as exc:
         raise HTTPException(status_code=400, detail=str(exc)) from exc
     except UnicodeDecodeError as exc:  # protobuf's parser decodes the bytes unguarded

@@ -53,3 +53,12 @@ def invalid_body(exc: SpecInvalid) -> RequestValidationError:
 TOO_LARGE: dict[int | str, dict[str, Any]] = {
     413: {"description": "the body is over MERIDIAN_API_MAX_BODY_BYTES (1 MiB by default)"}
 }
+# FastAPI answers 400 to a JSON body it cannot read as text at all (not UTF-8); text
+# that is not valid JSON is a 422 like any other invalid body.
+UNREADABLE: dict[int | str, dict[str, Any]] = {400: {"description": "the body is not UTF-8 text"}}
+
+# What reaches Temporal answers 503 until the API has connected (get_service), and while
+# Temporal does not answer.
+NO_TEMPORAL: dict[int | str, dict[str, Any]] = {
+    503: {"description": "Temporal is not reachable (yet); retry"}
+}

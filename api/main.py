@@ -8,8 +8,10 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
-from fastapi import FastAPI
-from starlette.responses import JSONResponse
+from fastapi import FastAPI, Request
+from starlette.exceptions import HTTPException
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.audit import install_audit
@@ -98,6 +100,28 @@ def _content_length(scope: Scope) -> int | None:
     return None
 
 
+# The methods a 405's Allow header may name; the API serves no other.
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
+def allowed_methods(routes: list[BaseRoute], scope: Scope) -> list[str]:
+    """Every method some route takes at this request's path."""
+    return [
+        method
+        for method in METHODS
+        if any(route.matches({**scope, "method": method})[0] is Match.FULL for route in routes)
+    ]
+
+
+async def method_not_allowed(request: Request, exc: Exception) -> Response:
+    """405 with an Allow header listing every method the path takes (RFC 9110): the
+    router names only those of the first route whose path matched (/v1/tasks/{id}
+    said `GET`, not `GET, PATCH`)."""
+    detail = exc.detail if isinstance(exc, HTTPException) else "Method Not Allowed"
+    headers = {"Allow": ", ".join(allowed_methods(request.app.router.routes, request.scope))}
+    return JSONResponse({"detail": detail}, status_code=405, headers=headers)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
 
@@ -142,6 +166,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_audit(app)
     app.add_middleware(BodyLimit, max_bytes=settings.api_max_body_bytes)
     install_quota_errors(app)
+    app.add_exception_handler(405, method_not_allowed)
     app.state.verifier = verifier
     codec.install_codec(app, settings)
     app.include_router(health.router)

@@ -29,15 +29,18 @@ from meridian.settings import Settings
 PREFIX = "/codec"
 NO_KEYS = "no codec keys are configured: payloads are not encrypted"
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
-# A body in the protocol's shape, for the OpenAPI docs.
+# A body in the protocol's shape, for the OpenAPI docs: the protobuf JSON of Payloads,
+# where an absent body and a null list both mean no payloads (see payloads_from_json).
 PAYLOADS_BODY: dict[str, Any] = {
     "requestBody": {
-        "required": True,
+        "required": False,
         "content": {
             "application/json": {
                 "schema": {
                     "type": "object",
-                    "properties": {"payloads": {"type": "array", "items": {"type": "object"}}},
+                    "properties": {
+                        "payloads": {"type": ["array", "null"], "items": {"type": "object"}}
+                    },
                 },
                 "example": {"payloads": [{"metadata": {"encoding": "anNvbi9wbGFpbg=="}}]},
             }
@@ -126,10 +129,17 @@ async def _payloads(request: Request) -> tuple[EncryptionCodec, list[Any]]:
     codec = _service(request).codec
     if codec is None:
         raise HTTPException(status_code=503, detail=NO_KEYS)
+    body = await request.body()
+    # protobuf's parser walks any JSON container as the message's fields, so `[]` and
+    # `""` read as no payloads: the protocol's body is an object (or nothing at all).
+    if body.strip() and not body.lstrip().startswith(b"{"):
+        raise HTTPException(status_code=400, detail="not a Payloads JSON body: not an object")
     try:
-        return codec, payloads_from_json(await request.body())
+        return codec, payloads_from_json(body)
     except MalformedPayloads as exc:
         raise HTTPException(status_code=400, detail=str(exc)) from exc
+    except UnicodeDecodeError as exc:  # protobuf's parser decodes the bytes unguarded
+        raise HTTPException(status_code=400, detail=f"not a Payloads JSON body: {exc}") from exc
 
 
 @router.post("/encode", openapi_extra=PAYLOADS_BODY)

@@ -16,7 +16,11 @@ async def healthz() -> Health:
     return Health(status="ok")
 
 
-@router.get("/readyz", response_model=Health)
+@router.get(
+    "/readyz",
+    response_model=Health,
+    responses={503: {"model": Health, "description": "not ready: `checks` says what is not"}},
+)
 async def readyz(state: StateDep, response: Response) -> Health:
     """Ready when the database answers and Temporal is connected."""
     checks: dict[str, str] = {}

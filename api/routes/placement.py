@@ -7,7 +7,7 @@ import asyncio
 from fastapi import APIRouter, Depends
 
 from api.auth import UNAUTHORIZED, PrincipalDep, authenticate
-from api.deps import TOO_LARGE, StateDep, invalid_body
+from api.deps import TOO_LARGE, UNREADABLE, StateDep, invalid_body
 from api.schemas import DryRunResult, TaskCreate
 from api.tenancy import owned_spec
 from meridian.placement.scoring import place
@@ -22,7 +22,7 @@ router = APIRouter(
 @router.post(
     "/placement:dry-run",
     response_model=DryRunResult,
-    responses={422: {"description": "invalid field"}, **TOO_LARGE},
+    responses={422: {"description": "invalid field"}, **TOO_LARGE, **UNREADABLE},
 )
 async def dry_run(body: TaskCreate, state: StateDep, principal: PrincipalDep) -> DryRunResult:
     """The checks of a submit (the same 422s), then placement; works without Temporal."""

@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Query
 
 from api.auth import ADMIN_ONLY, UNAUTHORIZED, AdminDep, authenticate
-from api.deps import StateDep
+from api.deps import TOO_LARGE, UNREADABLE, StateDep
 from api.routes.regions import list_regions
 from api.scaling_schemas import (
     PoolPublic,
@@ -26,14 +26,15 @@ from meridian.regions.details import RegionDetails
 from meridian.scaling import PoolObservation
 from meridian.store import RegionEventRecord
 
+REGION_NOT_FOUND = "region not found"
+
 router = APIRouter(
     prefix="/v1/regions",
     tags=["regions", "scaling"],
     dependencies=[Depends(authenticate)],
-    responses=UNAUTHORIZED,
+    # Every route here names a region: one not in the regions file is 404.
+    responses={**UNAUTHORIZED, 404: {"description": REGION_NOT_FOUND}},
 )
-
-REGION_NOT_FOUND = "region not found"
 # Health state changes shown with a region; all of them at /v1/regions/{name}/events.
 RECENT_EVENTS = 20
 
@@ -149,7 +150,7 @@ async def list_scaling_decisions(
 @router.put(
     "/{name}/scaling/mode",
     response_model=ScalingModePublic,
-    responses={403: {"description": ADMIN_ONLY}},
+    responses={403: {"description": ADMIN_ONLY}, **TOO_LARGE, **UNREADABLE},
 )
 async def set_scaling_mode(
     name: str, body: ScalingModeUpdate, state: StateDep, admin: AdminDep

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Body, Depends, Header, HTTPException, Query, Resp
 from pydantic import BaseModel, Field
 
 from api.auth import UNAUTHORIZED, PrincipalDep, authenticate
-from api.deps import TOO_LARGE, ServiceDep, StateDep, invalid_body
+from api.deps import NO_TEMPORAL, TOO_LARGE, UNREADABLE, ServiceDep, StateDep, invalid_body
 from api.quotas import TOO_MANY
 from api.schemas import (
     PlacementDecisionPublic,
@@ -55,7 +55,9 @@ def _not_found() -> HTTPException:
         409: {"description": ID_CONFLICT},
         422: {"description": "invalid field"},
         **TOO_LARGE,
+        **UNREADABLE,
         **TOO_MANY,
+        **NO_TEMPORAL,
     },
 )
 async def submit_task(
@@ -129,6 +131,7 @@ async def get_task(task_id: str, state: StateDep, principal: PrincipalDep) -> Ta
         404: {"description": NOT_FOUND},
         409: {"description": "not PENDING"},
         **TOO_MANY,
+        **NO_TEMPORAL,
     },
 )
 async def start_task(
@@ -152,7 +155,9 @@ class StopBody(BaseModel):
 
 
 @router.post(
-    "/{task_id}/stop", response_model=TaskPublic, responses={404: {"description": NOT_FOUND}}
+    "/{task_id}/stop",
+    response_model=TaskPublic,
+    responses={404: {"description": NOT_FOUND}, **NO_TEMPORAL},
 )
 async def stop_task(
     task_id: str,
@@ -175,7 +180,13 @@ async def stop_task(
 @router.patch(
     "/{task_id}",
     response_model=TaskPublic,
-    responses={404: {"description": NOT_FOUND}, 409: {"description": "finished"}, **TOO_LARGE},
+    responses={
+        404: {"description": NOT_FOUND},
+        409: {"description": "finished"},
+        **TOO_LARGE,
+        **UNREADABLE,
+        **NO_TEMPORAL,
+    },
 )
 async def modify_task(
     task_id: str, patch: TaskPatch, service: ServiceDep, state: StateDep, principal: PrincipalDep

@@ -5,7 +5,7 @@ from __future__ import annotations
 from kubesim.resources import ALL, ResourceType
 from kubesim.types import Obj
 
-GROUPS = ("batch", "policy")
+GROUPS = ("batch", "policy", "networking.k8s.io")
 
 VERSION_INFO: Obj = {
     "major": "1",

@@ -59,7 +59,24 @@ PDBS = ResourceType(
     ("status",),
 )
 
+# Stored and served only: kubesim neither enforces a NetworkPolicy (it has no network
+# between pods) nor a ResourceQuota (Meridian's own admission counts quotas).
+NETWORK_POLICIES = ResourceType(
+    "networkpolicies",
+    "NetworkPolicy",
+    "networking.k8s.io",
+    "v1",
+    True,
+    "networkpolicy",
+    ("netpol",),
+)
+RESOURCE_QUOTAS = ResourceType(
+    "resourcequotas", "ResourceQuota", "", "v1", True, "resourcequota", ("quota",), (), ("status",)
+)
+
 ALL: list[ResourceType] = [NAMESPACES, PODS, NODES, EVENTS, JOBS, PDBS]
+ALL.append(NETWORK_POLICIES)
+ALL.append(RESOURCE_QUOTAS)
 BY_GROUP_VERSION: dict[tuple[str, str], dict[str, ResourceType]] = {}
 for _rt in ALL:
     BY_GROUP_VERSION.setdefault((_rt.group, _rt.version), {})[_rt.name] = _rt

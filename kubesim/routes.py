@@ -23,6 +23,8 @@ ROOT_PATHS = [
     "/apis/batch/v1",
     "/apis/policy",
     "/apis/policy/v1",
+    "/apis/networking.k8s.io",
+    "/apis/networking.k8s.io/v1",
     "/healthz",
     "/livez",
     "/readyz",

@@ -10,6 +10,7 @@ from typing import Any
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
+from meridian.kube.namespaces import unit_namespace
 from tests.integration.harness import Engine, task_body
 
 REGION = "alibaba-cn-hangzhou"  # ECI, cold start 3 s (infra/regions/dev.yaml)
@@ -21,7 +22,7 @@ def pod_of(engine: Engine, job_name: str) -> Any:
     )
     try:
         pods: Any = k8s.CoreV1Api(api).list_namespaced_pod(
-            "meridian", label_selector=f"job-name={job_name}"
+            unit_namespace("ads"), label_selector=f"job-name={job_name}"
         )
         return pods.items[0]
     finally:
@@ -100,7 +101,7 @@ async def test_an_auto_task_bursts_when_the_pools_are_full_at_their_ceiling(
         )
         try:
             pods: Any = k8s.CoreV1Api(api).list_namespaced_pod(
-                "meridian", label_selector=f"job-name={task['job_name']}"
+                unit_namespace("ads"), label_selector=f"job-name={task['job_name']}"
             )
         finally:
             api.close()

@@ -86,7 +86,8 @@ class World:
 
     async def node_of(self, task_id: str, region: str = REGION) -> str | None:
         pods = await self.kube(
-            f"/api/v1/namespaces/meridian/pods?labelSelector=meridian.io/task-id={task_id}",
+            # Task pods run in their business unit's namespace: look in all of them.
+            f"/api/v1/pods?labelSelector=meridian.io/task-id={task_id}",
             region,
         )
         for pod in pods.get("items") or []:

@@ -10,7 +10,6 @@ from typing import Any
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
-from meridian.kube.namespaces import unit_namespace
 from tests.integration.harness import Engine, task_body
 
 REGION = "alibaba-cn-hangzhou"  # ECI, cold start 3 s (infra/regions/dev.yaml)
@@ -21,8 +20,8 @@ def pod_of(engine: Engine, job_name: str) -> Any:
         config_file=engine.settings.kubeconfig, context=REGION
     )
     try:
-        pods: Any = k8s.CoreV1Api(api).list_namespaced_pod(
-            unit_namespace("ads"), label_selector=f"job-name={job_name}"
+        pods: Any = k8s.CoreV1Api(api).list_pod_for_all_namespaces(
+            label_selector=f"job-name={job_name}"
         )
         return pods.items[0]
     finally:
@@ -100,8 +99,8 @@ async def test_an_auto_task_bursts_when_the_pools_are_full_at_their_ceiling(
             config_file=engine.settings.kubeconfig, context=region
         )
         try:
-            pods: Any = k8s.CoreV1Api(api).list_namespaced_pod(
-                unit_namespace("ads"), label_selector=f"job-name={task['job_name']}"
+            pods: Any = k8s.CoreV1Api(api).list_pod_for_all_namespaces(
+                label_selector=f"job-name={task['job_name']}"
             )
         finally:
             api.close()

@@ -47,8 +47,6 @@ class JobObservation(BaseModel):
     observed_at: datetime | None = None
     # Resident tasks announce their WebSocket status port on the pod template.
     status_port: int | None = None
-    # The Job's namespace (its unit's); None from senders that predate namespaces.
-    namespace: str | None = None
 
 
 class CreateJobInput(BaseModel):
@@ -56,9 +54,7 @@ class CreateJobInput(BaseModel):
     spec: TaskSpec
     attempt: int
     region: str
-    # None: the task's business unit's namespace, as the unit worker names and makes it.
-    # Inputs recorded before namespaces existed say "meridian", where their Jobs went.
-    namespace: str | None = None
+    namespace: str = "meridian"
     # Set when placement chose the region's serverless pods: the Job is steered and sized
     # by it (meridian.serverless.plan).
     burst: BurstPlan | None = None
@@ -67,8 +63,6 @@ class CreateJobInput(BaseModel):
 class CreateJobResult(BaseModel):
     job_name: str
     created: bool  # False: it already existed (a retried create), which is success
-    # Where the Job is; results recorded before namespaces existed: the services' one.
-    namespace: str = "meridian"
 
 
 class JobRef(BaseModel):
@@ -76,8 +70,7 @@ class JobRef(BaseModel):
     attempt: int
     region: str
     job_name: str
-    # None: not known (a create that never answered); the Job is looked for by labels.
-    namespace: str | None = "meridian"
+    namespace: str = "meridian"
 
 
 class DeleteJobResult(BaseModel):
@@ -90,7 +83,6 @@ class JobKey(BaseModel):
     attempt: int
     phase: JobPhase
     observation: JobObservation | None = None
-    namespace: str = "meridian"
 
 
 class ListJobKeysInput(BaseModel):
@@ -107,9 +99,6 @@ class ListJobKeysResult(BaseModel):
 class DeleteJobsInput(BaseModel):
     region: str
     job_names: list[str]
-    # Job name -> its namespace; a name not in it is in the services' namespace (inputs
-    # recorded before namespaces existed have none).
-    namespaces: dict[str, str] = Field(default_factory=dict)
 
 
 class DeleteJobsResult(BaseModel):

@@ -113,7 +113,9 @@ async def test_saturated_region_loses_to_a_free_one(engine: Engine) -> None:
     for task_id in fillers:
         body = task_body(
             id=task_id,
-            placement={"region": "aws-us-east-1"},
+            # On nodes only: under `auto` a filler that found the nodes busy (an earlier
+            # test's pods still draining) bursts to Fargate and leaves a node free.
+            placement={"region": "aws-us-east-1", "capacity": "nodes"},
             job={
                 "image": "busybox",
                 "resources": {"cpu": "7500m", "memory": "1Gi"},

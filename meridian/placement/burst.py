@@ -6,7 +6,8 @@ The rule (settings `burst`, README "Serverless burst"):
 - `auto` (a resident task under auto counts as `nodes`): nodes first. A region whose
   nodes cannot take the task now bursts it when its pools are at their ceiling (no node
   is coming), or when a new node would take longer to boot than the task is worth
-  waiting for (`burst.max_wait_for_nodes_seconds`).
+  waiting for (`burst.max_wait_for_nodes_seconds`), or while the region control loop's
+  burst advisory stands (meridian/scaling/burst.py).
 Either way the serverless room must hold the billed size: the declared limits minus
 what the probe saw running on the virtual node, and no burst pod already waiting for
 quota (the cloud refusing pods is how an exhausted quota shows).
@@ -105,6 +106,10 @@ def _auto_reason(
             f"{full}, and a new node takes {boot:.0f}s to boot, longer than the "
             f"{settings.max_wait_for_nodes_seconds:.0f}s a task waits for nodes"
         )
+    if snap.burst_advised:
+        # The loop weighed the pool that would really grow, with the provider's bounds.
+        advice = f": {snap.burst_advice}" if snap.burst_advice else ""
+        return f"{full}, and the region control loop advises bursting{advice}"
     return None
 
 

@@ -98,6 +98,11 @@ def _auto_reason(
     settings: BurstSettings,
 ) -> str | None:
     full = nodes_rejection[1] if nodes_rejection else "nodes full"
+    if snap.burst_advised:
+        # First, so that the task's placement names the loop's decision while it stands:
+        # the loop weighed the pool that would really grow, with the provider's bounds.
+        advice = f": {snap.burst_advice}" if snap.burst_advice else ""
+        return f"{full}, and the region control loop advises bursting{advice}"
     if snap.pools.at_ceiling:
         return f"{full}, and the pools are at their ceiling"
     boot = snap.pools.boot_seconds
@@ -106,10 +111,6 @@ def _auto_reason(
             f"{full}, and a new node takes {boot:.0f}s to boot, longer than the "
             f"{settings.max_wait_for_nodes_seconds:.0f}s a task waits for nodes"
         )
-    if snap.burst_advised:
-        # The loop weighed the pool that would really grow, with the provider's bounds.
-        advice = f": {snap.burst_advice}" if snap.burst_advice else ""
-        return f"{full}, and the region control loop advises bursting{advice}"
     return None
 
 

@@ -40,6 +40,7 @@ from meridian.scaling.models import (
     Request,
 )
 from meridian.scaling.tick import Tick
+from meridian.scaling.water import schedulable
 from meridian.serverless.cost import cost_per_hour
 from meridian.serverless.sizing import BilledSize, SizeError, round_up
 
@@ -194,8 +195,8 @@ def numbers_text(comparison: BurstComparison) -> str:
     return text
 
 
-def advise(tick: Tick, weighed: Weighed) -> None:
-    """Record the burst and let the advisory stand (or keep standing)."""
+def advise(tick: Tick, weighed: Weighed, burstable: list[Request]) -> None:
+    """Record the burst of `burstable` and let the advisory stand (or keep standing)."""
     region = tick.inp.observation.region
     reason = f"burst {weighed.comparison.burstable_tasks} waiting task(s): {weighed.why}"
     tick.add(
@@ -209,6 +210,8 @@ def advise(tick: Tick, weighed: Weighed) -> None:
     if state.burst_since is None:
         state.burst_since = tick.at
     state.burst_reason = weighed.why
+    smallest = min(burstable, key=lambda r: (r.cpu, r.mem))
+    state.burst_task_cpu, state.burst_task_mem = smallest.cpu, smallest.mem
 
 
 def lapse(tick: Tick, why: str) -> None:
@@ -225,14 +228,32 @@ def lapse(tick: Tick, why: str) -> None:
     )
     state.burst_since = None
     state.burst_reason = None
+    state.burst_task_cpu = state.burst_task_mem = 0
 
 
 def lapse_when_room(tick: Tick) -> None:
-    """With no burstable demand left, the advisory stands while the nodes stay full."""
-    if tick.state.burst_since is None:
+    """With no burstable demand left, the advisory stands while the nodes stay full:
+    until a schedulable node has room for the smallest task that burst (or, for a state
+    that does not know its size, until the water level is below the high mark)."""
+    state = tick.state
+    if state.burst_since is None:
         return
-    high = tick.inp.settings.high_water
     if tick.inp.burst is None:
         lapse(tick, "the region declares no serverless capacity")
-    elif tick.water < high:
+        return
+    cpu, mem = state.burst_task_cpu, state.burst_task_mem
+    if cpu or mem:
+        for node in tick.inp.observation.nodes:
+            free_cpu = node.cpu_allocatable - node.cpu_requested
+            free_mem = node.mem_allocatable - node.mem_requested
+            if schedulable(node) and free_cpu >= cpu and free_mem >= mem:
+                lapse(
+                    tick,
+                    f"the pools have room again: {node.name} has {cpu_text(free_cpu)} CPU "
+                    f"and {memory_text(free_mem)} free, enough for a task that burst",
+                )
+                return
+        return
+    high = tick.inp.settings.high_water
+    if tick.water < high:
         lapse(tick, f"the pools have room again: water {tick.water:.2f} below {high:.2f}")

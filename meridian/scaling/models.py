@@ -140,6 +140,10 @@ class ScalingState(BaseModel):
     # stands until the pools have room again (see meridian/scaling/burst.py).
     burst_since: float | None = None
     burst_reason: str | None = None
+    # The smallest task it sent to serverless pods: a node with this much free again is
+    # "room again" (the water level alone cannot say whether such a task fits a node).
+    burst_task_cpu: int = 0
+    burst_task_mem: int = 0
 
 
 class DecisionKind(StrEnum):

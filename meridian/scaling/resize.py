@@ -107,9 +107,9 @@ def _scale_up(tick: Tick) -> bool:
     if has_demand and tick.inp.burst is not None:
         weighed = _weigh_burst(tick, demand)
         if weighed is not None and weighed.burst:
-            burst.advise(tick, weighed)
             # The burstable tasks go to the serverless pods; the rest still needs nodes.
-            _, demand = burst.split(tick.inp.burst, demand)
+            burstable, demand = burst.split(tick.inp.burst, demand)
+            burst.advise(tick, weighed, burstable)
             has_demand = bool(demand.pending_pods or demand.waiting_tasks)
             if not has_demand and not sustained_high:
                 return True

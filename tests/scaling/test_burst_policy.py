@@ -212,11 +212,16 @@ def test_the_advisory_stands_while_nodes_are_full_and_lapses_once_they_have_room
     # No demand left (the tasks burst), nodes still full: it stands, nothing recorded.
     full = run(max_nodes=2, tasks=[], state=standing)
     assert full.decisions == [] and full.state.burst_since == 1000.0
-    # Nodes with room again: it lapses, once, and says so.
+    # Below the high mark, but no node could take a 2-CPU task (1.76 CPU free each): the
+    # water level alone does not make room, so it still stands.
+    below = run(max_nodes=2, tasks=[], used=0.78, state=standing)
+    assert below.water_level < SETTINGS.high_water
+    assert below.decisions == [] and below.state.burst_since == 1000.0
+    # A node with room for such a task again: it lapses, once, and says so.
     roomy = run(max_nodes=2, tasks=[], used=0.5, state=standing)
     (decision,) = roomy.decisions
     assert decision.kind is DecisionKind.NONE and decision.cause is Cause.ROOM
-    assert "the pools have room again: water 0.50 below 0.80" in decision.reason
+    assert "the pools have room again: a has 4 CPU and 24Gi free" in decision.reason
     assert "tasks running on serverless pods stay there" in decision.reason
     assert roomy.state.burst_since is None and roomy.state.burst_reason is None
     # Growing winning a later comparison also ends it.

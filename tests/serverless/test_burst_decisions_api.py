@@ -5,7 +5,7 @@ placement naming it."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from activities.scaling import ScalingCentralActivities
@@ -13,7 +13,13 @@ from meridian.observability import metrics as m
 from meridian.regions.details import RegionDetails
 from meridian.regions.load import RegionLoad, ServerlessUsage
 from meridian.regions.models import RegionHealth
-from meridian.scaling import NodeObservation, PoolObservation, RegionObservation, ScalingState
+from meridian.scaling import (
+    NodeObservation,
+    PoolObservation,
+    RegionObservation,
+    ScalingMode,
+    ScalingState,
+)
 from meridian.scaling.contracts import DecideScalingInput, ObserveRegionResult
 from meridian.scaling.loop import ScalingConfig, WaitingDemand
 from meridian.settings import BurstSettings, Settings
@@ -86,18 +92,38 @@ async def test_a_burst_decision_is_counted_published_and_shown_with_its_numbers(
             Settings().scaling, regions, burst=BurstSettings(max_wait_for_nodes_seconds=120)
         )
         acts = ScalingCentralActivities(store, config, WaitingDemand(store))
+
+        # In `advise` the burst is recorded, not applied, and placement does not see it.
+        store.set_scaling_mode(AWS, ScalingMode.ADVISE)
+        advised = acts.decide_scaling(
+            DecideScalingInput(region=AWS, at=T0, observed=observed(3), state=ScalingState())
+        )
+        assert [(d.kind.value, d.applies) for d in advised.decisions] == [("burst", False)]
+        (item,) = (await stage.http.get(f"/v1/regions/{AWS}/scaling")).json()["items"]
+        assert (item["kind"], item["applied"], item["numbers"]["mode"]) == (
+            "burst",
+            False,
+            "advise",
+        )
+        # No advisory on the region: placement reads nothing new.
+        region = (await stage.http.get(f"/v1/regions/{AWS}")).json()
+        assert region["burst_advised"] is False
+
+        store.set_scaling_mode(AWS, ScalingMode.AUTO)
         before = sample(m.CENTRAL, COUNTER, **BURST_SERIES)
+        # A later tick (a decision's id is its region, time, action and target).
+        at = T0 + timedelta(seconds=10)
         # The regions file allows 8 nodes, boot 90 s (within the 120 s wait): placement
         # alone would wait for nodes. The provider's bound is 3: no node is coming.
         result = acts.decide_scaling(
-            DecideScalingInput(region=AWS, at=T0, observed=observed(3), state=ScalingState())
+            DecideScalingInput(region=AWS, at=at, observed=observed(3), state=ScalingState())
         )
         assert [d.kind.value for d in result.decisions] == ["burst"]
         after = sample(m.CENTRAL, COUNTER, **BURST_SERIES)
         assert after == before + 1
 
         answer = (await stage.http.get(f"/v1/regions/{AWS}/scaling")).json()
-        (item,) = answer["items"]
+        item = answer["items"][0]  # newest first
         assert (item["kind"], item["target"], item["applied"]) == ("burst", AWS, True)
         assert item["reason"].startswith("burst 1 waiting task(s): every pool is at its ceiling")
         comparison = item["numbers"]["comparison"]
@@ -129,7 +155,9 @@ async def test_a_burst_decision_is_counted_published_and_shown_with_its_numbers(
         # The provider lets the pool grow again (boot within the wait): growing wins, the
         # advisory lapses with a decision saying so, and the region shows it no more.
         grown = acts.decide_scaling(
-            DecideScalingInput(region=AWS, at=T0, observed=observed(8), state=result.state)
+            DecideScalingInput(
+                region=AWS, at=at + timedelta(seconds=10), observed=observed(8), state=result.state
+            )
         )
         assert [d.kind.value for d in grown.decisions] == ["none", "scale_up"]
         region = (await stage.http.get(f"/v1/regions/{AWS}")).json()
@@ -137,4 +165,4 @@ async def test_a_burst_decision_is_counted_published_and_shown_with_its_numbers(
         kinds = [
             i["kind"] for i in (await stage.http.get(f"/v1/regions/{AWS}/scaling")).json()["items"]
         ]
-        assert sorted(kinds) == ["burst", "none", "scale_up"]
+        assert sorted(kinds) == ["burst", "burst", "none", "scale_up"]

@@ -13,6 +13,7 @@ tasks to move, and record what failed.
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 from temporalio import activity
@@ -28,8 +29,16 @@ from meridian.observability import record as measure
 from meridian.quantity import parse_cpu_millis, parse_memory_bytes
 from meridian.regions.config import RegionsFile
 from meridian.regions.listing import RegionListings
-from meridian.regions.load import is_live
-from meridian.scaling import DecisionKind, PendingDemand, PolicyInput, decide
+from meridian.regions.load import is_live, serverless_usage
+from meridian.scaling import (
+    DecisionKind,
+    PendingDemand,
+    PolicyInput,
+    PoolObservation,
+    RegionObservation,
+    ScalingMode,
+    decide,
+)
 from meridian.scaling.contracts import (
     ControlDetails,
     DecideScalingInput,
@@ -50,8 +59,10 @@ from meridian.scaling.contracts import (
     ScalingSummary,
 )
 from meridian.scaling.loop import ScalingConfig, WaitingDemand, near_ceiling
+from meridian.scaling.models import BurstInput
 from meridian.scaling.observe import meridian_task_id, observe
 from meridian.scaling.water import load_of
+from meridian.serverless.kinds import is_serverless_node
 from meridian.store import Store
 from meridian.tasks.contracts import SIGNAL_INFRA_FAILURE, InfraFailure
 
@@ -129,9 +140,14 @@ class ScalingUnitActivities:
         except KubeError as exc:
             raise kube_failure(exc) from exc
         pools, errors = self._pools(inp.region)
-        observation, pending = observe(inp.region, time.time(), listing.nodes, listing.pods, pools)
+        now = time.time()
+        observation, pending = observe(inp.region, now, listing.nodes, listing.pods, pools)
+        virtual = [n for n in listing.nodes if is_serverless_node(n)]
         return ObserveRegionResult(
-            observation=observation, pending_pods=pending, pool_errors=errors
+            observation=observation,
+            pending_pods=pending,
+            pool_errors=errors,
+            serverless=serverless_usage(virtual, listing.pods, now) if virtual else None,
         )
 
     @activity.defn(name="scale_pool")
@@ -279,7 +295,9 @@ class ScalingCentralActivities:
     def decide_scaling(self, inp: DecideScalingInput) -> DecideScalingResult:
         settings = self.config.for_region(inp.region)
         mode = self.store.get_scaling_mode(inp.region)
-        observation = inp.observed.observation.model_copy(update={"at": inp.at.timestamp()})
+        observation = self._with_pool_facts(
+            inp.observed.observation.model_copy(update={"at": inp.at.timestamp()})
+        )
         demand = PendingDemand(
             pending_pods=inp.observed.pending_pods,
             waiting_tasks=self.demand.for_region(inp.region),
@@ -292,6 +310,7 @@ class ScalingCentralActivities:
                 state=inp.state,
                 settings=settings,
                 tuning=self.config.tuning,
+                burst=self._burst_input(inp),
             )
         )
         load = load_of(observation.nodes)
@@ -307,11 +326,11 @@ class ScalingCentralActivities:
         quiet: list[str] = []
         for decision in result.decisions:
             numbers = decision.model_dump(mode="json", exclude={"kind", "target", "reason", "at"})
-            if decision.kind == DecisionKind.NONE:
+            if decision.kind in (DecisionKind.NONE, DecisionKind.BURST):
                 key = f"{decision.kind}:{decision.cause}:{decision.target}"
                 quiet.append(key)
                 if key in inp.quiet:
-                    continue  # the same hold as last tick: reported once
+                    continue  # the same hold, or burst, as last tick: reported once
             measure.scaling_decision(inp.region, decision)
             self.store.record_scaling_decision(
                 region=inp.region,
@@ -323,11 +342,18 @@ class ScalingCentralActivities:
                 applied=decision.applies,
             )
         draining, why = near_ceiling(mode, result.water_level, observation, settings)
+        # Like draining, the advisory is published in `auto` only: `advise` records the
+        # burst decision and changes nothing, placement included.
+        since = result.state.burst_since
+        advised = mode == ScalingMode.AUTO and since is not None
         self.store.merge_region_details(
             inp.region,
             ControlDetails(
                 draining=draining,
                 draining_reason=why,
+                burst_advised=advised,
+                burst_reason=result.state.burst_reason if advised else None,
+                burst_since=datetime.fromtimestamp(since, UTC) if advised and since else None,
                 scaling=ScalingSummary(
                     mode=mode,
                     water_level=result.water_level,
@@ -347,6 +373,38 @@ class ScalingCentralActivities:
             quiet=quiet,
             tick_seconds=settings.tick_seconds,
             draining=draining,
+        )
+
+    def _with_pool_facts(self, observation: RegionObservation) -> RegionObservation:
+        """The pools' stated node price and boot time, from the regions file."""
+        try:
+            stated = {p.name: p for p in self.config.regions.get(observation.region).node_pools}
+        except KeyError:
+            return observation
+        pools: list[PoolObservation] = []
+        for pool in observation.pools:
+            config = stated.get(pool.name)
+            if config is not None:
+                pool = pool.model_copy(
+                    update={
+                        "price_per_hour": config.price_per_hour,
+                        "boot_seconds": config.boot_seconds,
+                    }
+                )
+            pools.append(pool)
+        return observation.model_copy(update={"pools": pools})
+
+    def _burst_input(self, inp: DecideScalingInput) -> BurstInput | None:
+        try:
+            serverless = self.config.regions.get(inp.region).serverless
+        except KeyError:
+            return None
+        if serverless is None:
+            return None
+        return BurstInput(
+            config=serverless,
+            usage=inp.observed.serverless,
+            max_wait_for_nodes_seconds=self.config.burst.max_wait_for_nodes_seconds,
         )
 
     @activity.defn(name="move_tasks")

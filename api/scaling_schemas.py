@@ -51,6 +51,11 @@ class RegionDetail(RegionPublic):
     scaling_mode: ScalingMode
     draining: bool = False
     draining_reason: str | None = None
+    # The control loop's burst advisory (auto mode): while it stands, `auto` tasks the
+    # nodes turn away for room run on the region's serverless pods.
+    burst_advised: bool = False
+    burst_reason: str | None = None
+    burst_since: datetime | None = None
     # When the control loop last observed the region (pools are as of then).
     scaling_observed_at: datetime | None = None
     pools: list[PoolPublic] = Field(default_factory=list)

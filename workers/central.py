@@ -65,9 +65,8 @@ def build_central_worker(
     region_acts = RegionActivities(store, view, settings.failover, client)
     sweeps = SweepActivities(store, client, settings)
     # Resource scheduling (RegionControlWorkflow): decide, move tasks, record failures.
-    scaling = ScalingCentralActivities(
-        store, ScalingConfig(settings.scaling, regions), WaitingDemand(store), client
-    )
+    scaling_config = ScalingConfig(settings.scaling, regions, burst=settings.burst)
+    scaling = ScalingCentralActivities(store, scaling_config, WaitingDemand(store), client)
     return Worker(
         client,
         task_queue=settings.central_task_queue,

@@ -5,7 +5,8 @@ Each tick: observe the region through its unit worker (nodes, pods, pools), deci
 the pure scaling policy in a local activity (which reads the mode, persists decisions
 and the water level, and tells placement whether the region is near its ceiling), then
 carry out the decisions in `auto` mode — cordon, drain, uncordon, resize pools, move
-tasks off nodes about to go. The policy's memory (cooldowns, streaks, nodes it cordoned)
+tasks off nodes about to go (a burst is carried out by the decide activity itself: it
+publishes the region's burst advisory). The policy's memory (cooldowns, streaks, nodes it cordoned)
 travels through continue-as-new, so the history stays short and nothing is forgotten.
 """
 
@@ -125,6 +126,8 @@ class RegionControlWorkflow:
                 await self._scale(region, decision)
             elif decision.kind == DecisionKind.SCALE_DOWN:
                 await self._scale_down(region, decision)
+            # BURST needs nothing here: decide_scaling already published the region's
+            # burst advisory, which is all a burst does (meridian/scaling/burst.py).
         except ActivityError as err:
             message = str(err.cause or err)
             workflow.logger.warning(

@@ -82,6 +82,9 @@ async def get_region(
         scaling_mode=mode,
         draining=details.draining,
         draining_reason=details.draining_reason,
+        burst_advised=details.burst_advised,
+        burst_reason=details.burst_reason,
+        burst_since=details.burst_since,
         scaling_observed_at=scaling.at if scaling is not None else None,
         pools=_pools(state, name, scaling.pools if scaling is not None else []),
         pending_demand={

@@ -142,7 +142,9 @@ REGION_WATER_LEVEL = Gauge(
 SCALING_DECISIONS = Counter(
     "meridian_scaling_decisions",
     "Resource-scheduling decisions, by region, action (cordon, drain, uncordon, scale_up, "
-    "scale_down, move_tasks, none) and cause; a burst is scale_up for pending-demand.",
+    "scale_down, move_tasks, burst, none) and cause; burst: waiting auto tasks sent to "
+    "serverless pods rather than a pool grown for them (cause pending-demand); none with "
+    "cause room: the burst advisory lapsed.",
     ["region", "action", "cause"],
     registry=CENTRAL,
 )

@@ -6,7 +6,8 @@ The rule (settings `burst`, README "Serverless burst"):
 - `auto` (a resident task under auto counts as `nodes`): nodes first. A region whose
   nodes cannot take the task now bursts it when its pools are at their ceiling (no node
   is coming), or when a new node would take longer to boot than the task is worth
-  waiting for (`burst.max_wait_for_nodes_seconds`).
+  waiting for (`burst.max_wait_for_nodes_seconds`), or while the region control loop's
+  burst advisory stands (meridian/scaling/burst.py).
 Either way the serverless room must hold the billed size: the declared limits minus
 what the probe saw running on the virtual node, and no burst pod already waiting for
 quota (the cloud refusing pods is how an exhausted quota shows).
@@ -97,6 +98,11 @@ def _auto_reason(
     settings: BurstSettings,
 ) -> str | None:
     full = nodes_rejection[1] if nodes_rejection else "nodes full"
+    if snap.burst_advised:
+        # First, so that the task's placement names the loop's decision while it stands:
+        # the loop weighed the pool that would really grow, with the provider's bounds.
+        advice = f": {snap.burst_advice}" if snap.burst_advice else ""
+        return f"{full}, and the region control loop advises bursting{advice}"
     if snap.pools.at_ceiling:
         return f"{full}, and the pools are at their ceiling"
     boot = snap.pools.boot_seconds

@@ -131,6 +131,7 @@ def _serverless_ints(snap: RegionSnapshot) -> tuple[int, ...]:
         usage.cpu_millis,
         usage.memory_bytes,
         snap.pools.at_ceiling,
+        snap.burst_advised,
     )
 
 

@@ -95,6 +95,10 @@ class RegionSnapshot(BaseModel):
     observed_at: datetime | None = None
     serverless: ServerlessRoom | None = None
     pools: PoolFacts = Field(default_factory=PoolFacts)
+    # The region control loop chose bursting over growing a pool (its advisory stands):
+    # an `auto` task the nodes turn away for room bursts, whatever the pools' facts say.
+    burst_advised: bool = False
+    burst_advice: str | None = None
 
     @property
     def water_level(self) -> float:

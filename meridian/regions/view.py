@@ -128,6 +128,8 @@ def snapshot_from(
         network=network,
         serverless=serverless,
         pools=pool_facts(region, load) if region is not None else PoolFacts(),
+        burst_advised=details.burst_advised,
+        burst_advice=details.burst_reason,
     )
 
 

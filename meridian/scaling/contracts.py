@@ -12,6 +12,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from meridian.regions.load import ServerlessUsage
 from meridian.scaling import (
     Decision,
     PoolObservation,
@@ -83,6 +84,11 @@ class ControlDetails(BaseModel):
     draining: bool = False
     draining_reason: str | None = None
     scaling: ScalingSummary | None = None
+    # The burst advisory (meridian/scaling/burst.py), `auto` mode only: while it stands,
+    # placement sends `auto` tasks the nodes turn away for room to serverless pods.
+    burst_advised: bool = False
+    burst_reason: str | None = None
+    burst_since: datetime | None = None
 
 
 CONTROL_DETAIL_KEYS: tuple[str, ...] = tuple(ControlDetails.model_fields)
@@ -101,6 +107,8 @@ class ObserveRegionResult(BaseModel):
     pending_pods: list[Request] = Field(default_factory=list)
     # Pools whose provider could not be read this tick (name -> error).
     pool_errors: dict[str, str] = Field(default_factory=dict)
+    # What runs on the region's serverless (virtual) nodes; None: none listed.
+    serverless: ServerlessUsage | None = None
 
 
 class NodeActionInput(BaseModel):

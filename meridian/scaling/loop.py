@@ -21,8 +21,8 @@ from meridian.scaling.contracts import (
     region_control_id,
 )
 from meridian.scaling.water import schedulable
-from meridian.settings import ScalingSettings, Settings
-from meridian.tasks.spec import TaskStatus
+from meridian.settings import BurstSettings, ScalingSettings, Settings
+from meridian.tasks.spec import Capacity, TaskStatus, capacity_for
 
 if TYPE_CHECKING:
     from temporalio.client import Client, WorkflowHandle
@@ -44,10 +44,14 @@ class ScalingConfig:
         settings: ScalingSettings,
         regions: RegionsFile,
         tuning: PolicyTuning | None = None,
+        burst: BurstSettings | None = None,
     ):
         self.settings = settings
         self.regions = regions
         self.tuning = tuning or PolicyTuning.model_validate({})
+        # When an `auto` task is worth bursting rather than waiting for a node: the
+        # loop weighs growing against bursting with the same threshold as placement.
+        self.burst = burst or BurstSettings()
 
     def for_region(self, region: str) -> ScalingSettings:
         try:
@@ -137,6 +141,7 @@ class WaitingDemand:
                 id=f"task/{task_id}",
                 cpu=parse_cpu_millis(resources.cpu),
                 mem=parse_memory_bytes(resources.memory),
+                burstable=capacity_for(task.spec) is Capacity.AUTO,
             )
         except ValueError:
             return None
@@ -168,7 +173,7 @@ async def ensure_region_control(
     replica, or a restart, changes nothing."""
     from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 
-    config = ScalingConfig(settings.scaling, regions)
+    config = ScalingConfig(settings.scaling, regions, burst=settings.burst)
 
     async def start(region: str) -> WorkflowHandle[Any, Any]:
         tick = config.for_region(region).tick_seconds

@@ -12,7 +12,8 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
-from meridian.regions.load import PRESSURE_CONDITIONS, water_level
+from meridian.regions.load import PRESSURE_CONDITIONS, ServerlessUsage, water_level
+from meridian.serverless.models import ServerlessConfig
 from meridian.settings import ScalingSettings
 
 
@@ -70,6 +71,10 @@ class PoolObservation(BaseModel):
     # Allocatable of one new node; 0 means: learn it from the pool's existing nodes.
     node_cpu: int = Field(0, ge=0)
     node_mem: int = Field(0, ge=0)
+    # As the regions file states them (filled in centrally): what a node costs per hour
+    # and how long a new one takes to be Ready. None: not stated.
+    price_per_hour: float | None = None
+    boot_seconds: float | None = None
 
 
 class RegionObservation(BaseModel):
@@ -86,6 +91,9 @@ class Request(BaseModel):
     id: str
     cpu: int = Field(0, ge=0)
     mem: int = Field(0, ge=0)
+    # A Meridian task that may run on serverless pods (`placement.capacity: auto`, not
+    # resident): the control loop may burst it instead of growing a pool for it.
+    burstable: bool = False
 
 
 class PendingDemand(BaseModel):
@@ -128,6 +136,14 @@ class ScalingState(BaseModel):
     healthy_since: dict[str, float] = Field(default_factory=dict)
     first_seen: dict[str, float] = Field(default_factory=dict)
     ever_ready: list[str] = Field(default_factory=list)
+    # The burst advisory: since when the loop chose bursting over growing, and why. It
+    # stands until the pools have room again (see meridian/scaling/burst.py).
+    burst_since: float | None = None
+    burst_reason: str | None = None
+    # The smallest task it sent to serverless pods: a node with this much free again is
+    # "room again" (the water level alone cannot say whether such a task fits a node).
+    burst_task_cpu: int = 0
+    burst_task_mem: int = 0
 
 
 class DecisionKind(StrEnum):
@@ -137,6 +153,9 @@ class DecisionKind(StrEnum):
     SCALE_UP = "scale_up"
     SCALE_DOWN = "scale_down"
     MOVE_TASKS = "move_tasks"
+    # Serverless pods rather than a new node for waiting `auto` tasks: the loop publishes
+    # a burst advisory that placement reads.
+    BURST = "burst"
     NONE = "none"
 
 
@@ -148,6 +167,52 @@ class Cause(StrEnum):
     HEALTHY = "healthy"
     GIVE_UP = "give-up"
     HOLD = "hold"
+    # The pools have room again (or growing wins again): the burst advisory lapses.
+    ROOM = "room"
+
+
+class GrowOption(BaseModel):
+    """Growing a pool for the waiting demand, as the control loop weighed it."""
+
+    # The pool that would grow; None when no pool can (ceiling reached).
+    pool: str | None = None
+    nodes_needed: int = 0
+    boot_seconds: float | None = None
+    price_per_hour: float | None = None  # one node
+    cost_per_hour: float | None = None  # nodes_needed nodes
+    ceiling_reached: bool = False
+
+
+class BurstOption(BaseModel):
+    """Bursting the waiting `auto` tasks to the region's serverless pods."""
+
+    kind: str
+    tasks: int = 0
+    # Left of the declared quota, as the last observation saw the virtual node.
+    headroom_pods: int = 0
+    headroom_cpu_millis: int = 0
+    headroom_memory_bytes: int = 0
+    cold_start_seconds: float = 0.0
+    # The tasks' requests rounded up to the cloud's pod sizes, and their price.
+    billed_cpu_millis: int = 0
+    billed_memory_bytes: int = 0
+    cost_per_hour: float = 0.0
+    currency: str = ""
+    # Why the serverless pods cannot take them (quota exhausted, NotReady, ...).
+    unavailable: str | None = None
+
+
+class BurstComparison(BaseModel):
+    """The numbers behind a grow-or-burst choice, stored with the decision."""
+
+    choice: str  # "grow" or "burst"
+    waiting_tasks: int = 0
+    burstable_tasks: int = 0
+    pending_pods: int = 0
+    max_wait_for_nodes_seconds: float = 0.0
+    grow: GrowOption
+    # None: the region declares no serverless capacity.
+    burst: BurstOption | None = None
 
 
 class Decision(BaseModel):
@@ -171,6 +236,8 @@ class Decision(BaseModel):
     demand_mem: int = 0
     desired_before: int | None = None
     desired_after: int | None = None
+    # Set where demand could burst: what growing and bursting would take and cost.
+    comparison: BurstComparison | None = None
 
     @property
     def is_scale_action(self) -> bool:
@@ -197,6 +264,16 @@ class PolicyTuning(BaseModel):
     target_water: float | None = Field(None, gt=0, le=1)
 
 
+class BurstInput(BaseModel):
+    """The region's serverless capacity, for weighing a burst against growing a pool."""
+
+    config: ServerlessConfig
+    # What runs on the virtual node; None: not seen (no virtual node listed).
+    usage: ServerlessUsage | None = None
+    # `burst.max_wait_for_nodes_seconds`: the most a task is worth waiting for a node.
+    max_wait_for_nodes_seconds: float = Field(60.0, ge=0)
+
+
 class PolicyInput(BaseModel):
     observation: RegionObservation
     demand: PendingDemand = Field(default_factory=PendingDemand)
@@ -206,6 +283,8 @@ class PolicyInput(BaseModel):
     # constrained defaults as required constructor arguments.
     settings: ScalingSettings = Field(default_factory=lambda: ScalingSettings.model_validate({}))
     tuning: PolicyTuning = Field(default_factory=lambda: PolicyTuning.model_validate({}))
+    # None: the region declares no serverless capacity (grow only).
+    burst: BurstInput | None = None
 
 
 class PolicyResult(BaseModel):

@@ -12,12 +12,14 @@ kind, so alternating load cannot alternate growth and shrinkage faster than that
 from __future__ import annotations
 
 from meridian.regions.load import water_level
+from meridian.scaling import burst
 from meridian.scaling.models import (
     Cause,
     CordonReason,
     CordonRecord,
     DecisionKind,
     NodeObservation,
+    PendingDemand,
     PoolObservation,
 )
 from meridian.scaling.tick import Tick
@@ -97,20 +99,57 @@ def _scale_up(tick: Tick) -> bool:
         tick.state.above_high_since is not None
         and tick.at - tick.state.above_high_since >= settings.tick_seconds
     )
-    if not has_demand and not sustained_high:
-        return False
+    if not has_demand:
+        burst.lapse_when_room(tick)
+        if not sustained_high:
+            return False
+    weighed: burst.Weighed | None = None
+    if has_demand and tick.inp.burst is not None:
+        weighed = _weigh_burst(tick, demand)
+        if weighed is not None and weighed.burst:
+            # The burstable tasks go to the serverless pods; the rest still needs nodes.
+            burstable, demand = burst.split(tick.inp.burst, demand)
+            burst.advise(tick, weighed, burstable)
+            has_demand = bool(demand.pending_pods or demand.waiting_tasks)
+            if not has_demand and not sustained_high:
+                return True
+            weighed = None
+        elif weighed is not None:
+            burst.lapse(tick, "growing wins: " + weighed.why.removeprefix("not bursting: "))
+        else:
+            burst.lapse_when_room(tick)
+    elif has_demand:
+        burst.lapse_when_room(tick)
+    return _grow(tick, demand, has_demand, weighed)
+
+
+def _weigh_burst(tick: Tick, demand: PendingDemand) -> burst.Weighed | None:
+    """Grow or burst for the waiting `auto` tasks; None when there is nothing to weigh
+    (none may burst, or capacity already on its way or free takes the demand)."""
+    assert tick.inp.burst is not None
+    burstable, _ = burst.split(tick.inp.burst, demand)
+    if not burstable:
+        return None
+    best = _best_pool(tick, demand, has_demand=True)
+    if best is None:
+        grow = burst.grow_option(None, 0)
+    else:
+        _, covered, needed, pool = best
+        if covered:
+            return None
+        grow = burst.grow_option(pool, needed)
+    return burst.weigh(tick, grow, burstable, demand)
+
+
+def _best_pool(
+    tick: Tick, demand: PendingDemand, has_demand: bool
+) -> tuple[int, bool, int, PoolObservation] | None:
+    """(requests no node can take, covered without new nodes, nodes needed, pool) for the
+    pool that serves `demand` best; None when no pool can grow."""
     pools = _growable(tick)
     if not pools:
-        tick.add(
-            DecisionKind.NONE,
-            tick.inp.observation.region,
-            Cause.HOLD,
-            "more capacity is needed but every pool is at max, owned by its own "
-            "autoscaler or of unknown node size",
-        )
-        return True
+        return None
     upcoming = _upcoming_bins(tick)
-    cause = Cause.PENDING_DEMAND if has_demand else Cause.HIGH_WATER
     options: list[tuple[int, bool, int, str, PoolObservation]] = []
     for pool, size in pools:
         if has_demand:
@@ -127,6 +166,26 @@ def _scale_up(tick: Tick) -> bool:
         # all, then the fewest nodes, then by name (determinism).
         options.append((stuck, needed == 0, needed, pool.name, pool))
     stuck, covered, needed, _, pool = min(options, key=lambda o: o[:4])
+    return stuck, covered, needed, pool
+
+
+def _grow(
+    tick: Tick, demand: PendingDemand, has_demand: bool, weighed: burst.Weighed | None
+) -> bool:
+    settings = tick.inp.settings
+    best = _best_pool(tick, demand, has_demand)
+    if best is None:
+        tick.add(
+            DecisionKind.NONE,
+            tick.inp.observation.region,
+            Cause.HOLD,
+            "more capacity is needed but every pool is at max, owned by its own "
+            "autoscaler or of unknown node size",
+        )
+        return True
+    stuck, covered, needed, pool = best
+    upcoming = _upcoming_bins(tick)
+    cause = Cause.PENDING_DEMAND if has_demand else Cause.HIGH_WATER
     if covered:
         if stuck:
             tick.add(
@@ -152,6 +211,7 @@ def _scale_up(tick: Tick) -> bool:
         return True
     wait = _cooldown_left(tick, settings.scale_up_cooldown_seconds)
     after = min(pool.max, pool.desired + needed)
+    comparison = weighed.comparison if weighed is not None else None
     if wait > 0:
         tick.add(
             DecisionKind.NONE,
@@ -161,6 +221,7 @@ def _scale_up(tick: Tick) -> bool:
             pool=pool.name,
             desired_before=pool.desired,
             desired_after=pool.desired,
+            comparison=comparison,
         )
         return True
     detail = (
@@ -175,6 +236,8 @@ def _scale_up(tick: Tick) -> bool:
         detail += f"; capped at max {pool.max}"
     if stuck:
         detail += f"; {stuck} request(s) larger than a {pool.name} node cannot be helped"
+    if weighed is not None:
+        detail += f"; {weighed.why} ({burst.numbers_text(weighed.comparison)})"
     tick.add(
         DecisionKind.SCALE_UP,
         pool.name,
@@ -183,6 +246,7 @@ def _scale_up(tick: Tick) -> bool:
         pool=pool.name,
         desired_before=pool.desired,
         desired_after=after,
+        comparison=comparison,
     )
     tick.state.last_scale_up_at = tick.at
     return True

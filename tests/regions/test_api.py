@@ -235,6 +235,10 @@ async def test_one_region_with_its_control_loop_view(api: httpx.AsyncClient) -> 
         "scaling_mode": "advise",
         "draining": True,
         "draining_reason": DETAILS["draining_reason"],
+        # No burst advisory: the region is in advise mode, and the loop chose none.
+        "burst_advised": False,
+        "burst_reason": None,
+        "burst_since": None,
         "scaling_observed_at": "2026-01-01T00:00:03Z",
         "pools": [
             {

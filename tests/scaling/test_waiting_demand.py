@@ -24,12 +24,15 @@ def store(tmp_path: Path) -> Iterator[Store]:
         yield store
 
 
-def wait_for_room(store: Store, task_id: str, *regions_and_codes: tuple[str, str]) -> None:
+def wait_for_room(
+    store: Store, task_id: str, *regions_and_codes: tuple[str, str], capacity: str = "auto"
+) -> None:
     spec = TaskSpec.model_validate(
         {
             "name": task_id,
             "business_unit": "ads",
             "data_source": {"provider": "aws", "region": "us-east-1"},
+            "placement": {"capacity": capacity},
             "job": {"image": "busybox", "resources": {"cpu": "2", "memory": "1Gi"}},
         }
     )
@@ -48,12 +51,19 @@ class Clock:
 
 def test_waiting_tasks_are_demand_where_room_was_short(store: Store) -> None:
     wait_for_room(store, "t1", ("aws-us-east-1", "capacity"), ("azure-eastus", "down"))
-    wait_for_room(store, "t2", ("aws-us-east-1", "saturated"), ("gcp-europe-west1", "no_nodes"))
+    wait_for_room(
+        store,
+        "t2",
+        ("aws-us-east-1", "saturated"),
+        ("gcp-europe-west1", "no_nodes"),
+        capacity="nodes",
+    )
     demand = WaitingDemand(store)
     task = {"cpu": 2000, "mem": 1 << 30}
+    # An `auto` task may burst instead of a pool growing for it; a `nodes` one may not.
     assert demand.for_region("aws-us-east-1") == [
-        Request(id="task/t1", **task),
-        Request(id="task/t2", **task),
+        Request(id="task/t1", burstable=True, **task),
+        Request(id="task/t2", burstable=False, **task),
     ]
     assert demand.for_region("gcp-europe-west1") == [Request(id="task/t2", **task)]
     assert demand.for_region("azure-eastus") == []  # down is not a lack of room

@@ -95,6 +95,30 @@ def test_nodes_that_boot_slower_than_the_wait_burst_and_faster_ones_are_awaited(
     assert "would wait for nodes: a new node boots in 90s, within the 120s" in aws.reason
 
 
+def test_the_control_loops_advisory_bursts_what_nodes_would_wait_for() -> None:
+    # Nodes boot within the wait, so placement alone waits for them; the region control
+    # loop saw otherwise (the pool that would really grow is slow, or at its bound) and
+    # its advisory stands: the task bursts, the explanation says whose call it was, and
+    # the decision's fingerprint changes so a waiting task is placed again.
+    snaps = _snapshots(AWS)
+    settings = BurstSettings(max_wait_for_nodes_seconds=120)
+    waiting = _place(_pinned(AWS), snaps, settings)
+    assert waiting.chosen is None
+    advised = [
+        s.model_copy(update={"burst_advised": True, "burst_advice": "every pool is at its ceiling"})
+        if s.name == AWS
+        else s
+        for s in snaps
+    ]
+    burst = _place(_pinned(AWS), advised, settings)
+    assert burst.chosen == AWS and burst.candidates[0].burst is not None
+    assert "the region control loop advises bursting: every pool is at its ceiling" in burst.reason
+    assert burst.snapshot_fingerprint != waiting.snapshot_fingerprint
+    # The advisory never takes a task off nodes that have room for it.
+    roomy = [s.model_copy(update={"burst_advised": True}) for s in _snapshots("none")]
+    assert _place(_pinned(AWS), roomy, settings).candidates[0].burst is None
+
+
 @pytest.mark.parametrize(
     "usage, why",
     [

@@ -195,6 +195,8 @@ def region_detail(region: Any, width: int) -> str:
         mode = str(region["scaling_mode"])
         if region.get("draining"):
             mode += f", draining ({region.get('draining_reason') or 'no reason given'})"
+        if region.get("burst_advised"):
+            mode += f", bursting ({region.get('burst_reason') or 'no reason given'})"
         pairs.append(("scaling", mode))
     parts = [fields(pairs, width=width)]
     pools = region.get("pools") or []

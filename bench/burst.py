@@ -412,7 +412,7 @@ async def measure_burst(
             ) as api,
             httpx.AsyncClient(timeout=10.0) as control,
         ):
-            common = {
+            common: dict[str, Any] = {
                 "n": plan.tasks,
                 "arrival_seconds": plan.arrival_seconds,
                 "task_seconds": plan.task_seconds,

@@ -367,7 +367,7 @@ def _pick(data: dict[str, Any], words: tuple[str, ...]) -> Any:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="CI-sized run (under 3 minutes)")
+    parser.add_argument("--quick", action="store_true", help="CI-sized run (a few minutes)")
     parser.add_argument("--database", choices=["sqlite", "mariadb"], default="sqlite")
     parser.add_argument(
         "--only",

@@ -3,7 +3,9 @@
 Two systems, each started as `meridian up` starts it (own ports, own state directory):
 1. the dev regions — the bare-Temporal ceiling on its Temporal server, end-to-end
    throughput at saturation, latency at a fixed offered load of 20 tasks/s, failover;
-2. the 15-region fleet — N active tasks seeded, one sweep of each kind, peak RSS.
+2. the 15-region fleet — N active tasks seeded, one sweep of each kind, peak RSS;
+3. two burst regions (issue 14) — a wave of one-CPU tasks at full nodes that take long to
+   boot, nodes only vs `auto` (bench/burst.py).
 Placement runs in-process. Exit status: 1 only on errors, lost tasks or duplicates.
 """
 
@@ -13,16 +15,20 @@ import argparse
 import asyncio
 import inspect
 import os
+import shutil
 import sys
+import tempfile
 import time
 import traceback
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, is_dataclass
+from pathlib import Path
 from typing import Any
 
 import psutil
 
 from bench import report, throughput
+from bench.burst import BurstPlan, engine_env, measure_burst, regions_file
 from bench.ceiling import measure_ceiling
 from bench.jobwatch import JobCompletionWatcher
 from bench.memory import RssSampler, cpu_delta, cpu_seconds
@@ -49,10 +55,17 @@ class Plan:
     active_tasks: int
     placement_decisions: int
     timeout: float
+    burst: BurstPlan
 
 
-QUICK = Plan(100, 100, 16, 20.0, 6.0, 10, 1_000, 2_000, 300.0)
-FULL = Plan(2_000, 2_000, 16, 20.0, 30.0, 100, 10_000, 20_000, 1_800.0)
+# The burst wave: the issue's 300 one-CPU tasks within 10 s at 3 full 8-CPU nodes that
+# take 90 s to boot; quick: 16 tasks within 6 s at one node that takes 10 s (bursting
+# after 5 s of waiting, so that the small version still bursts rather than waits). The
+# arrival spans a few health probes: placements between two probes see the same load.
+QUICK_BURST = BurstPlan(16, 6.0, 4.0, 10.0, 1, 5.0, 4, 2.0, 120.0)
+FULL_BURST = BurstPlan(300, 10.0, 30.0, 90.0, 3, 60.0, 30, 8.0, 600.0)
+QUICK = Plan(100, 100, 16, 20.0, 6.0, 10, 1_000, 2_000, 300.0, QUICK_BURST)
+FULL = Plan(2_000, 2_000, 16, 20.0, 30.0, 100, 10_000, 20_000, 1_800.0, FULL_BURST)
 
 
 class Bench:
@@ -284,6 +297,45 @@ class Bench:
             system.stop()
             system.cleanup()
 
+    # -- system 3: the burst regions --------------------------------------------------------
+
+    def burst_system(self) -> None:
+        plan = self.plan.burst
+        directory = Path(tempfile.mkdtemp(prefix="meridian-bench-burst-"))
+        system = System(regions_file(plan, directory), database=self.database, env=engine_env(plan))
+        try:
+            system.start()
+            wait_regions_up(system.api_url, system.api_headers)
+            result = asyncio.run(
+                measure_burst(
+                    system.api_url, system.api_headers, system.control_url, system.kubeconfig, plan
+                )
+            )
+        finally:
+            system.stop()
+            system.cleanup()
+            shutil.rmtree(directory, ignore_errors=True)
+        self.details["burst"] = result
+        nodes, auto, after = result["nodes_only"], result["auto"], result["after"]
+        for key, mode in (("nodes", nodes), ("auto", auto)):
+            self.figures[f"burst_{key}_all_running_s"] = mode["all_running_s"]
+            self.figures[f"burst_{key}_all_succeeded_s"] = mode["all_succeeded_s"]
+            self.figures[f"burst_{key}_cost_usd"] = mode["cost_total"]
+        self.figures["burst_auto_cost_serverless_usd"] = auto["cost_serverless"]
+        self.figures["burst_auto_burst_tasks"] = auto["burst_tasks"]
+        self.figures["burst_auto_back_to_nodes"] = auto["back_to_nodes"]
+        self.figures["burst_after_on_nodes"] = after["on_nodes"]
+        self.figures["burst_after_tasks"] = after["tasks"]
+        for name, mode in (("nodes only", nodes), ("auto", auto), ("after", after)):
+            if mode["not_succeeded"]:
+                self.errors.append(
+                    f"burst {name}: {len(mode['not_succeeded'])} tasks not SUCCEEDED: "
+                    f"{mode['not_succeeded'][:5]}"
+                )
+        for name, mode in (("nodes only", nodes), ("auto", auto)):
+            if mode["all_running_s"] is None:
+                self.errors.append(f"burst {name}: not all tasks seen running")
+
     def placement(self) -> None:
         result = measure_placement(self.plan.placement_decisions)
         self.details["placement"] = result
@@ -315,22 +367,34 @@ def _pick(data: dict[str, Any], words: tuple[str, ...]) -> Any:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="CI-sized run (under 3 minutes)")
+    parser.add_argument("--quick", action="store_true", help="CI-sized run (a few minutes)")
     parser.add_argument("--database", choices=["sqlite", "mariadb"], default="sqlite")
+    parser.add_argument(
+        "--only",
+        choices=["placement", "dev", "fleet", "burst"],
+        help="run one phase (its figures only; the results file is still written)",
+    )
     args = parser.parse_args(argv)
     plan = QUICK if args.quick else FULL
     bench = Bench(plan, args.database)
     started = time.monotonic()
     machine = report.machine(temporal_version(), args.database)
-    bench.phase("placement", bench.placement)
-    bench.phase("dev system", bench.dev_system)
-    bench.phase("fleet system", bench.fleet_system)
+    phases = {
+        "placement": ("placement", bench.placement),
+        "dev": ("dev system", bench.dev_system),
+        "fleet": ("fleet system", bench.fleet_system),
+        "burst": ("burst system", bench.burst_system),
+    }
+    for key, (name, fn) in phases.items():
+        if args.only in (None, key):
+            bench.phase(name, fn)
     machine["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     result = {
         "mode": "quick" if args.quick else "full",
         "command": "python -m bench"
         + (" --quick" if args.quick else "")
-        + (f" --database {args.database}" if args.database != "sqlite" else ""),
+        + (f" --database {args.database}" if args.database != "sqlite" else "")
+        + (f" --only {args.only}" if args.only else ""),
         "plan": asdict(plan),
         "duration_s": round(time.monotonic() - started, 1),
         "machine": machine,
@@ -340,8 +404,11 @@ def main(argv: list[str] | None = None) -> int:
     }
     report.say("")
     report.say(report.table(bench.figures))
-    path = report.write_json(result)
-    chart = report.write_chart(bench.distributions)
+    # One phase alone must not overwrite the whole run's results.
+    path = report.write_json(
+        result, report.RESULTS / f"only-{args.only}.json" if args.only else None
+    )
+    chart = None if args.only else report.write_chart(bench.distributions)
     report.say(f"\nwrote {path}" + (f" and {chart}" if chart else ""))
     report.say(f"bench took {result['duration_s']}s; machine {machine}")
     if bench.errors:

@@ -89,6 +89,28 @@ ROWS: list[tuple[str, str, str, str, str | None]] = [
     ("rss_mib_unit_worker", "RSS unit worker", "MiB", "", None),
     ("rss_mib_api", "RSS API", "MiB", "", None),
     ("rss_mib_kubesim", "RSS kubesim", "MiB", "", None),
+    ("burst_nodes_all_running_s", "burst wave, nodes only: all running", "s", "", None),
+    (
+        "burst_auto_all_running_s",
+        "  auto: all running",
+        "s",
+        "",
+        "burst_nodes_all_running_s",
+    ),
+    ("burst_nodes_all_succeeded_s", "  nodes only: all SUCCEEDED", "s", "", None),
+    (
+        "burst_auto_all_succeeded_s",
+        "  auto: all SUCCEEDED",
+        "s",
+        "",
+        "burst_nodes_all_succeeded_s",
+    ),
+    ("burst_nodes_cost_usd", "  nodes only: cost (kubesim ledgers)", "$", "", None),
+    ("burst_auto_cost_usd", "  auto: cost, nodes + serverless", "$", "", "burst_nodes_cost_usd"),
+    ("burst_auto_cost_serverless_usd", "  auto: of which serverless", "$", "", None),
+    ("burst_auto_burst_tasks", "  auto: tasks that burst", "", "", None),
+    ("burst_auto_back_to_nodes", "  auto: burst tasks later on nodes", "", "", None),
+    ("burst_after_on_nodes", "  follow-up wave on nodes", "", "", "burst_after_tasks"),
 ]
 
 

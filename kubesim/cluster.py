@@ -186,8 +186,13 @@ class Cluster:
             if name == PODS.name:
                 self.jobs.restore(saved.get("jobs") or {})
             self.store.restore(name, objects.get(name) or [])
+        prices = {p.name: p.price_per_hour for p in self.spec.pools}
         for pool in self.pools.values():
             pool.nodes = [n for n in pool.nodes if n in self.nodes]
+            # The node ledger is not saved: it starts again at the restore.
+            pool.price_per_hour = prices.get(pool.name)
+            for name in pool.nodes:
+                pool.node_launched(name, now)
         for name, at in (saved.get("provisioning") or {}).items():
             if name in self.nodes and not self.nodes[name].ready:
                 self.provisioning[name] = loop.call_later(
@@ -257,6 +262,8 @@ class Cluster:
             pool = self.pools.get((node["metadata"].get("labels") or {}).get(POOL_LABEL, ""))
             if pool is not None and name in pool.nodes:
                 pool.nodes.remove(name)
+            if pool is not None:
+                pool.node_removed(name, time.time())
             timer = self.provisioning.pop(name, None)
             if timer is not None:
                 timer.cancel()
@@ -300,6 +307,7 @@ class Cluster:
         node = build_node(self.name, pool, name, ready, self.ips.node_ip())
         self.store.create(NODES.name, node)
         pool.nodes.append(name)
+        pool.node_launched(name, time.time())
         return name
 
     def set_node_ready(
@@ -386,6 +394,8 @@ class Cluster:
         return self.store.delete(NODES.name, "", name)
 
     def pool_view(self, pool: Pool) -> Obj:
+        node_seconds = pool.node_seconds(time.time())
+        price = pool.price_per_hour
         return {
             "name": pool.name,
             "min": pool.min,
@@ -396,6 +406,10 @@ class Cluster:
             "cpu": pool.cpu,
             "memory": pool.memory,
             "nodes": list(pool.nodes),
+            # The node ledger: every node from launch (boot included) until removed.
+            "price_per_hour": pool.price_per_hour,
+            "node_seconds": round(node_seconds, 3),
+            "cost": None if price is None else round(node_seconds / 3600 * price, 6),
         }
 
     # ---- serverless capacity -------------------------------------------------------------

@@ -43,6 +43,9 @@ class PoolSpec:
     memory: str
     min: int
     max: int
+    # What one node costs per hour (the regions file's `price_per_hour`), for the node
+    # ledger; None: the pool is not priced.
+    price_per_hour: float | None = None
 
 
 @dataclass(slots=True)
@@ -93,6 +96,7 @@ def _pool(raw: dict[str, Any], index: int) -> PoolSpec:
         memory=str(raw.get("memory", "32Gi")),
         min=int(raw.get("min", 0)),
         max=int(raw.get("max", max(count, 10))),
+        price_per_hour=None if raw.get("price_per_hour") is None else float(raw["price_per_hour"]),
     )
 
 

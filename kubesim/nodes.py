@@ -28,10 +28,36 @@ class Pool:
     desired: int
     next_index: int = 0
     nodes: list[str] = field(default_factory=list)
+    price_per_hour: float | None = None
+    # The node ledger: when each current node was launched (a cloud bills a node from
+    # launch, boot included, until it is removed), and the node-seconds of removed ones.
+    launched: dict[str, float] = field(default_factory=dict)
+    node_seconds_done: float = 0.0
 
     @classmethod
     def from_spec(cls, spec: PoolSpec) -> Pool:
-        return cls(spec.name, spec.cpu, spec.memory, spec.min, spec.max, spec.count)
+        return cls(
+            spec.name,
+            spec.cpu,
+            spec.memory,
+            spec.min,
+            spec.max,
+            spec.count,
+            price_per_hour=spec.price_per_hour,
+        )
+
+    def node_launched(self, name: str, at: float) -> None:
+        self.launched.setdefault(name, at)
+
+    def node_removed(self, name: str, at: float) -> None:
+        started = self.launched.pop(name, None)
+        if started is not None:
+            self.node_seconds_done += max(0.0, at - started)
+
+    def node_seconds(self, now: float) -> float:
+        """Node-seconds billed so far: removed nodes' and the current ones' up to now."""
+        running = sum(max(0.0, now - started) for started in self.launched.values())
+        return self.node_seconds_done + running
 
 
 @dataclass(slots=True)

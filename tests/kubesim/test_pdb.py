@@ -80,7 +80,11 @@ def test_eviction_honours_the_disruption_budget(api_clients: Any) -> None:
 
 
 def budget(
-    policy: Any, name: str, namespace: str, expected_pods: int | None = None, allowed: int | None = None
+    policy: Any,
+    name: str,
+    namespace: str,
+    expected_pods: int | None = None,
+    allowed: int | None = None,
 ) -> Any:
     """The budget once its status shows what the test waits for, else None."""
     pdb = policy.read_namespaced_pod_disruption_budget(name, namespace)

@@ -151,7 +151,7 @@ async def run_units(settings: Settings, regions: list[str], stop: asyncio.Event)
             watcher = JobWatcher(
                 region=region,
                 gateway=gateway,
-                namespace=namespace,
+                namespace=None,  # every unit's namespace (and Jobs from before them)
                 report=report,
                 on_error=suspects.report,
                 limits=settings.channels,

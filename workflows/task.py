@@ -242,8 +242,9 @@ class TaskWorkflow:
                 )
                 raise ApplicationError(f"Job rejected by {region}", non_retryable=True) from err
             reason = f"could not create Job in {region}: {_cause_message(err)}"
-            # The create may have landed before the region went away: fence it off.
-            await self._record_orphan(region, name, reason)
+            # The create may have landed before the region went away: fence it off. Where
+            # is not known (the unit worker names the namespace): the sweep finds it.
+            await self._record_orphan(region, name, reason, namespace=None)
             self._creating = None
             self.p.excluded_regions[region] = reason
             await self._record(TaskStatus.SCHEDULING, reason)
@@ -251,6 +252,8 @@ class TaskWorkflow:
             return
         self._creating = None
         self.p.job_name = created.job_name
+        # Results recorded before namespaces existed say "meridian": where those went.
+        self.p.namespace = created.namespace
         await self._record(
             TaskStatus.SCHEDULING,
             f"Job {created.job_name} created in {region}"
@@ -272,7 +275,8 @@ class TaskWorkflow:
             return
         if exclude:
             self.p.excluded_regions[region] = reason
-        deleted = False if region_down else await self._delete_job(region, name)
+        namespace = self.p.namespace
+        deleted = False if region_down else await self._delete_job(region, name, namespace)
         verb = "moving" if exclude else "retrying"
         if not deleted and not quiet and workflow.patched(PATCH_ORPHAN_WITH_RECORD):
             # One local activity for both writes: a region going down moves all its
@@ -280,27 +284,36 @@ class TaskWorkflow:
             await self._record(
                 TaskStatus.SCHEDULING,
                 f"{verb}: {reason}",
-                orphan=self._orphan_input(region, name, reason),
+                orphan=self._orphan_input(region, name, reason, namespace=namespace),
             )
         else:
             if not deleted:
-                await self._record_orphan(region, name, reason)
+                await self._record_orphan(region, name, reason, namespace=namespace)
             if not quiet:
                 await self._record(TaskStatus.SCHEDULING, f"{verb}: {reason}")
         self.p.job_name = None
 
-    async def _delete_job(self, region: str, name: str) -> bool:
+    async def _delete_job(self, region: str, name: str, namespace: str | None) -> bool:
+        """`namespace` None: not known (a create still under way); found by its labels."""
         try:
             await workflow.execute_activity_method(
                 JobActivities.delete_job,
-                JobRef(task_id=self.task_id, attempt=self.p.attempt, region=region, job_name=name),
+                JobRef(
+                    task_id=self.task_id,
+                    attempt=self.p.attempt,
+                    region=region,
+                    job_name=name,
+                    namespace=namespace,
+                ),
                 **options.region(region, within=self.timing.region_call_seconds, each=10),
             )
             return True
         except ActivityError:
             return False
 
-    def _orphan_input(self, region: str, name: str, reason: str) -> RecordOrphanInput:
+    def _orphan_input(
+        self, region: str, name: str, reason: str, *, namespace: str | None
+    ) -> RecordOrphanInput:
         return RecordOrphanInput(
             task_id=self.task_id,
             region=region,
@@ -308,12 +321,15 @@ class TaskWorkflow:
             attempt=self.p.attempt,
             reason=reason,
             at=workflow.now(),
+            namespace=namespace,
         )
 
-    async def _record_orphan(self, region: str, name: str, reason: str) -> None:
+    async def _record_orphan(
+        self, region: str, name: str, reason: str, *, namespace: str | None
+    ) -> None:
         await workflow.execute_local_activity_method(
             TaskActivities.record_orphan,
-            self._orphan_input(region, name, reason),
+            self._orphan_input(region, name, reason, namespace=namespace),
             **options.local(),
         )
 
@@ -440,7 +456,13 @@ class TaskWorkflow:
         try:
             obs = await workflow.execute_activity_method(
                 JobActivities.read_job,
-                JobRef(task_id=self.task_id, attempt=self.p.attempt, region=region, job_name=name),
+                JobRef(
+                    task_id=self.task_id,
+                    attempt=self.p.attempt,
+                    region=region,
+                    job_name=name,
+                    namespace=self.p.namespace,
+                ),
                 **options.region(region, within=self.timing.region_call_seconds, each=10),
             )
         except ActivityError as err:
@@ -526,12 +548,16 @@ class TaskWorkflow:
         )
 
     async def _finish_stopped(self, reason: str) -> TaskWorkflowResult:
-        live = (self.p.region, self.p.job_name) if self.p.region and self.p.job_name else None
-        target = live or self._creating
+        target: tuple[str, str, str | None] | None = None
+        if self.p.region and self.p.job_name:
+            target = (self.p.region, self.p.job_name, self.p.namespace)
+        elif self._creating is not None:
+            # The create's answer (and so its namespace) has not come back.
+            target = (*self._creating, None)
         if target is not None:
-            region, name = target
-            if not await self._delete_job(region, name):
-                await self._record_orphan(region, name, f"stopped: {reason}")
+            region, name, namespace = target
+            if not await self._delete_job(region, name, namespace):
+                await self._record_orphan(region, name, f"stopped: {reason}", namespace=namespace)
         return await self._finish(TaskStatus.STOPPED, reason)
 
     async def _cleanup_stopped(self, reason: str) -> None:

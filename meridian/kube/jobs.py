@@ -223,6 +223,7 @@ def observe_job(
         resource_version=resource_version,
         source=source,
         observed_at=datetime.now(UTC),
+        namespace=meta.get("namespace") or None,
     )
     complete = _condition(status, "Complete")
     failed = _condition(status, "Failed")

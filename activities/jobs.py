@@ -24,6 +24,8 @@ from meridian.kube.contracts import (
     DeleteJobResult,
     DeleteJobsInput,
     DeleteJobsResult,
+    EnsureNamespaceInput,
+    EnsureNamespaceResult,
     JobKey,
     JobObservation,
     JobPhase,
@@ -107,6 +109,20 @@ class JobActivities:
             ),
         )
 
+    @activity.defn(name="ensure_namespace")
+    def ensure_namespace(self, inp: EnsureNamespaceInput) -> EnsureNamespaceResult:
+        """The unit's namespace in the region, made ready before the task's first create.
+
+        An activity of its own so that the set-up has its own time budget: a create
+        only creates, one request, even in a slow region. Once per unit and region in
+        this process; later calls answer from the cache without a request."""
+        try:
+            return EnsureNamespaceResult(
+                namespace=self.namespaces.ensure(inp.region, inp.business_unit)
+            )
+        except KubeError as exc:
+            raise kube_failure(exc) from exc
+
     @activity.defn(name="create_job")
     def create_job(self, inp: CreateJobInput) -> CreateJobResult:
         unit = inp.spec.business_unit
@@ -117,7 +133,10 @@ class JobActivities:
         try:
             ensure = None
             if namespace == own:
-                self.namespaces.ensure(inp.region, unit)
+                if inp.namespace is None:
+                    # From a workflow without the ensure_namespace step: set up here.
+                    self.namespaces.ensure(inp.region, unit)
+                # Deleted since it was ensured (by whichever worker): made again, whole.
                 ensure = partial(self.namespaces.ensure, inp.region, unit, again=True)
             name, created = self.gateway.create_job(
                 inp.region,

@@ -21,7 +21,12 @@ from workflows import options
 with workflow.unsafe.imports_passed_through():
     from activities.jobs import JobActivities
     from activities.tasks import TaskActivities
-    from meridian.kube.contracts import CreateJobInput, JobObservation, JobRef
+    from meridian.kube.contracts import (
+        CreateJobInput,
+        EnsureNamespaceInput,
+        JobObservation,
+        JobRef,
+    )
     from meridian.regions.contracts import RegionHealthInput
     from meridian.tasks.contracts import (
         QUERY_STATE,
@@ -71,6 +76,8 @@ SA_KEYS = {
 # Workflow patches (workflow.patched): histories recorded before a change keep replaying
 # the old commands. Remove a patch only once no workflow that started before it runs.
 PATCH_ORPHAN_WITH_RECORD = "orphan-with-record"  # one local activity, not two, per move
+# The unit's namespace is prepared by an activity of its own before the create.
+PATCH_ENSURE_NAMESPACE = "ensure-namespace-first"
 
 # DB writes and placement run as local activities (`options.local`) on the central worker
 # that runs this workflow: no task-queue round trip, which is most of a task's cost on the
@@ -99,7 +106,9 @@ class TaskWorkflow:
         self._mark_running: JobObservation | None = None
         self._waiting_for_region = False
         self._confirm_missing = False
-        self._creating: tuple[str, str] | None = None
+        # (region, Job name, namespace) of a create under way; namespace None: the unit
+        # worker names it (a history from before the namespace step).
+        self._creating: tuple[str, str, str | None] | None = None
         self._notes: list[str] = []
         self._backstop_generation = 0
         self._backstop_due = False
@@ -208,13 +217,18 @@ class TaskWorkflow:
 
     async def _start_attempt(self, placed: PlaceTaskResult) -> None:
         region = str(placed.region)
+        namespace: str | None = None
+        if workflow.patched(PATCH_ENSURE_NAMESPACE):
+            namespace = await self._ensure_namespace(region)
+            if namespace is None:
+                return  # no Job was tried, so no attempt is spent; re-place
         self.p.attempt += 1
         self.p.region = region
         self.p.last_resource_version = 0
         self.p.resident_state = None
         name = job_name_for(self.task_id, self.p.attempt)
         # Known before the create is sent: a cancel that lands mid-create still finds it.
-        self._creating = (region, name)
+        self._creating = (region, name, namespace)
         # The Job gets the spec as it is now; only a modify from here on replaces it.
         self._replace_job = False
         try:
@@ -225,6 +239,7 @@ class TaskWorkflow:
                     spec=self.spec,
                     attempt=self.p.attempt,
                     region=region,
+                    namespace=namespace,
                     burst=placed.burst,
                 ),
                 # A region whose unit worker stopped polling never starts the activity:
@@ -242,9 +257,10 @@ class TaskWorkflow:
                 )
                 raise ApplicationError(f"Job rejected by {region}", non_retryable=True) from err
             reason = f"could not create Job in {region}: {_cause_message(err)}"
-            # The create may have landed before the region went away: fence it off. Where
-            # is not known (the unit worker names the namespace): the sweep finds it.
-            await self._record_orphan(region, name, reason, namespace=None)
+            # The create may have landed before the region went away: fence it off. In a
+            # history from before the namespace step, where is not known (the unit worker
+            # named the namespace): the sweep finds it by its labels.
+            await self._record_orphan(region, name, reason, namespace=namespace)
             self._creating = None
             self.p.excluded_regions[region] = reason
             await self._record(TaskStatus.SCHEDULING, reason)
@@ -292,6 +308,31 @@ class TaskWorkflow:
             if not quiet:
                 await self._record(TaskStatus.SCHEDULING, f"{verb}: {reason}")
         self.p.job_name = None
+
+    async def _ensure_namespace(self, region: str) -> str | None:
+        """The task's unit's namespace in `region`, ready for its Job; None if the region
+        could not prepare it (then excluded for this placement, as a failed create is).
+
+        Its own budget, not the create's: set-up is two dependent rounds of requests
+        (the namespace, then its policies and quota at once) where a create is one, and
+        the unit worker does it once per unit and region, answering later calls from
+        its cache. A worker that is not polling is still given up on after one region
+        call's wait, as for a create."""
+        call = self.timing.region_call_seconds
+        try:
+            ready = await workflow.execute_activity_method(
+                JobActivities.ensure_namespace,
+                EnsureNamespaceInput(region=region, business_unit=self.spec.business_unit),
+                **options.region(region, within=2 * call, start_within=call),
+            )
+        except ActivityError as err:
+            # Even a refusal (forbidden) is the region's (its RBAC, its admission), never
+            # the task's: another region may take it.
+            reason = f"could not prepare namespace in {region}: {_cause_message(err)}"
+            self.p.excluded_regions[region] = reason
+            await self._record(TaskStatus.SCHEDULING, reason)
+            return None
+        return ready.namespace
 
     async def _delete_job(self, region: str, name: str, namespace: str | None) -> bool:
         """`namespace` None: not known (a create still under way); found by its labels."""
@@ -552,8 +593,9 @@ class TaskWorkflow:
         if self.p.region and self.p.job_name:
             target = (self.p.region, self.p.job_name, self.p.namespace)
         elif self._creating is not None:
-            # The create's answer (and so its namespace) has not come back.
-            target = (*self._creating, None)
+            # The create's answer has not come back; its namespace is known unless the
+            # history predates the namespace step.
+            target = self._creating
         if target is not None:
             region, name, namespace = target
             if not await self._delete_job(region, name, namespace):

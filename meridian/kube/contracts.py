@@ -51,13 +51,24 @@ class JobObservation(BaseModel):
     namespace: str | None = None
 
 
+class EnsureNamespaceInput(BaseModel):
+    region: str
+    business_unit: str
+
+
+class EnsureNamespaceResult(BaseModel):
+    namespace: str  # the unit's, ready for its Jobs: labelled, its policies and quota in
+
+
 class CreateJobInput(BaseModel):
     task_id: str
     spec: TaskSpec
     attempt: int
     region: str
-    # None: the task's business unit's namespace, as the unit worker names and makes it.
-    # Inputs recorded before namespaces existed say "meridian", where their Jobs went.
+    # The namespace ensure_namespace answered (the workflow prepares it first, with a
+    # budget of its own). None: from a workflow that predates that step; the unit worker
+    # names and makes it in the create. Inputs recorded before namespaces existed say
+    # "meridian", where their Jobs went.
     namespace: str | None = None
     # Set when placement chose the region's serverless pods: the Job is steered and sized
     # by it (meridian.serverless.plan).

@@ -28,6 +28,8 @@ from meridian.tasks.spec import TaskSpec, job_name_for
 log = logging.getLogger(__name__)
 _tracer = trace.get_tracer(__name__)
 _CREATED = {True: "created", False: "already there"}
+# Who owns the fields of what Meridian applies (server-side apply).
+FIELD_MANAGER = "meridian"
 
 
 @dataclass
@@ -185,48 +187,58 @@ class JobGateway:
             except KubeConflict:
                 pass
 
-    # Namespace, NetworkPolicy, ResourceQuota: (API, create, patch, namespaced).
+    # Namespace, NetworkPolicy, ResourceQuota: (API, patch method, namespaced).
     _APPLY = {
-        "Namespace": ("core", "create_namespace", "patch_namespace", False),
-        "NetworkPolicy": (
-            "networking",
-            "create_namespaced_network_policy",
-            "patch_namespaced_network_policy",
-            True,
-        ),
-        "ResourceQuota": (
-            "core",
-            "create_namespaced_resource_quota",
-            "patch_namespaced_resource_quota",
-            True,
-        ),
+        "Namespace": ("core", "patch_namespace", False),
+        "NetworkPolicy": ("networking", "patch_namespaced_network_policy", True),
+        "ResourceQuota": ("core", "patch_namespaced_resource_quota", True),
     }
 
-    def apply(self, region: str, manifest: dict[str, Any]) -> bool:
-        """Create the object, or bring an existing one's labels and spec to `manifest`
-        (a quota changed in the settings, labels an operator removed); True if created.
-
-        A merge patch: other labels on an existing object (an operator's) are kept."""
-        api_name, create, patch, namespaced = self._APPLY[manifest["kind"]]
+    def apply(self, region: str, manifest: dict[str, Any]) -> None:
+        """Server-side apply: one request whether the object is absent (it is created),
+        stale (a quota changed in the settings, a label an operator removed) or already
+        right. Fields other managers own (an operator's own labels) are left alone;
+        `force` takes back ours if someone else changed them."""
+        api_name, patch, namespaced = self._APPLY[manifest["kind"]]
         api = getattr(self.clients, api_name)(region)
         meta = manifest["metadata"]
         where = (meta["namespace"],) if namespaced else ()
-        try:
-            self._call(getattr(api, create), *where, manifest)
-            return True
-        except KubeConflict:
-            pass
-        change: dict[str, Any] = {"metadata": {"labels": meta.get("labels") or {}}}
-        if "spec" in manifest:
-            change["spec"] = manifest["spec"]
         self._call(
             getattr(api, patch),
             meta["name"],
             *where,
-            change,
-            _content_type="application/merge-patch+json",
+            manifest,
+            field_manager=FIELD_MANAGER,
+            force=True,
+            _content_type="application/apply-patch+yaml",
         )
-        return False
+
+    def apply_together(self, region: str, manifests: list[dict[str, Any]]) -> None:
+        """Apply objects that do not depend on each other all at once: one round trip
+        however many there are. Each in a thread of its own, not the shared side pool:
+        this is a rare set-up, and a slow region's requests must not queue behind them
+        another region's probe. The first failure is raised once all have answered."""
+        stats: CallStats | None = getattr(self._counting, "stats", None)
+        counts = [CallStats() for _ in manifests]
+
+        def one(manifest: dict[str, Any], count: CallStats) -> None:
+            self._counting.stats = count  # the pool thread counts for the caller
+            try:
+                self.apply(region, manifest)
+            finally:
+                self._counting.stats = None
+
+        try:
+            with ThreadPoolExecutor(
+                max_workers=max(1, len(manifests)), thread_name_prefix="kube-apply"
+            ) as pool:
+                futures = [pool.submit(one, m, c) for m, c in zip(manifests, counts, strict=True)]
+            for future in futures:
+                future.result()
+        finally:
+            if stats is not None:
+                stats.requests += sum(c.requests for c in counts)
+                stats.errors += sum(c.errors for c in counts)
 
     def create_job(
         self,

@@ -2,7 +2,7 @@
 
 Task Jobs never run in the services' namespace (`settings.kubernetes_namespace`): a unit's
 tasks run in `<prefix><unit>` (`meridian-ads`), created by the unit worker before its
-first Job there, with
+first Job there (the ensure_namespace activity), with
 
 - the Pod Security Admission labels for `restricted` (enforce, warn and audit, all at
   `latest`), so the API server itself refuses a pod that could escape its sandbox;
@@ -163,9 +163,10 @@ def _owned(business_unit: str) -> dict[str, str]:
 class UnitNamespaces:
     """Names units' namespaces and makes sure each exists, once per region per process.
 
-    Sync, like the gateway: it runs in the Job activities' threads. Two creates for one
-    unit wait for one ensure; other units and regions do not wait behind it (a dead
-    region's timeouts stay its own).
+    Sync, like the gateway: it runs in the Job activities' threads (ensure_namespace,
+    which the task workflow calls before a create, with a budget of its own). Two calls
+    for one unit wait for one ensure; other units and regions do not wait behind it (a
+    dead region's timeouts stay its own).
     """
 
     def __init__(
@@ -207,8 +208,12 @@ class UnitNamespaces:
             if again:
                 self._ensured.discard(key)
             if key not in self._ensured:
-                for manifest in self.manifests(business_unit):
-                    self.gateway.apply(region, manifest)
+                # Two round trips at most, whatever the region's latency: the namespace,
+                # then everything that lives in it at once. Each is one server-side
+                # apply, whether the object is absent, stale or already right.
+                namespace, *inside = self.manifests(business_unit)
+                self.gateway.apply(region, namespace)
+                self.gateway.apply_together(region, inside)
                 self._ensured.add(key)
         return name
 

@@ -24,6 +24,7 @@ from meridian.kube.clients import ClusterClients
 from meridian.kube.contracts import (
     CreateJobInput,
     DeleteJobsInput,
+    EnsureNamespaceInput,
     JobObservation,
     JobPhase,
     JobRef,
@@ -209,7 +210,9 @@ def test_ensure_makes_the_namespace_once_and_is_idempotent(gateway: JobGateway) 
         {"metadata": {"labels": {"pod-security.kubernetes.io/enforce": None, "team": "x"}}},
     )
     stricter = QuotaSettings(default=UnitQuota(max_active_tasks=3, cpu="8"))
-    UnitNamespaces(gateway, services_namespace="meridian", quotas=stricter).ensure(REGION, unit)
+    with gateway.counting() as cold:
+        UnitNamespaces(gateway, services_namespace="meridian", quotas=stricter).ensure(REGION, unit)
+    assert cold.requests == 4  # one server-side apply per object, existing or not
     labels = core.read_namespace(name).metadata.labels
     assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
     assert labels["team"] == "x"  # an operator's own label is kept
@@ -251,6 +254,34 @@ def test_a_units_task_runs_in_its_namespace_and_passes_restricted_admission(
         batch.list_namespaced_job("meridian", label_selector=f"meridian.io/task-id=t-{unit}").items
         == []
     )
+
+
+def test_a_create_after_ensure_namespace_is_one_request(gateway: JobGateway) -> None:
+    """The workflow prepares the namespace first (an activity with its own budget) and
+    names it in the create: the create itself pays for no set-up, even on a worker
+    whose cache is cold (another replica prepared it)."""
+    unit = unique_unit("ads")
+    preparing = JobActivities(gateway, namespace="meridian")
+    ready = preparing.ensure_namespace(EnsureNamespaceInput(region=REGION, business_unit=unit))
+    assert ready.namespace == f"meridian-{unit}"
+    policies = gateway.clients.networking(REGION).list_namespaced_network_policy(ready.namespace)
+    assert len(policies.items) == 2
+    with gateway.counting() as cached:
+        again = preparing.ensure_namespace(EnsureNamespaceInput(region=REGION, business_unit=unit))
+    assert again == ready and cached.requests == 0
+
+    other_replica = JobActivities(gateway, namespace="meridian")
+    inp = CreateJobInput(
+        task_id=f"t-{unit}",
+        spec=task_spec(unit),
+        attempt=1,
+        region=REGION,
+        namespace=ready.namespace,
+    )
+    with gateway.counting() as create:
+        created = other_replica.create_job(inp)
+    assert created.created and created.namespace == ready.namespace
+    assert create.requests == 1
 
 
 def test_the_unit_namespace_refuses_a_privileged_pod(gateway: JobGateway) -> None:

@@ -21,6 +21,8 @@ from meridian.kube.contracts import (
     CreateJobInput,
     CreateJobResult,
     DeleteJobResult,
+    EnsureNamespaceInput,
+    EnsureNamespaceResult,
     JobObservation,
     JobPhase,
     JobRef,
@@ -63,6 +65,10 @@ class FakeWorld:
     read_phase: dict[str, JobPhase] = field(default_factory=dict)  # job name -> phase on read
     no_capacity: bool = False  # placement finds no region at all
     forbidden: set[str] = field(default_factory=set)  # regions whose admission refuses Jobs
+    # Regions whose unit worker cannot set up a namespace (its RBAC forbids it). Elsewhere
+    # ensure_namespace answers, as a unit worker does from its cache without a request.
+    namespace_refused: set[str] = field(default_factory=set)
+    ensured: list[tuple[str, str]] = field(default_factory=list)  # (region, business unit)
     # Activity name -> gate: the activity waits until the gate opens (see `hold`).
     gates: dict[str, threading.Event] = field(default_factory=dict)
     waiting: set[str] = field(default_factory=set)  # activities waiting at a closed gate
@@ -136,6 +142,16 @@ class FakeWorld:
                 state="down" if inp.region in world.down else "up",
             )
 
+        @activity.defn(name="ensure_namespace")
+        def ensure_namespace(inp: EnsureNamespaceInput) -> EnsureNamespaceResult:
+            world._pass("ensure_namespace")
+            if inp.region in world.namespace_refused:
+                raise ApplicationError(
+                    "403 namespaces is forbidden", type="KubeForbidden", non_retryable=True
+                )
+            world.ensured.append((inp.region, inp.business_unit))
+            return EnsureNamespaceResult(namespace=f"meridian-{inp.business_unit}")
+
         @activity.defn(name="create_job")
         def create_job(inp: CreateJobInput) -> CreateJobResult:
             world._pass("create_job")
@@ -189,6 +205,7 @@ class FakeWorld:
             update_spec,
             record_orphan,
             region_health,
+            ensure_namespace,
             create_job,
             read_job,
             delete_job,

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+from temporalio.client import WorkflowFailureError
 from temporalio.testing import WorkflowEnvironment
 
 from meridian.kube.contracts import FailureKind, JobPhase
@@ -20,7 +22,7 @@ from meridian.tasks.contracts import (
 )
 from meridian.tasks.spec import TaskStatus, job_name_for
 from tests.workflows.fakes import FakeWorld, obs, spec, start
-from tests.workflows.test_task_workflow import Harness
+from tests.workflows.test_task_workflow import Harness, _wait
 
 AWS, AZURE = "aws-us-east-1", "azure-eastus"
 
@@ -95,3 +97,42 @@ async def test_a_job_fenced_off_in_a_region_down_names_its_namespace(
         await handle.result()
     [orphan] = world.orphan_records
     assert (orphan.region, orphan.attempt, orphan.namespace) == (AWS, 1, "meridian-ads")
+
+
+async def test_the_namespace_is_prepared_before_the_create_which_names_it(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    """Prepared by its own activity (its own budget), then the create lands exactly
+    there: a create cut short (here by a cancel) is fenced off naming that namespace,
+    so nothing has to look for it by labels."""
+    world = FakeWorld()
+    creating = world.hold("create_job")
+    async with Harness(time_skipping_env, world) as h:
+        handle = await h.start(business_unit="search")
+        await _wait(lambda: "create_job" in world.waiting, time_skipping_env)
+        assert world.ensured == [(AWS, "search")]
+        await handle.cancel()
+        await _wait(lambda: world.orphan_records != [], time_skipping_env)
+        creating.set()
+        with pytest.raises(WorkflowFailureError):
+            await handle.result()
+    fenced = world.orphan_records[0]
+    assert (fenced.region, fenced.attempt, fenced.namespace) == (AWS, 1, "meridian-search")
+
+
+async def test_a_region_that_cannot_prepare_the_namespace_is_left_without_spending_an_attempt(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    """Even a refusal there (its RBAC) is the region's, not the task's: no Job was tried,
+    so the task's first attempt runs in the next region."""
+    world = FakeWorld(namespace_refused={AWS})
+    async with Harness(time_skipping_env, world) as h:
+        handle = await h.start()
+        await h.created(1)
+        await handle.signal(SIGNAL_STOP, StopRequest(reason="done"))
+        await handle.result()
+    assert world.created == [(AZURE, job_name_for(handle.id, 1))]
+    assert world.ensured == [(AZURE, "ads")]
+    reasons = [r.reason or "" for r in world.records]
+    assert any(r.startswith(f"could not prepare namespace in {AWS}") for r in reasons), reasons
+    assert world.orphans == []  # nothing was created in AWS, so nothing to fence

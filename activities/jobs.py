@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
+from functools import partial
 from typing import TYPE_CHECKING
 
 import httpx
@@ -23,6 +24,8 @@ from meridian.kube.contracts import (
     DeleteJobResult,
     DeleteJobsInput,
     DeleteJobsResult,
+    EnsureNamespaceInput,
+    EnsureNamespaceResult,
     JobKey,
     JobObservation,
     JobPhase,
@@ -33,6 +36,7 @@ from meridian.kube.contracts import (
 from meridian.kube.errors import KubeError
 from meridian.kube.gateway import JobGateway
 from meridian.kube.jobs import observe_job
+from meridian.kube.namespaces import UnitNamespaces
 from meridian.regions.contracts import (
     PROBE_REPLY_RESERVE_SECONDS,
     RegionProbeInput,
@@ -63,9 +67,13 @@ class JobActivities:
         client: Client | None = None,
         prober: TcpProber | None = None,
         listings: RegionListings | None = None,
+        namespaces: UnitNamespaces | None = None,
     ):
         self.gateway = gateway
+        # The services' own: where Jobs created before units had namespaces still are.
         self.namespace = namespace
+        # Where tasks run: their business unit's namespace, made before its first Job.
+        self.namespaces = namespaces or UnitNamespaces(gateway, services_namespace=namespace)
         # Shared with the scaling observation of the same worker (one listing per tick).
         self.listings = listings or RegionListings(gateway)
         # Network samples: from `prober` (tcp mode) when given, else from kubesim at
@@ -93,24 +101,62 @@ class JobActivities:
             client=client,
             prober=build_prober(settings),
             listings=listings,
+            namespaces=UnitNamespaces(
+                gateway,
+                prefix=settings.tasks_namespace_prefix,
+                services_namespace=settings.kubernetes_namespace,
+                quotas=settings.quotas,
+            ),
         )
 
-    @activity.defn(name="create_job")
-    def create_job(self, inp: CreateJobInput) -> CreateJobResult:
+    @activity.defn(name="ensure_namespace")
+    def ensure_namespace(self, inp: EnsureNamespaceInput) -> EnsureNamespaceResult:
+        """The unit's namespace in the region, made ready before the task's first create.
+
+        An activity of its own so that the set-up has its own time budget: a create
+        only creates, one request, even in a slow region. Once per unit and region in
+        this process; later calls answer from the cache without a request."""
         try:
-            name, created = self.gateway.create_job(
-                inp.region, self.namespace, inp.task_id, inp.spec, inp.attempt, burst=inp.burst
+            return EnsureNamespaceResult(
+                namespace=self.namespaces.ensure(inp.region, inp.business_unit)
             )
         except KubeError as exc:
             raise kube_failure(exc) from exc
-        return CreateJobResult(job_name=name, created=created)
+
+    @activity.defn(name="create_job")
+    def create_job(self, inp: CreateJobInput) -> CreateJobResult:
+        unit = inp.spec.business_unit
+        own = self.namespaces.name_for(unit)
+        # An input recorded before namespaces existed names the services' namespace: a
+        # retried create must land where its workflow will look for it.
+        namespace = inp.namespace or own
+        try:
+            ensure = None
+            if namespace == own:
+                if inp.namespace is None:
+                    # From a workflow without the ensure_namespace step: set up here.
+                    self.namespaces.ensure(inp.region, unit)
+                # Deleted since it was ensured (by whichever worker): made again, whole.
+                ensure = partial(self.namespaces.ensure, inp.region, unit, again=True)
+            name, created = self.gateway.create_job(
+                inp.region,
+                namespace,
+                inp.task_id,
+                inp.spec,
+                inp.attempt,
+                burst=inp.burst,
+                ensure_namespace=ensure,
+            )
+        except KubeError as exc:
+            raise kube_failure(exc) from exc
+        return CreateJobResult(job_name=name, created=created, namespace=namespace)
 
     @activity.defn(name="read_job")
     def read_job(self, ref: JobRef) -> JobObservation:
         try:
             return self.gateway.observe(
                 ref.region,
-                self.namespace,
+                ref.namespace or self.namespace,
                 ref.job_name,
                 task_id=ref.task_id,
                 attempt=ref.attempt,
@@ -122,8 +168,13 @@ class JobActivities:
     @activity.defn(name="delete_job")
     def delete_job(self, ref: JobRef) -> DeleteJobResult:
         try:
+            namespace = ref.namespace or self.gateway.locate_job(
+                ref.region, ref.task_id, ref.attempt
+            )
+            if namespace is None:
+                return DeleteJobResult(deleted=False)  # it exists nowhere
             return DeleteJobResult(
-                deleted=self.gateway.delete_job(ref.region, self.namespace, ref.job_name)
+                deleted=self.gateway.delete_job(ref.region, namespace, ref.job_name)
             )
         except KubeError as exc:
             raise kube_failure(exc) from exc
@@ -199,7 +250,7 @@ class JobActivities:
                 self.gateway.counted,
                 self.gateway.list_observations,
                 inp.region,
-                self.namespace,
+                None,  # every unit's namespace
                 page_size=inp.page_size,
                 source="running-sweep",
                 task_ids={t.task_id for t in inp.tasks},
@@ -264,14 +315,16 @@ class JobActivities:
 
     def _job_keys(self, inp: ListJobKeysInput) -> list[JobKey]:
         jobs: list[JobKey] = []
-        for page in self.gateway.list_jobs_raw(inp.region, self.namespace, page_size=inp.page_size):
+        # Every unit's namespace, and the services' (Jobs from before namespaces).
+        for page in self.gateway.list_jobs_raw(inp.region, None, page_size=inp.page_size):
             for raw in page:
                 obs = observe_job(raw, inp.region, source="job-sweep")
                 if obs is None:
                     continue
+                namespace = obs.namespace or self.namespace
                 terminal = obs.phase in (JobPhase.SUCCEEDED, JobPhase.FAILED)
                 if obs.phase is JobPhase.FAILED:
-                    pods = self.gateway.job_pods(inp.region, self.namespace, obs.job_name)
+                    pods = self.gateway.job_pods(inp.region, namespace, obs.job_name)
                     obs = observe_job(raw, inp.region, pods, source="job-sweep") or obs
                 jobs.append(
                     JobKey(
@@ -280,6 +333,7 @@ class JobActivities:
                         attempt=obs.attempt,
                         phase=obs.phase,
                         observation=obs if terminal else None,
+                        namespace=namespace,
                     )
                 )
         return jobs
@@ -290,7 +344,8 @@ class JobActivities:
         try:
             with self.gateway.counting() as counter:
                 for name in inp.job_names:
-                    self.gateway.delete_job(inp.region, self.namespace, name)
+                    namespace = inp.namespaces.get(name, self.namespace)
+                    self.gateway.delete_job(inp.region, namespace, name)
                     deleted.append(name)
         except KubeError as exc:
             raise kube_failure(exc) from exc

@@ -137,6 +137,7 @@ class TaskActivities:
             attempt=inp.attempt,
             reason=inp.reason,
             at=inp.at,
+            namespace=inp.namespace,
         )
 
     @activity.defn(name="region_health")

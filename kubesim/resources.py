@@ -86,6 +86,8 @@ CLUSTER_ROLES = ResourceType("clusterroles", "ClusterRole", RBAC, "v1", False, "
 CLUSTER_ROLE_BINDINGS = ResourceType(
     "clusterrolebindings", "ClusterRoleBinding", RBAC, "v1", False, "clusterrolebinding"
 )
+# Stored and served only: kubesim neither enforces a NetworkPolicy (it has no network
+# between pods) nor a ResourceQuota (Meridian's own admission counts quotas).
 NETWORK_POLICIES = ResourceType(
     "networkpolicies",
     "NetworkPolicy",
@@ -95,6 +97,10 @@ NETWORK_POLICIES = ResourceType(
     "networkpolicy",
     ("netpol",),
 )
+RESOURCE_QUOTAS = ResourceType(
+    "resourcequotas", "ResourceQuota", "", "v1", True, "resourcequota", ("quota",), (), ("status",)
+)
+
 STORED_ONLY = [
     SERVICE_ACCOUNTS,
     CONFIG_MAPS,
@@ -106,6 +112,7 @@ STORED_ONLY = [
     CLUSTER_ROLES,
     CLUSTER_ROLE_BINDINGS,
     NETWORK_POLICIES,
+    RESOURCE_QUOTAS,
 ]
 
 ALL: list[ResourceType] = [NAMESPACES, PODS, NODES, EVENTS, JOBS, PDBS, *STORED_ONLY]

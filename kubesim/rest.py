@@ -10,7 +10,7 @@ from aiohttp import web
 
 from kubesim import errors, podsecurity, protobuf
 from kubesim.admission import prepare_create, prepare_update
-from kubesim.patch import apply_patch
+from kubesim.patch import APPLY, apply_patch
 from kubesim.resources import JOBS, NAMESPACES, NODES, PODS, ResourceType
 from kubesim.selectors import FieldSelector, LabelSelector
 from kubesim.store import dumps
@@ -245,10 +245,21 @@ async def patch(request: web.Request, cluster: Cluster, target: Target) -> web.S
     assert target.name is not None
     cluster.stats.record("patch", rt.name if not target.sub else f"{rt.name}/{target.sub}")
     body = await read_body(request)
+    content_type = request.headers.get("Content-Type", "application/merge-patch+json")
+    applying = content_type.split(";")[0].strip().lower() == APPLY
+    if applying and not request.query.get("fieldManager"):
+        raise errors.invalid(
+            "PatchOptions",
+            "meta.k8s.io",
+            "",
+            [("fieldManager", "Required value: is required for apply patch")],
+        )
     current = cluster.store.get(rt.name, target.namespace or "", target.name)
     if current is None:
+        if applying:
+            # Server-side apply of an absent object creates it (201), as the API server does.
+            return _create_applied(request, cluster, target, body)
         raise errors.not_found(rt.name, rt.group, target.name)
-    content_type = request.headers.get("Content-Type", "application/merge-patch+json")
     patched = apply_patch(content_type, current, body)
     if not isinstance(patched, dict):
         raise errors.bad_request("the patch must produce an object")
@@ -260,6 +271,36 @@ async def patch(request: web.Request, cluster: Cluster, target: Target) -> web.S
         return json_response(current)
     stored = _store_update(cluster, target, current, patched, _dry_run(request))
     return json_response(stored)
+
+
+def _create_applied(
+    request: web.Request, cluster: Cluster, target: Target, body: Any
+) -> web.StreamResponse:
+    rt = target.rt
+    assert target.name is not None
+    if not isinstance(body, dict):
+        raise errors.bad_request("the request body must be an object")
+    _check_type(rt, body)
+    meta = dict(body.get("metadata") or {})
+    if meta.get("name") and meta["name"] != target.name:
+        raise errors.bad_request(
+            f"the name of the object ({meta['name']}) does not match the name on the URL "
+            f"({target.name})"
+        )
+    meta["name"] = target.name
+    namespace = target.namespace or ""
+    if rt.namespaced:
+        if meta.get("namespace") and meta["namespace"] != namespace:
+            raise errors.bad_request(
+                "the namespace of the provided object does not match the namespace sent on "
+                "the request"
+            )
+        _ensure_namespace(cluster, namespace)
+    obj = prepare_create(rt, {**body, "metadata": meta}, namespace)
+    _admit_pod_security(cluster, rt, obj, namespace, target.name)
+    if _dry_run(request):
+        return json_response(obj, 201)
+    return json_response(cluster.store.create(rt.name, obj), 201)
 
 
 async def _delete_options(request: web.Request) -> Obj:

@@ -13,6 +13,7 @@ the engine agree on every default.
 
 from __future__ import annotations
 
+import fnmatch
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -187,7 +188,8 @@ class VirtualCapacity:
         labels = pod["metadata"].get("labels") or {}
         if self.config.kind is ServerlessKind.FARGATE:
             namespaces = self.config.namespaces
-            if namespaces and pod["metadata"].get("namespace") not in namespaces:
+            namespace = str(pod["metadata"].get("namespace") or "")
+            if namespaces and not any(fnmatch.fnmatchcase(namespace, n) for n in namespaces):
                 return False
         return any(labels.get(k) in values for k, values in self.shape.capture_labels.items())
 

@@ -284,6 +284,11 @@ class Settings(BaseSettings):
     # `kubesim.json` beside the kubeconfig when it exists.
     kubesim_control_url: str = ""
     kubernetes_namespace: str = "meridian"
+    # Task Jobs run in `<prefix><business unit>` (slugged, hashed where needed) in each
+    # region, never in `kubernetes_namespace` (meridian/kube/namespaces.py).
+    tasks_namespace_prefix: str = Field(
+        "meridian-", max_length=40, pattern=r"^[a-z0-9]+(-[a-z0-9]+)*-?$"
+    )
     api_host: str = "127.0.0.1"
     # `meridian worker` serves /healthz and /readyz on this port (all interfaces: the
     # kubelet probes the pod's IP) for the deployments' probes. 0: none, as under

@@ -104,6 +104,7 @@ async def run_units(settings: Settings, regions: list[str], stop: asyncio.Event)
                 client,
                 task_queue=region_task_queue(region),
                 activities=[
+                    activities.ensure_namespace,
                     activities.create_job,
                     activities.read_job,
                     activities.delete_job,
@@ -151,7 +152,7 @@ async def run_units(settings: Settings, regions: list[str], stop: asyncio.Event)
             watcher = JobWatcher(
                 region=region,
                 gateway=gateway,
-                namespace=namespace,
+                namespace=None,  # every unit's namespace (and Jobs from before them)
                 report=report,
                 on_error=suspects.report,
                 limits=settings.channels,

@@ -67,8 +67,12 @@ def local(*, each: float = 30.0, within: float | None = None) -> LocalOptions:
     return options
 
 
-def region(name: str, *, within: float, each: float | None = None) -> RegionOptions:
-    """On `name`'s task queue; `within`: the whole call, waiting for a worker included."""
+def region(
+    name: str, *, within: float, each: float | None = None, start_within: float | None = None
+) -> RegionOptions:
+    """On `name`'s task queue; `within`: the whole call, waiting for a worker included;
+    `start_within`: how long a worker may take to pick it up (a call whose work may take
+    longer than `within` allows a plain call, yet whose worker must answer as soon)."""
     options = RegionOptions(
         task_queue=region_task_queue(name),
         schedule_to_close_timeout=timedelta(seconds=within),
@@ -76,6 +80,8 @@ def region(name: str, *, within: float, each: float | None = None) -> RegionOpti
     )
     if each is not None:
         options["start_to_close_timeout"] = timedelta(seconds=each)
+    if start_within is not None:
+        options["schedule_to_start_timeout"] = timedelta(seconds=start_within)
     return options
 
 

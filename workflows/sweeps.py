@@ -139,10 +139,18 @@ class JobSweepWorkflow:
             db_queries=verdict.db_queries,
         )
         if verdict.delete:
+            doomed = set(verdict.delete)
             try:
                 deleted = await workflow.execute_activity_method(
                     JobActivities.delete_jobs,
-                    DeleteJobsInput(region=region, job_names=verdict.delete),
+                    DeleteJobsInput(
+                        region=region,
+                        job_names=verdict.delete,
+                        # Each Job is deleted in its own (its unit's) namespace.
+                        namespaces={
+                            j.job_name: j.namespace for j in listed.jobs if j.job_name in doomed
+                        },
+                    ),
                     **on_region,
                 )
             except ActivityError as err:

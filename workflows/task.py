@@ -21,7 +21,12 @@ from workflows import options
 with workflow.unsafe.imports_passed_through():
     from activities.jobs import JobActivities
     from activities.tasks import TaskActivities
-    from meridian.kube.contracts import CreateJobInput, JobObservation, JobRef
+    from meridian.kube.contracts import (
+        CreateJobInput,
+        EnsureNamespaceInput,
+        JobObservation,
+        JobRef,
+    )
     from meridian.regions.contracts import RegionHealthInput
     from meridian.tasks.contracts import (
         QUERY_STATE,
@@ -71,6 +76,8 @@ SA_KEYS = {
 # Workflow patches (workflow.patched): histories recorded before a change keep replaying
 # the old commands. Remove a patch only once no workflow that started before it runs.
 PATCH_ORPHAN_WITH_RECORD = "orphan-with-record"  # one local activity, not two, per move
+# The unit's namespace is prepared by an activity of its own before the create.
+PATCH_ENSURE_NAMESPACE = "ensure-namespace-first"
 
 # DB writes and placement run as local activities (`options.local`) on the central worker
 # that runs this workflow: no task-queue round trip, which is most of a task's cost on the
@@ -99,7 +106,9 @@ class TaskWorkflow:
         self._mark_running: JobObservation | None = None
         self._waiting_for_region = False
         self._confirm_missing = False
-        self._creating: tuple[str, str] | None = None
+        # (region, Job name, namespace) of a create under way; namespace None: the unit
+        # worker names it (a history from before the namespace step).
+        self._creating: tuple[str, str, str | None] | None = None
         self._notes: list[str] = []
         self._backstop_generation = 0
         self._backstop_due = False
@@ -208,13 +217,18 @@ class TaskWorkflow:
 
     async def _start_attempt(self, placed: PlaceTaskResult) -> None:
         region = str(placed.region)
+        namespace: str | None = None
+        if workflow.patched(PATCH_ENSURE_NAMESPACE):
+            namespace = await self._ensure_namespace(region)
+            if namespace is None:
+                return  # no Job was tried, so no attempt is spent; re-place
         self.p.attempt += 1
         self.p.region = region
         self.p.last_resource_version = 0
         self.p.resident_state = None
         name = job_name_for(self.task_id, self.p.attempt)
         # Known before the create is sent: a cancel that lands mid-create still finds it.
-        self._creating = (region, name)
+        self._creating = (region, name, namespace)
         # The Job gets the spec as it is now; only a modify from here on replaces it.
         self._replace_job = False
         try:
@@ -225,6 +239,7 @@ class TaskWorkflow:
                     spec=self.spec,
                     attempt=self.p.attempt,
                     region=region,
+                    namespace=namespace,
                     burst=placed.burst,
                 ),
                 # A region whose unit worker stopped polling never starts the activity:
@@ -242,8 +257,10 @@ class TaskWorkflow:
                 )
                 raise ApplicationError(f"Job rejected by {region}", non_retryable=True) from err
             reason = f"could not create Job in {region}: {_cause_message(err)}"
-            # The create may have landed before the region went away: fence it off.
-            await self._record_orphan(region, name, reason)
+            # The create may have landed before the region went away: fence it off. In a
+            # history from before the namespace step, where is not known (the unit worker
+            # named the namespace): the sweep finds it by its labels.
+            await self._record_orphan(region, name, reason, namespace=namespace)
             self._creating = None
             self.p.excluded_regions[region] = reason
             await self._record(TaskStatus.SCHEDULING, reason)
@@ -251,6 +268,8 @@ class TaskWorkflow:
             return
         self._creating = None
         self.p.job_name = created.job_name
+        # Results recorded before namespaces existed say "meridian": where those went.
+        self.p.namespace = created.namespace
         await self._record(
             TaskStatus.SCHEDULING,
             f"Job {created.job_name} created in {region}"
@@ -272,7 +291,8 @@ class TaskWorkflow:
             return
         if exclude:
             self.p.excluded_regions[region] = reason
-        deleted = False if region_down else await self._delete_job(region, name)
+        namespace = self.p.namespace
+        deleted = False if region_down else await self._delete_job(region, name, namespace)
         verb = "moving" if exclude else "retrying"
         if not deleted and not quiet and workflow.patched(PATCH_ORPHAN_WITH_RECORD):
             # One local activity for both writes: a region going down moves all its
@@ -280,27 +300,61 @@ class TaskWorkflow:
             await self._record(
                 TaskStatus.SCHEDULING,
                 f"{verb}: {reason}",
-                orphan=self._orphan_input(region, name, reason),
+                orphan=self._orphan_input(region, name, reason, namespace=namespace),
             )
         else:
             if not deleted:
-                await self._record_orphan(region, name, reason)
+                await self._record_orphan(region, name, reason, namespace=namespace)
             if not quiet:
                 await self._record(TaskStatus.SCHEDULING, f"{verb}: {reason}")
         self.p.job_name = None
 
-    async def _delete_job(self, region: str, name: str) -> bool:
+    async def _ensure_namespace(self, region: str) -> str | None:
+        """The task's unit's namespace in `region`, ready for its Job; None if the region
+        could not prepare it (then excluded for this placement, as a failed create is).
+
+        Its own budget, not the create's: set-up is two dependent rounds of requests
+        (the namespace, then its policies and quota at once) where a create is one, and
+        the unit worker does it once per unit and region, answering later calls from
+        its cache. A worker that is not polling is still given up on after one region
+        call's wait, as for a create."""
+        call = self.timing.region_call_seconds
+        try:
+            ready = await workflow.execute_activity_method(
+                JobActivities.ensure_namespace,
+                EnsureNamespaceInput(region=region, business_unit=self.spec.business_unit),
+                **options.region(region, within=2 * call, start_within=call),
+            )
+        except ActivityError as err:
+            # Even a refusal (forbidden) is the region's (its RBAC, its admission), never
+            # the task's: another region may take it.
+            reason = f"could not prepare namespace in {region}: {_cause_message(err)}"
+            self.p.excluded_regions[region] = reason
+            await self._record(TaskStatus.SCHEDULING, reason)
+            return None
+        return ready.namespace
+
+    async def _delete_job(self, region: str, name: str, namespace: str | None) -> bool:
+        """`namespace` None: not known (a create still under way); found by its labels."""
         try:
             await workflow.execute_activity_method(
                 JobActivities.delete_job,
-                JobRef(task_id=self.task_id, attempt=self.p.attempt, region=region, job_name=name),
+                JobRef(
+                    task_id=self.task_id,
+                    attempt=self.p.attempt,
+                    region=region,
+                    job_name=name,
+                    namespace=namespace,
+                ),
                 **options.region(region, within=self.timing.region_call_seconds, each=10),
             )
             return True
         except ActivityError:
             return False
 
-    def _orphan_input(self, region: str, name: str, reason: str) -> RecordOrphanInput:
+    def _orphan_input(
+        self, region: str, name: str, reason: str, *, namespace: str | None
+    ) -> RecordOrphanInput:
         return RecordOrphanInput(
             task_id=self.task_id,
             region=region,
@@ -308,12 +362,15 @@ class TaskWorkflow:
             attempt=self.p.attempt,
             reason=reason,
             at=workflow.now(),
+            namespace=namespace,
         )
 
-    async def _record_orphan(self, region: str, name: str, reason: str) -> None:
+    async def _record_orphan(
+        self, region: str, name: str, reason: str, *, namespace: str | None
+    ) -> None:
         await workflow.execute_local_activity_method(
             TaskActivities.record_orphan,
-            self._orphan_input(region, name, reason),
+            self._orphan_input(region, name, reason, namespace=namespace),
             **options.local(),
         )
 
@@ -440,7 +497,13 @@ class TaskWorkflow:
         try:
             obs = await workflow.execute_activity_method(
                 JobActivities.read_job,
-                JobRef(task_id=self.task_id, attempt=self.p.attempt, region=region, job_name=name),
+                JobRef(
+                    task_id=self.task_id,
+                    attempt=self.p.attempt,
+                    region=region,
+                    job_name=name,
+                    namespace=self.p.namespace,
+                ),
                 **options.region(region, within=self.timing.region_call_seconds, each=10),
             )
         except ActivityError as err:
@@ -526,12 +589,17 @@ class TaskWorkflow:
         )
 
     async def _finish_stopped(self, reason: str) -> TaskWorkflowResult:
-        live = (self.p.region, self.p.job_name) if self.p.region and self.p.job_name else None
-        target = live or self._creating
+        target: tuple[str, str, str | None] | None = None
+        if self.p.region and self.p.job_name:
+            target = (self.p.region, self.p.job_name, self.p.namespace)
+        elif self._creating is not None:
+            # The create's answer has not come back; its namespace is known unless the
+            # history predates the namespace step.
+            target = self._creating
         if target is not None:
-            region, name = target
-            if not await self._delete_job(region, name):
-                await self._record_orphan(region, name, f"stopped: {reason}")
+            region, name, namespace = target
+            if not await self._delete_job(region, name, namespace):
+                await self._record_orphan(region, name, f"stopped: {reason}", namespace=namespace)
         return await self._finish(TaskStatus.STOPPED, reason)
 
     async def _cleanup_stopped(self, reason: str) -> None:

@@ -121,7 +121,7 @@ class ResidentChannels:
     async def _pod(self, obs: JobObservation) -> dict[str, Any] | None:
         """The attempt's running pod, or None when it is gone or has ended."""
         pods = await asyncio.to_thread(
-            self.gateway.job_pods, obs.region, self.namespace, obs.job_name
+            self.gateway.job_pods, obs.region, obs.namespace or self.namespace, obs.job_name
         )
         for pod in pods:
             if (pod.get("status") or {}).get("phase") == "Running":

@@ -1,5 +1,8 @@
 """Status channel 1: watch a region's managed Jobs and report every relevant change.
 
+Every namespace at once (each business unit has its own), by the managed label: one
+list and one watch per region however many units there are.
+
 List, then watch from the list's resourceVersion with bookmarks; on 410 Gone re-list;
 on errors back off (capped) and reconnect from the last resourceVersion seen. Each Job
 is reported when its phase changes, deduplicated by resourceVersion, so the owning
@@ -22,6 +25,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Generator, Hashable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from kubernetes.watch.watch import iter_resp_lines
@@ -146,6 +150,12 @@ def _slot(event: Event | None) -> Hashable | None:
     return None
 
 
+def _job_key(job: dict[str, Any]) -> str:
+    """A Job's name is unique only within its namespace."""
+    meta = job.get("metadata") or {}
+    return f"{meta.get('namespace') or ''}/{meta.get('name')}"
+
+
 def _version(value: Any) -> int | None:
     """A resourceVersion as a number (the watch already orders them so), None if not one."""
     try:
@@ -159,7 +169,7 @@ def _version(value: Any) -> int | None:
 class JobWatcher:
     region: str
     gateway: JobGateway
-    namespace: str
+    namespace: str | None  # None: every namespace
     report: Report
     watch_timeout_seconds: int = 60
     backoff_initial: float = 0.5
@@ -169,7 +179,7 @@ class JobWatcher:
     on_error: OnError | None = None
     limits: ChannelSettings = field(default_factory=ChannelSettings)
     stats: WatchStats = field(default_factory=WatchStats)
-    # Job name -> what was last seen of it; the one seen longest ago first.
+    # "namespace/name" of a Job -> what was last seen of it; the one seen longest ago first.
     _seen: OrderedDict[str, _Seen] = field(default_factory=OrderedDict)
     _resource_version: str | None = None
     # Every change up to this resourceVersion has been handled (kept across a 410 Gone):
@@ -248,7 +258,10 @@ class JobWatcher:
             kwargs: dict[str, Any] = {"label_selector": MANAGED_SELECTOR, "limit": 500}
             if token:
                 kwargs["_continue"] = token
-            data = self.gateway.get_json(batch.list_namespaced_job, self.namespace, **kwargs)
+            if self.namespace is None:
+                data = self.gateway.get_json(batch.list_job_for_all_namespaces, **kwargs)
+            else:
+                data = self.gateway.get_json(batch.list_namespaced_job, self.namespace, **kwargs)
             meta = data.get("metadata") or {}
             pages.append((list(data.get("items") or []), str(meta.get("resourceVersion") or "")))
             token = meta.get("continue")
@@ -303,16 +316,19 @@ class JobWatcher:
                 continue
             self.stats.events += 1
             if kind == "DELETED":
-                self._seen.pop(str((obj.get("metadata") or {}).get("name")), None)
+                self._seen.pop(_job_key(obj), None)
                 continue
             await self._consider(obj)
 
     def _stream_blocking(self) -> Generator[Event, None, None]:
         batch = self.gateway.clients.batch(self.region)
         self.gateway.requests += 1
+        if self.namespace is None:
+            request: Any = batch.list_job_for_all_namespaces
+        else:
+            request = partial(batch.list_namespaced_job, self.namespace)
         try:
-            response: Any = batch.list_namespaced_job(
-                self.namespace,
+            response: Any = request(
                 label_selector=MANAGED_SELECTOR,
                 watch=True,
                 allow_watch_bookmarks=True,
@@ -338,33 +354,35 @@ class JobWatcher:
             return
         if obs.phase is JobPhase.FAILED:
             # The pod says whether the task or its node failed, and with which exit code.
+            namespace = obs.namespace or self.namespace or ""
             try:
                 pods = await asyncio.to_thread(
-                    self.gateway.job_pods, self.region, self.namespace, obs.job_name
+                    self.gateway.job_pods, self.region, namespace, obs.job_name
                 )
                 obs = observe_job(job, self.region, pods, source="watch") or obs
             except KubeError as exc:
                 log.info("reading pods of %s in %s failed: %s", obs.job_name, self.region, exc)
         key = (obs.phase, obs.exit_code, obs.failure_kind)
-        seen = self._seen.get(obs.job_name)
+        job_key = _job_key(job)
+        seen = self._seen.get(job_key)
         if seen is not None and (seen.resource_version >= obs.resource_version or seen.key == key):
             if seen.resource_version < obs.resource_version:
                 seen.resource_version = obs.resource_version
-            self._seen.move_to_end(obs.job_name)
+            self._seen.move_to_end(job_key)
             return
         if obs.phase in _FINAL:
             # Its last change: nothing later to deduplicate against, so nothing to keep.
-            self._seen.pop(obs.job_name, None)
+            self._seen.pop(job_key, None)
         else:
-            self._remember(obs.job_name, _Seen(obs.resource_version, key))
+            self._remember(job_key, _Seen(obs.resource_version, key))
             if seen is None and obs.phase is JobPhase.PENDING:
                 return  # a new Job being pending is what the workflow already assumes
         self.stats.reported += 1
         await self.report(obs)
 
-    def _remember(self, job_name: str, seen: _Seen) -> None:
-        self._seen[job_name] = seen
-        self._seen.move_to_end(job_name)
+    def _remember(self, job_key: str, seen: _Seen) -> None:
+        self._seen[job_key] = seen
+        self._seen.move_to_end(job_key)
         while len(self._seen) > self.limits.watch_seen_jobs:
             # The Job not heard of for longest; if it changes again it is reported again.
             self._seen.popitem(last=False)

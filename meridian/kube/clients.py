@@ -73,6 +73,9 @@ class ClusterClients:
     def core(self, region: str) -> client.CoreV1Api:
         return client.CoreV1Api(self.api_client(region))
 
+    def networking(self, region: str) -> client.NetworkingV1Api:
+        return client.NetworkingV1Api(self.api_client(region))
+
     def close(self) -> None:
         with self._lock:
             for api in self._clients.values():

@@ -47,6 +47,17 @@ class JobObservation(BaseModel):
     observed_at: datetime | None = None
     # Resident tasks announce their WebSocket status port on the pod template.
     status_port: int | None = None
+    # The Job's namespace (its unit's); None from senders that predate namespaces.
+    namespace: str | None = None
+
+
+class EnsureNamespaceInput(BaseModel):
+    region: str
+    business_unit: str
+
+
+class EnsureNamespaceResult(BaseModel):
+    namespace: str  # the unit's, ready for its Jobs: labelled, its policies and quota in
 
 
 class CreateJobInput(BaseModel):
@@ -54,7 +65,11 @@ class CreateJobInput(BaseModel):
     spec: TaskSpec
     attempt: int
     region: str
-    namespace: str = "meridian"
+    # The namespace ensure_namespace answered (the workflow prepares it first, with a
+    # budget of its own). None: from a workflow that predates that step; the unit worker
+    # names and makes it in the create. Inputs recorded before namespaces existed say
+    # "meridian", where their Jobs went.
+    namespace: str | None = None
     # Set when placement chose the region's serverless pods: the Job is steered and sized
     # by it (meridian.serverless.plan).
     burst: BurstPlan | None = None
@@ -63,6 +78,8 @@ class CreateJobInput(BaseModel):
 class CreateJobResult(BaseModel):
     job_name: str
     created: bool  # False: it already existed (a retried create), which is success
+    # Where the Job is; results recorded before namespaces existed: the services' one.
+    namespace: str = "meridian"
 
 
 class JobRef(BaseModel):
@@ -70,7 +87,8 @@ class JobRef(BaseModel):
     attempt: int
     region: str
     job_name: str
-    namespace: str = "meridian"
+    # None: not known (a create that never answered); the Job is looked for by labels.
+    namespace: str | None = "meridian"
 
 
 class DeleteJobResult(BaseModel):
@@ -83,6 +101,7 @@ class JobKey(BaseModel):
     attempt: int
     phase: JobPhase
     observation: JobObservation | None = None
+    namespace: str = "meridian"
 
 
 class ListJobKeysInput(BaseModel):
@@ -99,6 +118,9 @@ class ListJobKeysResult(BaseModel):
 class DeleteJobsInput(BaseModel):
     region: str
     job_names: list[str]
+    # Job name -> its namespace; a name not in it is in the services' namespace (inputs
+    # recorded before namespaces existed have none).
+    namespaces: dict[str, str] = Field(default_factory=dict)
 
 
 class DeleteJobsResult(BaseModel):

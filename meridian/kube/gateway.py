@@ -6,7 +6,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import contextmanager
@@ -20,7 +20,7 @@ from meridian.kube.clients import ClusterClients
 from meridian.kube.contracts import JobObservation, JobPhase
 from meridian.kube.errors import KubeConflict, KubeNotFound, KubeUnavailable, translate
 from meridian.kube.jobs import DEFAULT_POLICY, build_job, observe_job
-from meridian.kube.labels import LABEL_TASK_ID, MANAGED_SELECTOR
+from meridian.kube.labels import LABEL_ATTEMPT, LABEL_TASK_ID, MANAGED_SELECTOR
 from meridian.serverless.plan import BurstPlan
 from meridian.settings import PolicySettings
 from meridian.tasks.spec import TaskSpec, job_name_for
@@ -28,6 +28,8 @@ from meridian.tasks.spec import TaskSpec, job_name_for
 log = logging.getLogger(__name__)
 _tracer = trace.get_tracer(__name__)
 _CREATED = {True: "created", False: "already there"}
+# Who owns the fields of what Meridian applies (server-side apply).
+FIELD_MANAGER = "meridian"
 
 
 @dataclass
@@ -185,6 +187,59 @@ class JobGateway:
             except KubeConflict:
                 pass
 
+    # Namespace, NetworkPolicy, ResourceQuota: (API, patch method, namespaced).
+    _APPLY = {
+        "Namespace": ("core", "patch_namespace", False),
+        "NetworkPolicy": ("networking", "patch_namespaced_network_policy", True),
+        "ResourceQuota": ("core", "patch_namespaced_resource_quota", True),
+    }
+
+    def apply(self, region: str, manifest: dict[str, Any]) -> None:
+        """Server-side apply: one request whether the object is absent (it is created),
+        stale (a quota changed in the settings, a label an operator removed) or already
+        right. Fields other managers own (an operator's own labels) are left alone;
+        `force` takes back ours if someone else changed them."""
+        api_name, patch, namespaced = self._APPLY[manifest["kind"]]
+        api = getattr(self.clients, api_name)(region)
+        meta = manifest["metadata"]
+        where = (meta["namespace"],) if namespaced else ()
+        self._call(
+            getattr(api, patch),
+            meta["name"],
+            *where,
+            manifest,
+            field_manager=FIELD_MANAGER,
+            force=True,
+            _content_type="application/apply-patch+yaml",
+        )
+
+    def apply_together(self, region: str, manifests: list[dict[str, Any]]) -> None:
+        """Apply objects that do not depend on each other all at once: one round trip
+        however many there are. Each in a thread of its own, not the shared side pool:
+        this is a rare set-up, and a slow region's requests must not queue behind them
+        another region's probe. The first failure is raised once all have answered."""
+        stats: CallStats | None = getattr(self._counting, "stats", None)
+        counts = [CallStats() for _ in manifests]
+
+        def one(manifest: dict[str, Any], count: CallStats) -> None:
+            self._counting.stats = count  # the pool thread counts for the caller
+            try:
+                self.apply(region, manifest)
+            finally:
+                self._counting.stats = None
+
+        try:
+            with ThreadPoolExecutor(
+                max_workers=max(1, len(manifests)), thread_name_prefix="kube-apply"
+            ) as pool:
+                futures = [pool.submit(one, m, c) for m, c in zip(manifests, counts, strict=True)]
+            for future in futures:
+                future.result()
+        finally:
+            if stats is not None:
+                stats.requests += sum(c.requests for c in counts)
+                stats.errors += sum(c.errors for c in counts)
+
     def create_job(
         self,
         region: str,
@@ -194,8 +249,12 @@ class JobGateway:
         attempt: int,
         *,
         burst: BurstPlan | None = None,
+        ensure_namespace: Callable[[], object] | None = None,
     ) -> tuple[str, bool]:
         """Create the attempt's Job; (name, created). An existing Job of that name is success.
+
+        A missing namespace is made by `ensure_namespace` (a unit's, with its policies)
+        or else created bare, then the create is sent again.
 
         A Job refused by an admission policy (Pod Security) raises KubeForbidden: the
         task's own final failure, never retried elsewhere."""
@@ -211,13 +270,20 @@ class JobGateway:
             "k8s.job.name": name,
         }
         with _tracer.start_as_current_span("CreateJob", attributes=attributes) as span:
-            name, created = self._create_job(region, namespace, name, job)
+            name, created = self._create_job(region, namespace, name, job, ensure_namespace)
             span.set_attribute("meridian.job_created", created)
             # One line per attempt: where the task's pod is to be found.
             log.info("Job %s/%s %s in %s", namespace, name, _CREATED[created], region)
             return name, created
 
-    def _create_job(self, region: str, namespace: str, name: str, job: Any) -> tuple[str, bool]:
+    def _create_job(
+        self,
+        region: str,
+        namespace: str,
+        name: str,
+        job: Any,
+        ensure_namespace: Callable[[], object] | None,
+    ) -> tuple[str, bool]:
         batch = self.clients.batch(region)
         try:
             self._call(batch.create_namespaced_job, namespace, job)
@@ -225,8 +291,12 @@ class JobGateway:
         except KubeConflict:
             return name, False
         except KubeNotFound:
-            # The namespace is missing in a fresh cluster: create it once and retry.
-            self.ensure_namespace(region, namespace)
+            # The namespace is missing (a fresh cluster, or deleted since it was made):
+            # create it and retry.
+            if ensure_namespace is not None:
+                ensure_namespace()
+            else:
+                self.ensure_namespace(region, namespace)
             try:
                 self._call(batch.create_namespaced_job, namespace, job)
                 return name, True
@@ -272,6 +342,7 @@ class JobGateway:
                 job_name=job_name,
                 phase=JobPhase.MISSING,
                 source=source,
+                namespace=namespace,
             )
         pods = self.job_pods(region, namespace, job_name)
         obs = observe_job(job, region, pods, source=source)
@@ -287,10 +358,28 @@ class JobGateway:
             )
         return obs
 
+    def locate_job(self, region: str, task_id: str, attempt: int) -> str | None:
+        """The namespace of an attempt's Job, wherever it is; None if it exists nowhere
+        (a create that never answered may or may not have landed)."""
+        selector = f"{LABEL_TASK_ID}={task_id},{LABEL_ATTEMPT}={attempt}"
+        for page in self.list_jobs_raw(region, None, label_selector=selector):
+            for job in page:
+                namespace = (job.get("metadata") or {}).get("namespace")
+                if namespace:
+                    return str(namespace)
+        return None
+
     def list_jobs_raw(
-        self, region: str, namespace: str, *, page_size: int = 500, label_selector: str = ""
+        self,
+        region: str,
+        namespace: str | None,
+        *,
+        page_size: int = 500,
+        label_selector: str = "",
     ) -> Iterator[list[dict[str, Any]]]:
-        """Pages of managed Jobs (raw JSON) by label selector, following `continue`."""
+        """Pages of managed Jobs (raw JSON) by label selector, following `continue`.
+
+        `namespace` None: in every namespace (each unit has its own)."""
         batch = self.clients.batch(region)
         selector = MANAGED_SELECTOR + (f",{label_selector}" if label_selector else "")
         token: str | None = None
@@ -298,7 +387,10 @@ class JobGateway:
             kwargs: dict[str, Any] = {"label_selector": selector, "limit": page_size}
             if token:
                 kwargs["_continue"] = token
-            data = self.get_json(batch.list_namespaced_job, namespace, **kwargs)
+            if namespace is None:
+                data = self.get_json(batch.list_job_for_all_namespaces, **kwargs)
+            else:
+                data = self.get_json(batch.list_namespaced_job, namespace, **kwargs)
             yield list(data.get("items") or [])
             token = (data.get("metadata") or {}).get("continue")
             if not token:
@@ -307,13 +399,14 @@ class JobGateway:
     def list_observations(
         self,
         region: str,
-        namespace: str,
+        namespace: str | None,
         *,
         page_size: int = 500,
         source: str,
         task_ids: set[str] | None = None,
     ) -> list[JobObservation]:
-        """Every managed Job in the region as observations, pods read only for failures."""
+        """Every managed Job in the region (in `namespace`, or in all when None) as
+        observations, pods read only for failures."""
         result: list[JobObservation] = []
         for page in self.list_jobs_raw(region, namespace, page_size=page_size):
             for job in page:
@@ -329,7 +422,7 @@ class JobGateway:
                         observe_job(
                             job,
                             region,
-                            self.job_pods(region, namespace, obs.job_name),
+                            self.job_pods(region, obs.namespace or namespace or "", obs.job_name),
                             source=source,
                         )
                         or obs

@@ -6,6 +6,7 @@ thousands of Jobs deserialises several times faster that way, and the sweeps rea
 
 from __future__ import annotations
 
+import fnmatch
 from datetime import UTC, datetime
 from typing import Any
 
@@ -154,7 +155,7 @@ def _tolerations(burst: BurstPlan | None) -> list[client.V1Toleration] | None:
 
 def _check_namespace(burst: BurstPlan, namespace: str) -> None:
     allowed = burst.steering.namespaces
-    if allowed and namespace not in allowed:
+    if allowed and not any(fnmatch.fnmatchcase(namespace, pattern) for pattern in allowed):
         # A Fargate profile selects pods by namespace: anywhere else the pod would wait
         # for a node instead of bursting.
         raise ValueError(
@@ -223,6 +224,7 @@ def observe_job(
         resource_version=resource_version,
         source=source,
         observed_at=datetime.now(UTC),
+        namespace=meta.get("namespace") or None,
     )
     complete = _condition(status, "Complete")
     failed = _condition(status, "Failed")

@@ -44,13 +44,15 @@ def never_fails(fn: Callable[P, None]) -> Callable[P, None]:
 # failed it; what follows names the failure.
 _MOVING = "moving: "
 _CREATE_FAILED = "could not create Job in "
+# The unit's namespace could not be made ready for the Job: part of creating it.
+_NAMESPACE_FAILED = "could not prepare namespace in "
 
 
 def failover_reason(status: TaskStatus, reason: str | None) -> str | None:
     """The failover reason (a fixed set) a recorded status event starts, or None."""
     if status is not TaskStatus.SCHEDULING or not reason:
         return None
-    if reason.startswith(_CREATE_FAILED):
+    if reason.startswith((_CREATE_FAILED, _NAMESPACE_FAILED)):
         return "create_failed"
     if not reason.startswith(_MOVING):
         return None

@@ -24,9 +24,9 @@ ANNOTATION_SERVERLESS_KIND = "meridian.io/serverless-kind"
 
 # The compute class the GKE module creates (infra/terraform/modules/gcp-gke: burst_class).
 GKE_BURST_CLASS = "meridian-burst"
-# The namespace Meridian's task Jobs run in by default (settings.kubernetes_namespace),
-# which the EKS module's Fargate profile selects.
-DEFAULT_TASK_NAMESPACE = "meridian"
+# The namespaces Meridian's task Jobs run in (one per business unit, `meridian-<unit>`),
+# as a Fargate profile selects them: EKS selectors take `*` and `?` wildcards.
+DEFAULT_TASK_NAMESPACE = "meridian-*"
 
 
 class ServerlessKind(StrEnum):

@@ -93,6 +93,7 @@ class OpsStore:
         attempt: int | None,
         reason: str,
         at: datetime,
+        namespace: str | None = None,
     ) -> bool:
         """Remember a Job that could not be deleted (its region was unreachable).
 
@@ -111,6 +112,7 @@ class OpsStore:
                     attempt=attempt,
                     reason=reason,
                     recorded_at=at,
+                    namespace=namespace,
                 )
             )
             session.flush()
@@ -137,6 +139,7 @@ class OpsStore:
                     reason=row.reason,
                     recorded_at=row.recorded_at,
                     deleted_at=row.deleted_at,
+                    namespace=row.namespace,
                 )
                 for row in session.scalars(query)
             ]

@@ -172,6 +172,7 @@ class OrphanRecord(_Record):
     reason: str
     recorded_at: datetime
     deleted_at: datetime | None
+    namespace: str | None = None  # None: not known
 
 
 class ScalingDecisionRecord(_Record):

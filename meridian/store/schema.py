@@ -195,6 +195,9 @@ class OrphanRow(Base):
     reason: Mapped[str] = mapped_column(Text)
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Where the Job is: its unit's namespace; NULL when not known (a create that never
+    # answered; the job sweep finds it by its labels in any namespace).
+    namespace: Mapped[str | None] = mapped_column(String(63))
 
 
 class ScalingModeRow(Base):

@@ -71,6 +71,9 @@ class TaskProgress(BaseModel):
     excluded_regions: dict[str, str] = Field(default_factory=dict)
     last_resource_version: int = 0
     resident_state: str | None = None
+    # The namespace of the attempt's Job. Progress from before namespaces existed has
+    # none: those Jobs are in the services' namespace, "meridian", until they end.
+    namespace: str = "meridian"
 
 
 class TaskWorkflowInput(BaseModel):
@@ -153,3 +156,5 @@ class RecordOrphanInput(BaseModel):
     attempt: int
     reason: str
     at: datetime
+    # None: not known (a create that never answered; the job sweep finds it by labels).
+    namespace: str | None = None

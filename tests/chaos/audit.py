@@ -31,7 +31,9 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.common import SearchAttributeKey
 from temporalio.service import RPCError
 
-NAMESPACE = "meridian"
+# Where the chaos tasks run: their business unit's namespace (the harness's unit "ads").
+# The audit itself looks in every namespace, so a Job that landed anywhere else is seen.
+NAMESPACE = "meridian-ads"
 TERMINAL = frozenset({"SUCCEEDED", "FAILED", "STOPPED"})
 STATUS_KEY = SearchAttributeKey.for_keyword("MeridianStatus")
 REGION_KEY = SearchAttributeKey.for_keyword("MeridianRegion")
@@ -78,8 +80,8 @@ class Clusters:
 
     def jobs(self, region: str, selector: str = "meridian.io/managed=true") -> list[Any]:
         # Short timeouts: a region in an outage must not stall the audit for a minute.
-        result = self.batch(region).list_namespaced_job(
-            NAMESPACE, label_selector=selector, _request_timeout=(2.0, 10.0)
+        result = self.batch(region).list_job_for_all_namespaces(
+            label_selector=selector, _request_timeout=(2.0, 10.0)
         )
         return list(result.items)
 
@@ -107,8 +109,8 @@ class Clusters:
     def pods_of(self, region: str, job_name: str) -> list[Any]:
         return list(
             self.core(region)
-            .list_namespaced_pod(
-                NAMESPACE, label_selector=f"job-name={job_name}", _request_timeout=(2.0, 10.0)
+            .list_pod_for_all_namespaces(
+                label_selector=f"job-name={job_name}", _request_timeout=(2.0, 10.0)
             )
             .items
         )

@@ -34,10 +34,8 @@ def test_the_rendered_unit_overlay_applies_as_the_runbook_says(
     overlay = tmp_path / "deploy" / "k8s" / f"unit-{REGION}"
     out = _kubectl(kubesim, tmp_path, "apply", "--validate=false", "-k", str(overlay))
     for created in (
-        "namespace/meridian-tasks",
+        "namespace/meridian",
         "serviceaccount/meridian-unit",
-        "role.rbac.authorization.k8s.io/meridian-unit",
-        "rolebinding.rbac.authorization.k8s.io/meridian-unit",
         "clusterrole.rbac.authorization.k8s.io/meridian-unit",
         "clusterrolebinding.rbac.authorization.k8s.io/meridian-unit",
         "deployment.apps/meridian-unit",
@@ -58,14 +56,14 @@ def test_the_rendered_unit_overlay_applies_as_the_runbook_says(
         assert deployment.metadata.labels["meridian.io/region"] == REGION
         # The ServiceAccount the Deployment names exists, and the bindings bind it.
         assert core.read_namespaced_service_account("meridian-unit", "meridian")
-        binding = rbac.read_namespaced_role_binding("meridian-unit", "meridian-tasks")
-        assert (binding.role_ref.kind, binding.role_ref.name) == ("Role", "meridian-unit")
+        # Task namespaces are made at run time (one per business unit): the worker's
+        # rights are a ClusterRole, bound to its ServiceAccount.
+        binding = rbac.read_cluster_role_binding("meridian-unit")
+        assert (binding.role_ref.kind, binding.role_ref.name) == ("ClusterRole", "meridian-unit")
         assert [(s.kind, s.name, s.namespace) for s in binding.subjects] == [
             ("ServiceAccount", "meridian-unit", "meridian")
         ]
-        assert rbac.read_namespaced_role("meridian-unit", "meridian-tasks").rules
-        cluster_binding = rbac.read_cluster_role_binding("meridian-unit")
-        assert cluster_binding.role_ref.name == "meridian-unit"
+        assert rbac.read_cluster_role("meridian-unit").rules
         volumes = {v.name: v for v in pod.volumes}
         regions = core.read_namespaced_config_map(volumes["regions"].config_map.name, "meridian")
         assert f"name: {REGION}" in regions.data["regions.yaml"]

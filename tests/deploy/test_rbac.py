@@ -26,15 +26,16 @@ from kubesim.process import KubesimProcess
 from meridian.channels.watch import JobWatcher
 from meridian.kube.clients import ClusterClients
 from meridian.kube.gateway import JobGateway
+from meridian.kube.namespaces import UnitNamespaces
 from meridian.regions.config import load_regions
 from meridian.scaling.contracts import DrainNodeInput, NodeActionInput
 from meridian.tasks.spec import TaskSpec
+from meridian.tenancy.quotas import QuotaSettings, UnitQuota
 from tests.conftest import REPO
 
 from .conftest import REGION
 from .support import kustomize
 
-TASKS = "meridian-tasks"
 Permission = tuple[str, str, str]  # (api group, resource[/subresource], verb)
 # The code the unit worker runs that talks to its cluster.
 UNIT_CODE = [
@@ -60,7 +61,8 @@ class RecordingClients(ClusterClients):
 
     def __init__(self, kubeconfig: str) -> None:
         super().__init__(kubeconfig)
-        self.requests: list[tuple[str, str]] = []
+        # (method, URL, the answer's status)
+        self.requests: list[tuple[str, str, int]] = []
         self.methods: set[str] = set()
 
     def api_client(self, region: str) -> client.ApiClient:
@@ -70,8 +72,13 @@ class RecordingClients(ClusterClients):
             original = rest.request
 
             def request(method: str, url: str, *args: Any, **kwargs: Any) -> Any:
-                self.requests.append((method, url))
-                return original(method, url, *args, **kwargs)
+                try:
+                    response = original(method, url, *args, **kwargs)
+                except client.ApiException as exc:
+                    self.requests.append((method, url, int(exc.status or 0)))
+                    raise
+                self.requests.append((method, url, int(response.status)))
+                return response
 
             rest.request = request
             rest.recorded = True
@@ -137,20 +144,27 @@ def _pod_on(node: str) -> dict[str, Any]:
 
 async def _exercise(sim_regions: Path, clients: RecordingClients) -> None:
     gateway = JobGateway(clients)
-    # A fresh cluster: the first Job creates the task namespace.
-    name, created = gateway.create_job(REGION, TASKS, "task-1", SPEC, 1)
+    # As ensure_namespace does on a fresh cluster: the unit's namespace with its policies
+    # and quota, each a server-side apply that creates it, then (found missing, or a
+    # worker whose cache is cold) applied again over what exists.
+    quotas = QuotaSettings(default=UnitQuota(cpu="64", memory="256Gi", max_active_tasks=100))
+    namespaces = UnitNamespaces(gateway, quotas=quotas)
+    tasks = namespaces.ensure(REGION, "ads")
+    namespaces.ensure(REGION, "ads", again=True)  # exists: applied, nothing created
+    name, created = gateway.create_job(REGION, tasks, "task-1", SPEC, 1)
     assert created
-    gateway.observe(REGION, TASKS, name, task_id="task-1", attempt=1, source="test")
-    gateway.list_observations(REGION, TASKS, source="test")
-    list(gateway.list_jobs_raw(REGION, TASKS))
-    gateway.job_pods(REGION, TASKS, name)
+    gateway.observe(REGION, tasks, name, task_id="task-1", attempt=1, source="test")
+    gateway.list_observations(REGION, None, source="test")
+    list(gateway.list_jobs_raw(REGION, None))
+    gateway.job_pods(REGION, tasks, name)
     gateway.nodes_and_live_pods(REGION, within=5.0)
 
     async def report(_: object) -> None:
         return None
 
+    # Every unit's namespace: the unit worker watches them all.
     watcher = JobWatcher(
-        region=REGION, gateway=gateway, namespace=TASKS, report=report, watch_timeout_seconds=1
+        region=REGION, gateway=gateway, namespace=None, report=report, watch_timeout_seconds=1
     )
     await watcher.run(asyncio.Event(), max_cycles=1)
 
@@ -164,7 +178,7 @@ async def _exercise(sim_regions: Path, clients: RecordingClients) -> None:
     result = env.run(scaling.drain_node, DrainNodeInput(region=REGION, node=node))
     assert result.evicted, "the drain must evict someone for the test to see it"
     env.run(scaling.uncordon_node, NodeActionInput(region=REGION, node=node))
-    assert gateway.delete_job(REGION, TASKS, name)
+    assert gateway.delete_job(REGION, tasks, name)
 
 
 def _rules(kind: str) -> list[dict[str, Any]]:
@@ -182,21 +196,23 @@ async def test_the_unit_roles_allow_exactly_what_the_worker_calls(
         await _exercise(sim_regions, clients)
     finally:
         clients.close()
-    seen = [permission(method, url) for method, url in clients.requests]
+    seen = []
+    for method, url, status in clients.requests:
+        namespace, perm = permission(method, url)
+        seen.append((namespace, perm))
+        if method == "PATCH" and status == 201:
+            # A server-side apply that created the object: RBAC checks create as well.
+            seen.append((namespace, (perm[0], perm[1], "create")))
     # Set-up requests (the pod to drain) are not the worker's: drop them.
     seen = [(ns, p) for ns, p in seen if p != ("", "pods", "create")]
-    in_tasks = {p for ns, p in seen if ns == TASKS}
-    cluster_wide = {p for ns, p in seen if ns != TASKS}
+    used = {p for _, p in seen}
 
-    assert granted(_rules("Role")) == in_tasks
-    assert granted(_rules("ClusterRole")) == cluster_wide
-    # The Role is namespaced to where the Jobs are; nodes and other namespaces' pods
-    # need the ClusterRole (a Role cannot grant cluster-scoped objects).
-    assert ("", "nodes", "patch") in cluster_wide and (
-        "",
-        "pods/eviction",
-        "create",
-    ) in cluster_wide
+    # Task namespaces are made at run time, one per business unit, so no Role could be
+    # bound in them beforehand: the ClusterRole grants exactly what the worker calls.
+    assert granted(_rules("ClusterRole")) == used, "\n".join(map(str, sorted(used)))
+    assert ("", "nodes", "patch") in used and ("", "pods/eviction", "create") in used
+    assert ("", "namespaces", "create") in used and ("batch", "jobs", "watch") in used
+    assert ("networking.k8s.io", "networkpolicies", "patch") in used
 
 
 def test_every_kubernetes_call_in_the_worker_is_exercised_here() -> None:
@@ -217,6 +233,8 @@ def test_every_kubernetes_call_in_the_worker_is_exercised_here() -> None:
         "create_namespaced_pod_eviction",
         "read_namespace",
         "create_namespace",
+        "patch_namespace",
+        "list_job_for_all_namespaces",
     }
     assert used <= exercised, f"new Kubernetes calls, add them to _exercise: {used - exercised}"
 

@@ -27,7 +27,7 @@ def container_of(engine: Engine, job_name: str) -> Any:
         config_file=engine.settings.kubeconfig, context=REGION
     )
     try:
-        job: Any = k8s.BatchV1Api(api).read_namespaced_job(job_name, "meridian")
+        job: Any = k8s.BatchV1Api(api).read_namespaced_job(job_name, "meridian-ads")
         return job.spec.template.spec.containers[0]
     finally:
         api.close()

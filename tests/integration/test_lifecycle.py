@@ -30,8 +30,9 @@ def jobs_of(engine: Engine, task_id: str) -> dict[str, list[Any]]:
             config_file=engine.settings.kubeconfig, context=region
         )
         try:
-            jobs = k8s.BatchV1Api(api).list_namespaced_job(
-                "meridian", label_selector=f"meridian.io/task-id={task_id}"
+            # In every namespace: a Job left anywhere (its unit's or the services') counts.
+            jobs = k8s.BatchV1Api(api).list_job_for_all_namespaces(
+                label_selector=f"meridian.io/task-id={task_id}"
             )
             if jobs.items:
                 found[region] = list(jobs.items)

@@ -132,6 +132,35 @@ def test_merge_and_strategic_patch(batch: client.BatchV1Api, namespace: str) -> 
     assert patched.metadata.generation == 2  # spec changed
 
 
+def test_server_side_apply_creates_then_updates(core: client.CoreV1Api, namespace: str) -> None:
+    """One request whether the object exists or not, as on a real API server; a field
+    manager is required."""
+    apply = "application/apply-patch+yaml"
+    quota = {
+        "apiVersion": "v1",
+        "kind": "ResourceQuota",
+        "metadata": {"name": "q", "labels": {"team": "a"}},
+        "spec": {"hard": {"pods": "5"}},
+    }
+    with pytest.raises(ApiException) as err:
+        core.patch_namespaced_resource_quota("q", namespace, quota, _content_type=apply)
+    assert err.value.status == 422 and "fieldManager" in _status(err.value)["message"]
+    created = core.patch_namespaced_resource_quota(
+        "q", namespace, quota, field_manager="test", _content_type=apply
+    )
+    assert created.metadata.uid and created.spec.hard == {"pods": "5"}
+    quota["spec"] = {"hard": {"pods": "3"}}
+    updated = core.patch_namespaced_resource_quota(
+        "q", namespace, quota, field_manager="test", force=True, _content_type=apply
+    )
+    assert updated.metadata.uid == created.metadata.uid and updated.spec.hard == {"pods": "3"}
+    with pytest.raises(ApiException) as missing:
+        core.patch_namespaced_resource_quota(
+            "q", "no-such-namespace", quota, field_manager="test", _content_type=apply
+        )
+    assert missing.value.status == 404
+
+
 def test_json_patch(batch: client.BatchV1Api, namespace: str) -> None:
     batch.create_namespaced_job(namespace, job_body("jp", duration="10s"))
     patched = batch.patch_namespaced_job(

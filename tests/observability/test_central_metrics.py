@@ -154,6 +154,7 @@ def test_a_retry_in_place_is_no_failover(store: Store) -> None:
         ("moving: resident channel reports failing: disk", "resident_failing"),
         ("moving: NodeLost in aws-us-east-1 on node n1", "infrastructure"),
         ("could not create Job in aws-us-east-1: unreachable", "create_failed"),
+        ("could not prepare namespace in aws-us-east-1: unreachable", "create_failed"),
         ("retrying: Job meridian-x-1 failed: exit code 1", None),
         ("Job meridian-x-1 created in aws-us-east-1", None),
     ],

@@ -70,7 +70,8 @@ def test_an_eci_virtual_node_plan_steers_the_pod_and_records_the_billed_size() -
 def test_a_fargate_plan_labels_the_pod_for_the_profile() -> None:
     config = ServerlessConfig.model_validate({"kind": "fargate"})
     plan = plan_burst(config, 300, 700 * 2**20)
-    job = _json(build_job("t1", _spec(), 1, "meridian", burst=plan))
+    # The profile selects every unit's namespace (`meridian-*`).
+    job = _json(build_job("t1", _spec(), 1, "meridian-ads", burst=plan))
     template = job["spec"]["template"]
     assert template["metadata"]["labels"]["meridian.io/capacity"] == "serverless"
     assert "nodeSelector" not in template["spec"]

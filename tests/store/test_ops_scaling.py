@@ -179,3 +179,15 @@ def test_scaling_decisions_and_water_levels(store: Store) -> None:
     history = store.water_level_history("r1", limit=2)
     assert [(w.level, w.cpu_requested) for w in history] == [(0.7, 4002), (0.6, 4001)]
     assert history[0].mem_allocatable == 64 * 2**30
+
+
+def test_an_orphan_names_the_namespace_its_job_is_in(store: Store) -> None:
+    store.record_orphan(
+        "r1", "ads-1-a1", task_id="ads-1", attempt=1, reason="down", at=T0, namespace="meridian-ads"
+    )
+    # A create that never answered: where it may have landed is not known.
+    store.record_orphan("r1", "ads-2-a1", task_id="ads-2", attempt=1, reason="lost", at=T0)
+    assert [(o.job_name, o.namespace) for o in store.list_orphans()] == [
+        ("ads-1-a1", "meridian-ads"),
+        ("ads-2-a1", None),
+    ]

@@ -21,6 +21,8 @@ from meridian.kube.contracts import (
     CreateJobInput,
     CreateJobResult,
     DeleteJobResult,
+    EnsureNamespaceInput,
+    EnsureNamespaceResult,
     JobObservation,
     JobPhase,
     JobRef,
@@ -33,6 +35,7 @@ from meridian.tasks.contracts import (
     RecordOrphanInput,
     RecordStatusInput,
     RecordStatusResult,
+    TaskProgress,
     TaskWorkflowInput,
     TaskWorkflowResult,
     UpdateSpecInput,
@@ -51,6 +54,9 @@ class FakeWorld:
     images: list[str] = field(default_factory=list)  # each created Job's image
     deleted: list[tuple[str, str]] = field(default_factory=list)
     orphans: list[tuple[str, str]] = field(default_factory=list)
+    # Every read and delete the workflow sent, and each fenced orphan (namespaces).
+    refs: list[JobRef] = field(default_factory=list)
+    orphan_records: list[RecordOrphanInput] = field(default_factory=list)
     records: list[RecordStatusInput] = field(default_factory=list)
     placements: list[PlaceTaskInput] = field(default_factory=list)
     specs: list[TaskSpec] = field(default_factory=list)
@@ -59,6 +65,10 @@ class FakeWorld:
     read_phase: dict[str, JobPhase] = field(default_factory=dict)  # job name -> phase on read
     no_capacity: bool = False  # placement finds no region at all
     forbidden: set[str] = field(default_factory=set)  # regions whose admission refuses Jobs
+    # Regions whose unit worker cannot set up a namespace (its RBAC forbids it). Elsewhere
+    # ensure_namespace answers, as a unit worker does from its cache without a request.
+    namespace_refused: set[str] = field(default_factory=set)
+    ensured: list[tuple[str, str]] = field(default_factory=list)  # (region, business unit)
     # Activity name -> gate: the activity waits until the gate opens (see `hold`).
     gates: dict[str, threading.Event] = field(default_factory=dict)
     waiting: set[str] = field(default_factory=set)  # activities waiting at a closed gate
@@ -108,6 +118,7 @@ class FakeWorld:
             # As activities/tasks.py does: a fenced Job rides along with its transition.
             if inp.orphan is not None:
                 world.orphans.append((inp.orphan.region, inp.orphan.job_name))
+                world.orphan_records.append(inp.orphan)
             world.records.append(inp)
             return RecordStatusResult(recorded=True)
 
@@ -120,6 +131,7 @@ class FakeWorld:
         @activity.defn(name="record_orphan")
         def record_orphan(inp: RecordOrphanInput) -> bool:
             world.orphans.append((inp.region, inp.job_name))
+            world.orphan_records.append(inp)
             return True
 
         @activity.defn(name="region_health")
@@ -129,6 +141,16 @@ class FakeWorld:
                 down=inp.region in world.down,
                 state="down" if inp.region in world.down else "up",
             )
+
+        @activity.defn(name="ensure_namespace")
+        def ensure_namespace(inp: EnsureNamespaceInput) -> EnsureNamespaceResult:
+            world._pass("ensure_namespace")
+            if inp.region in world.namespace_refused:
+                raise ApplicationError(
+                    "403 namespaces is forbidden", type="KubeForbidden", non_retryable=True
+                )
+            world.ensured.append((inp.region, inp.business_unit))
+            return EnsureNamespaceResult(namespace=f"meridian-{inp.business_unit}")
 
         @activity.defn(name="create_job")
         def create_job(inp: CreateJobInput) -> CreateJobResult:
@@ -147,10 +169,13 @@ class FakeWorld:
             world.jobs[(inp.region, name)] = JobPhase.PENDING
             world.created.append((inp.region, name))
             world.images.append(inp.spec.job.image)
-            return CreateJobResult(job_name=name, created=not existed)
+            # As the unit worker does: the unit's namespace unless the input names one.
+            namespace = inp.namespace or f"meridian-{inp.spec.business_unit}"
+            return CreateJobResult(job_name=name, created=not existed, namespace=namespace)
 
         @activity.defn(name="read_job")
         def read_job(ref: JobRef) -> JobObservation:
+            world.refs.append(ref)
             if ref.region in world.unreachable:
                 raise ApplicationError("connection refused", type="KubeUnavailable")
             phase = world.read_phase.get(ref.job_name) or world.jobs.get(
@@ -167,6 +192,7 @@ class FakeWorld:
 
         @activity.defn(name="delete_job")
         def delete_job(ref: JobRef) -> DeleteJobResult:
+            world.refs.append(ref)
             if ref.region in world.unreachable:
                 raise ApplicationError("connection refused", type="KubeUnavailable")
             existed = world.jobs.pop((ref.region, ref.job_name), None) is not None
@@ -179,6 +205,7 @@ class FakeWorld:
             update_spec,
             record_orphan,
             region_health,
+            ensure_namespace,
             create_job,
             read_job,
             delete_job,
@@ -234,13 +261,22 @@ def _executor() -> Any:
     return _EXECUTOR
 
 
-async def start(client: Client, queue: str, task_spec: TaskSpec, **timing: Any) -> Any:
-    task_id = f"t-{uuid.uuid4().hex[:10]}"
+async def start(
+    client: Client,
+    queue: str,
+    task_spec: TaskSpec,
+    *,
+    progress: TaskProgress | None = None,
+    task_id: str | None = None,
+    **timing: Any,
+) -> Any:
+    task_id = task_id or f"t-{uuid.uuid4().hex[:10]}"
     return await client.start_workflow(
         TASK_WORKFLOW,
         TaskWorkflowInput(
             task_id=task_id,
             spec=task_spec,
+            progress=progress,
             timing=WorkflowTiming(**{"backstop_seconds": 30.0, **timing}),
         ),
         id=task_id,

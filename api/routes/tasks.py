@@ -178,7 +178,13 @@ class StopBody(BaseModel):
 @router.post(
     "/{task_id}/stop",
     response_model=TaskPublic,
-    responses={404: {"description": NOT_FOUND}, **AMBIGUOUS, **NO_TEMPORAL},
+    responses={
+        404: {"description": NOT_FOUND},
+        **AMBIGUOUS,
+        **TOO_LARGE,
+        **UNREADABLE,
+        **NO_TEMPORAL,
+    },
 )
 async def stop_task(
     task_id: str,

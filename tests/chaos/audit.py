@@ -243,8 +243,8 @@ class Auditor:
                 params["cursor"] = cursor
             page = (await http.get("/v1/tasks", params=params)).json()
             for item in page["items"]:
-                if item["id"] in ids:
-                    found[item["id"]] = item
+                if item["workflow_id"] in ids:  # the harness names tasks by it
+                    found[item["workflow_id"]] = item
             cursor = page.get("next_cursor")
             if not cursor:
                 return found

@@ -93,7 +93,8 @@ async def submit(http: httpx.AsyncClient, bodies: list[dict[str, Any]]) -> list[
             await asyncio.sleep(0.5)
         else:
             raise AssertionError(f"could not submit {body['id']}")
-        ids.append(str(body["id"]))
+        assert response is not None
+        ids.append(str(response.json()["workflow_id"]))  # as submit_all names tasks
     return ids
 
 

@@ -7,6 +7,7 @@ import time
 
 from kubesim.control import AsyncKubesimControl
 from meridian.tasks.contracts import QUERY_STATE, TaskProgress
+from meridian.tasks.spec import job_name_for
 from tests.chaos.audit import NAMESPACE, Auditor, Clusters, DuplicateWatch, expect, orphans_of
 from tests.chaos.conftest import submit_all, uid
 from tests.chaos.helpers import PRIMARY, events, preferring, resident, wait_until
@@ -32,7 +33,7 @@ async def _start_residents(engine: Engine, prefix: str, n: int) -> list[str]:
 
 
 async def _pod_name(clusters: Clusters, task_id: str, attempt: int = 1) -> str:
-    pods = await asyncio.to_thread(clusters.pods_of, PRIMARY, f"{task_id}-a{attempt}")
+    pods = await asyncio.to_thread(clusters.pods_of, PRIMARY, job_name_for(task_id, attempt))
     return str(pods[0].metadata.name)
 
 

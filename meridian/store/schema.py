@@ -54,8 +54,9 @@ class TaskRow(Base):
         Index("ix_tasks_region_status", "region", "status"),
         Index("ix_tasks_business_unit", "business_unit"),
         Index("ix_tasks_created_at_id", "created_at", "id"),
-        # Public ids and idempotency keys are scoped per business unit.
-        UniqueConstraint("business_unit", "public_id", name="uq_tasks_business_unit_public_id"),
+        # Public ids and idempotency keys are scoped per business unit. The public id
+        # first: the index also serves an admin's lookup of a bare id across units.
+        UniqueConstraint("public_id", "business_unit", name="uq_tasks_public_id_business_unit"),
         UniqueConstraint(
             "business_unit", "idempotency_key", name="uq_tasks_business_unit_idempotency_key"
         ),

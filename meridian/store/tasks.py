@@ -67,15 +67,21 @@ class TaskStore:
             if existing is None and idempotency_key is not None:
                 existing = _in_unit(session, unit, TaskRow.idempotency_key == idempotency_key)
             if existing is None:
-                holder = session.get(TaskRow, task_id)
-                if holder is not None:  # another unit's (or another public id's) key
+                # Found by its key alone: a twin committed between the reads above (READ
+                # COMMITTED), or the key is another unit's (or another id's) and is not
+                # to be handed out.
+                existing = session.get(TaskRow, task_id)
+                if existing is not None and (existing.business_unit, existing.public_id) != (
+                    unit,
+                    public_id,
+                ):
                     raise TaskConflictError(task_id, f"task key {task_id!r} is taken")
-            elif existing.spec_hash != digest:
-                raise TaskConflictError(
-                    existing.id,
-                    f"task {existing.public_id!r} already exists with a different spec",
-                )
-            else:
+            if existing is not None:
+                if existing.spec_hash != digest:
+                    raise TaskConflictError(
+                        existing.id,
+                        f"task {existing.public_id!r} already exists with a different spec",
+                    )
                 return CreateOutcome(task=task_record(existing), created=False)
             if admit is not None:
                 admit(session)

@@ -39,8 +39,10 @@ def upgrade() -> None:
     with op.batch_alter_table("tasks") as batch:
         batch.alter_column("public_id", existing_type=sa.String(63), nullable=False)
         batch.drop_constraint("uq_tasks_idempotency_key", type_="unique")
+        # The public id first: the index also serves an admin's lookup of a bare id in
+        # every unit.
         batch.create_unique_constraint(
-            "uq_tasks_business_unit_public_id", ["business_unit", "public_id"]
+            "uq_tasks_public_id_business_unit", ["public_id", "business_unit"]
         )
         batch.create_unique_constraint(
             "uq_tasks_business_unit_idempotency_key", ["business_unit", "idempotency_key"]
@@ -51,6 +53,6 @@ def downgrade() -> None:
     # Only possible while no two units share an id or a key; the unique index says so.
     with op.batch_alter_table("tasks") as batch:
         batch.drop_constraint("uq_tasks_business_unit_idempotency_key", type_="unique")
-        batch.drop_constraint("uq_tasks_business_unit_public_id", type_="unique")
+        batch.drop_constraint("uq_tasks_public_id_business_unit", type_="unique")
         batch.create_unique_constraint("uq_tasks_idempotency_key", ["idempotency_key"])
         batch.drop_column("public_id")

@@ -145,13 +145,11 @@ def uid(prefix: str) -> str:
 
 
 async def submit_all(engine: Engine, bodies: list[dict[str, Any]]) -> list[str]:
-    """Submit concurrently (as many clients would); every one must be accepted. The
-    tasks' workflow ids: what Jobs are labelled with and Temporal knows, and what the
-    API takes in paths as well as the id."""
+    """Submit concurrently (as many clients would); every one must be accepted."""
     responses = await asyncio.gather(*(engine.submit(b) for b in bodies))
     for body, response in zip(bodies, responses, strict=True):
         assert response.status_code == 201, (body.get("id"), response.text)
-    return [str(r.json()["workflow_id"]) for r in responses]
+    return [str(r.json()["id"]) for r in responses]
 
 
 async def wait_all(
@@ -160,4 +158,4 @@ async def wait_all(
     results = await asyncio.gather(
         *(engine.wait_status(t, *statuses, timeout=timeout) for t in task_ids)
     )
-    return {t["workflow_id"]: t for t in results}
+    return {t["id"]: t for t in results}

@@ -45,7 +45,12 @@ class PlacementPublic(BaseModel):
 
 
 class TaskPublic(BaseModel):
+    """`id` is the task's id within its business unit (what paths take); `workflow_id`
+    is unique across units: the Temporal workflow id (`temporal workflow describe -w`)
+    and the value of its Jobs' `meridian.io/task-id` label."""
+
     id: str
+    workflow_id: str
     name: str
     business_unit: str
     kind: TaskKind
@@ -72,7 +77,8 @@ class TaskPublic(BaseModel):
                 }
             )
         return cls(
-            id=task.id,
+            id=task.public_id,
+            workflow_id=task.id,
             name=task.name,
             business_unit=task.business_unit,
             kind=task.kind,
@@ -125,6 +131,7 @@ class TaskEventPublic(BaseModel):
 
 class TaskEventList(BaseModel):
     task_id: str
+    workflow_id: str
     items: list[TaskEventPublic]
 
 
@@ -136,6 +143,7 @@ class PlacementDecisionPublic(BaseModel):
 
 class PlacementTable(BaseModel):
     task_id: str
+    workflow_id: str
     chosen: str | None
     reason: str | None
     candidates: list[dict[str, Any]] = Field(default_factory=list)

@@ -31,6 +31,7 @@ from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
 from bench.system import cli_headers
+from meridian.tasks.keys import task_key
 
 NAMESPACE = "meridian"
 
@@ -180,7 +181,9 @@ def measure_failover(
     ):
         regions = [r["name"] for r in http.get("/v1/regions").json()["items"]]
         if kubeconfig is not None:
-            sampler = _JobSampler(str(kubeconfig), regions, set(ids))
+            # The Jobs' task-id label is the task's key (its workflow id), not its id.
+            keys = {task_key(business_unit, task_id) for task_id in ids}
+            sampler = _JobSampler(str(kubeconfig), regions, keys)
         started = time.monotonic()
         for task_id in ids:
             response = http.post("/v1/tasks", json=_body(task_id, region, kind, business_unit))

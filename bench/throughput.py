@@ -33,6 +33,7 @@ import httpx
 
 from bench.jobwatch import JobCompletionWatcher
 from bench.stats import summary
+from meridian.tasks.keys import task_key
 
 TERMINAL = {"SUCCEEDED", "FAILED", "STOPPED"}
 # Rotate the data sources so placement spreads the work over the dev regions.
@@ -44,11 +45,19 @@ DATA_SOURCES = [
 ]
 
 
+BUSINESS_UNIT = "bench"
+
+
+def workflow_id(task_id: str) -> str:
+    """What the Jobs' task-id label (read by the Job watcher) names a bench task by."""
+    return task_key(BUSINESS_UNIT, task_id)
+
+
 def task_body(task_id: str, i: int, duration: str = "1s") -> dict[str, Any]:
     return {
         "id": task_id,
         "name": "bench",
-        "business_unit": "bench",
+        "business_unit": BUSINESS_UNIT,
         "kind": "batch",
         "data_source": DATA_SOURCES[i % len(DATA_SOURCES)],
         "job": {
@@ -178,7 +187,7 @@ class SucceededPoller:
             (at, s.task_id)
             for s in self.samples
             if s.task_id not in self.seen
-            and (at := self.watcher.completion_of_task(s.task_id)) is not None
+            and (at := self.watcher.completion_of_task(workflow_id(s.task_id))) is not None
         ]
         return [task_id for _, task_id in sorted(done)[: self.singles]]
 
@@ -311,7 +320,7 @@ def figures(result: RunResult, watcher: JobCompletionWatcher) -> dict[str, Any]:
     n = len(result.samples)
     elapsed = max(1e-9, result.last_finished - result.first_sent)
     jobs = watcher.completed_jobs_per_task()
-    ids = {s.task_id for s in result.samples}
+    ids = {workflow_id(s.task_id) for s in result.samples}
     return {
         "tasks": n,
         "elapsed_s": round(elapsed, 2),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Header, HTTPException, Query, Response, status
 from pydantic import BaseModel, Field
@@ -39,6 +39,16 @@ router = APIRouter(
 )
 ID_CONFLICT = "a task with this id (or Idempotency-Key) exists with a different body"
 TEMPORAL_DOWN = "Temporal is unavailable; the task is recorded, retry to start it"
+
+
+# An admin's way to name whose task a path's id is (see api/tenancy.py).
+UnitQuery = Annotated[
+    str | None,
+    Query(description="admin only: the business unit whose task the id is (ids are per unit)"),
+]
+AMBIGUOUS: dict[int | str, dict[str, Any]] = {
+    409: {"description": "admin: the id is used by several units; name one"}
+}
 
 
 def _not_found() -> HTTPException:
@@ -118,10 +128,17 @@ async def list_tasks(
     return TaskList(items=[TaskPublic.of(t) for t in page.items], next_cursor=page.next_cursor)
 
 
-@router.get("/{task_id}", response_model=TaskPublic, responses={404: {"description": NOT_FOUND}})
-async def get_task(task_id: str, state: StateDep, principal: PrincipalDep) -> TaskPublic:
+@router.get(
+    "/{task_id}",
+    response_model=TaskPublic,
+    responses={404: {"description": NOT_FOUND}, **AMBIGUOUS},
+)
+async def get_task(
+    task_id: str, state: StateDep, principal: PrincipalDep, business_unit: UnitQuery = None
+) -> TaskPublic:
+    """`task_id` is the id within the caller's business unit, or the task's workflow id."""
     # A read of the database alone: it answers while Temporal is still coming up.
-    return TaskPublic.of(await visible_task(state.store, principal, task_id))
+    return TaskPublic.of(await visible_task(state.store, principal, task_id, business_unit))
 
 
 @router.post(
@@ -129,17 +146,21 @@ async def get_task(task_id: str, state: StateDep, principal: PrincipalDep) -> Ta
     response_model=TaskPublic,
     responses={
         404: {"description": NOT_FOUND},
-        409: {"description": "not PENDING"},
+        409: {"description": "not PENDING, or (admin) the id is used by several units"},
         **TOO_MANY,
         **NO_TEMPORAL,
     },
 )
 async def start_task(
-    task_id: str, service: ServiceDep, state: StateDep, principal: PrincipalDep
+    task_id: str,
+    service: ServiceDep,
+    state: StateDep,
+    principal: PrincipalDep,
+    business_unit: UnitQuery = None,
 ) -> TaskPublic:
-    await visible_task(state.store, principal, task_id)
+    task = await visible_task(state.store, principal, task_id, business_unit)
     try:
-        return TaskPublic.of(await service.start(task_id))
+        return TaskPublic.of(await service.start(task.id))
     except TaskNotFound as exc:
         raise _not_found() from exc
     except TaskStateConflict as exc:
@@ -157,7 +178,13 @@ class StopBody(BaseModel):
 @router.post(
     "/{task_id}/stop",
     response_model=TaskPublic,
-    responses={404: {"description": NOT_FOUND}, **NO_TEMPORAL},
+    responses={
+        404: {"description": NOT_FOUND},
+        **AMBIGUOUS,
+        **TOO_LARGE,
+        **UNREADABLE,
+        **NO_TEMPORAL,
+    },
 )
 async def stop_task(
     task_id: str,
@@ -165,12 +192,13 @@ async def stop_task(
     state: StateDep,
     principal: PrincipalDep,
     body: Annotated[StopBody | None, Body()] = None,
+    business_unit: UnitQuery = None,
 ) -> TaskPublic:
     """Idempotent: deletes the Job and ends the task STOPPED."""
-    await visible_task(state.store, principal, task_id)
+    task = await visible_task(state.store, principal, task_id, business_unit)
     reason = {"reason": body.reason} if body is not None and body.reason else {}
     try:
-        return TaskPublic.of(await service.stop(task_id, **reason))
+        return TaskPublic.of(await service.stop(task.id, **reason))
     except TaskNotFound as exc:
         raise _not_found() from exc
     except TemporalUnavailable as exc:
@@ -182,21 +210,26 @@ async def stop_task(
     response_model=TaskPublic,
     responses={
         404: {"description": NOT_FOUND},
-        409: {"description": "finished"},
+        409: {"description": "finished, or (admin) the id is used by several units"},
         **TOO_LARGE,
         **UNREADABLE,
         **NO_TEMPORAL,
     },
 )
 async def modify_task(
-    task_id: str, patch: TaskPatch, service: ServiceDep, state: StateDep, principal: PrincipalDep
+    task_id: str,
+    patch: TaskPatch,
+    service: ServiceDep,
+    state: StateDep,
+    principal: PrincipalDep,
+    business_unit: UnitQuery = None,
 ) -> TaskPublic:
     """Merge a partial body into the task (a JSON merge patch, see TaskPatch): given fields
     are applied, objects and maps merge, a null map value removes the key, lists replace.
     A running task whose Job changed gets a new Job."""
-    await visible_task(state.store, principal, task_id)
+    task = await visible_task(state.store, principal, task_id, business_unit)
     try:
-        return TaskPublic.of(await service.modify(task_id, patch))
+        return TaskPublic.of(await service.modify(task.id, patch))
     except TaskNotFound as exc:
         raise _not_found() from exc
     except TaskStateConflict as exc:
@@ -208,26 +241,37 @@ async def modify_task(
 
 
 @router.get(
-    "/{task_id}/events", response_model=TaskEventList, responses={404: {"description": NOT_FOUND}}
+    "/{task_id}/events",
+    response_model=TaskEventList,
+    responses={404: {"description": NOT_FOUND}, **AMBIGUOUS},
 )
-async def task_events(task_id: str, state: StateDep, principal: PrincipalDep) -> TaskEventList:
-    await visible_task(state.store, principal, task_id)
-    events = await asyncio.to_thread(state.store.list_events, task_id)
-    return TaskEventList(task_id=task_id, items=[TaskEventPublic.of(e) for e in events])
+async def task_events(
+    task_id: str, state: StateDep, principal: PrincipalDep, business_unit: UnitQuery = None
+) -> TaskEventList:
+    task = await visible_task(state.store, principal, task_id, business_unit)
+    events = await asyncio.to_thread(state.store.list_events, task.id)
+    return TaskEventList(
+        task_id=task.public_id,
+        workflow_id=task.id,
+        items=[TaskEventPublic.of(e) for e in events],
+    )
 
 
 @router.get(
     "/{task_id}/placement",
     response_model=PlacementTable,
-    responses={404: {"description": NOT_FOUND}},
+    responses={404: {"description": NOT_FOUND}, **AMBIGUOUS},
 )
-async def task_placement(task_id: str, state: StateDep, principal: PrincipalDep) -> PlacementTable:
+async def task_placement(
+    task_id: str, state: StateDep, principal: PrincipalDep, business_unit: UnitQuery = None
+) -> PlacementTable:
     """The full table of the latest decision: every candidate's scores, every filter reason."""
-    await visible_task(state.store, principal, task_id)
-    history = await asyncio.to_thread(state.store.list_placements, task_id)
+    task = await visible_task(state.store, principal, task_id, business_unit)
+    history = await asyncio.to_thread(state.store.list_placements, task.id)
     latest = history[-1].decision if history else {}
     return PlacementTable(
-        task_id=task_id,
+        task_id=task.public_id,
+        workflow_id=task.id,
         chosen=latest.get("chosen"),
         reason=latest.get("reason"),
         candidates=list(latest.get("candidates") or []),

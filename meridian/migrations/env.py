@@ -52,11 +52,13 @@ def run_online() -> None:
         return
     # CLI use: the same engine set-up (pragmas, isolation level) as the application.
     from meridian.store.db import Database
+    from meridian.store.migrate import migrating
 
     database = Database(_cli_url())
     try:
-        with database.write_engine.begin() as cli_connection:
-            _run(cli_connection)
+        with database.write_engine.connect() as cli_connection:
+            with migrating(database, cli_connection):
+                _run(cli_connection)
     finally:
         database.dispose()
 

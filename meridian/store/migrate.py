@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 
 from meridian.store.db import Database
 
@@ -36,7 +38,7 @@ def upgrade_to_head(db: Database) -> None:
                 raise TimeoutError("another process holds the migration lock")
             connection.commit()
         try:
-            with connection.begin():
+            with migrating(db, connection):
                 config.attributes["connection"] = connection
                 command.upgrade(config, "head")
         finally:
@@ -45,6 +47,33 @@ def upgrade_to_head(db: Database) -> None:
                     text("SELECT RELEASE_LOCK(:name)"), {"name": MYSQL_MIGRATION_LOCK}
                 )
                 connection.commit()
+
+
+@contextmanager
+def migrating(db: Database, connection: Connection) -> Iterator[None]:
+    """The transaction a migration runs in (the API's start-up and the alembic CLI).
+
+    On SQLite, Alembic's batch mode rebuilds a table (new table, copy, drop the old one),
+    and with foreign keys on, dropping `tasks` would cascade and delete every task's
+    events and placements. The pragma is a no-op inside a transaction, so it is turned
+    off on the bare connection before the transaction begins, what it let through is
+    checked before the commit, and it is turned back on before the connection returns
+    to the pool."""
+    if db.is_mysql:
+        with connection.begin():
+            yield
+        return
+    dbapi = connection.connection.dbapi_connection
+    assert dbapi is not None
+    dbapi.execute("PRAGMA foreign_keys=OFF")
+    try:
+        with connection.begin():
+            yield
+            broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+            if broken:
+                raise RuntimeError(f"the migration broke foreign keys: {broken[:5]}")
+    finally:
+        dbapi.execute("PRAGMA foreign_keys=ON")
 
 
 def current_revision(db: Database) -> str | None:

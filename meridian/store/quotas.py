@@ -14,7 +14,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from meridian.store.db import Database
@@ -48,6 +48,7 @@ class QuotaStore:
         spec: TaskSpec,
         *,
         status: TaskStatus,
+        public_id: str | None = None,
         idempotency_key: str | None = None,
         admit: Callable[[Session], None] | None = None,
     ) -> CreateOutcome:
@@ -68,6 +69,7 @@ class QuotaStore:
         spec: TaskSpec,
         *,
         status: TaskStatus,
+        public_id: str | None = None,
         idempotency_key: str | None,
         quotas: QuotaSettings,
     ) -> CreateOutcome:
@@ -86,7 +88,7 @@ class QuotaStore:
             if quota.submissions_per_second is None and not counts:
                 return
             admission = self._lock_unit(session, unit, quota)
-            if _exists(session, task_id, idempotency_key):
+            if _exists(session, unit, task_id, public_id or task_id, idempotency_key):
                 # A twin request committed it while this one waited for the lock: the
                 # insert now conflicts, and create_task's retry returns that task.
                 return
@@ -98,7 +100,12 @@ class QuotaStore:
                 )
 
         return self.create_task(
-            task_id, spec, status=status, idempotency_key=idempotency_key, admit=admit
+            task_id,
+            spec,
+            status=status,
+            public_id=public_id,
+            idempotency_key=idempotency_key,
+            admit=admit,
         )
 
     def start_within_quota(self, t: Transition, *, quotas: QuotaSettings) -> bool:
@@ -164,10 +171,13 @@ class QuotaStore:
         row.refilled_at = taken.bucket.refilled_at
 
 
-def _exists(session: Session, task_id: str, idempotency_key: str | None) -> bool:
-    match = TaskRow.id == task_id
+def _exists(
+    session: Session, unit: str, task_id: str, public_id: str, idempotency_key: str | None
+) -> bool:
+    in_unit = TaskRow.public_id == public_id
     if idempotency_key is not None:
-        match = or_(match, TaskRow.idempotency_key == idempotency_key)
+        in_unit = or_(in_unit, TaskRow.idempotency_key == idempotency_key)
+    match = or_(TaskRow.id == task_id, and_(TaskRow.business_unit == unit, in_unit))
     return session.scalar(select(TaskRow.id).where(match).limit(1)) is not None
 
 

@@ -31,7 +31,11 @@ class _Record(BaseModel):
 
 
 class TaskRecord(_Record):
+    """`id` is the task key (meridian/tasks/keys.py: the workflow id, unique across
+    units); `public_id` is the id its business unit knows it by."""
+
     id: str
+    public_id: str
     name: str
     business_unit: str
     kind: TaskKind

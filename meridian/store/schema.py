@@ -54,10 +54,19 @@ class TaskRow(Base):
         Index("ix_tasks_region_status", "region", "status"),
         Index("ix_tasks_business_unit", "business_unit"),
         Index("ix_tasks_created_at_id", "created_at", "id"),
+        # Public ids and idempotency keys are scoped per business unit. The public id
+        # first: the index also serves an admin's lookup of a bare id across units.
+        UniqueConstraint("public_id", "business_unit", name="uq_tasks_public_id_business_unit"),
+        UniqueConstraint(
+            "business_unit", "idempotency_key", name="uq_tasks_business_unit_idempotency_key"
+        ),
         MYSQL_TABLE_ARGS,
     )
 
+    # The task key (meridian/tasks/keys.py): unique across units, the workflow id.
     id: Mapped[str] = mapped_column(String(63), primary_key=True)
+    # The id the unit knows the task by (API paths and answers); unique within the unit.
+    public_id: Mapped[str] = mapped_column(String(63))
     name: Mapped[str] = mapped_column(String(200))
     business_unit: Mapped[str] = mapped_column(String(63))
     kind: Mapped[str] = mapped_column(String(16))
@@ -65,7 +74,7 @@ class TaskRow(Base):
     spec: Mapped[dict[str, Any]] = mapped_column(JSONText())
     spec_hash: Mapped[str] = mapped_column(String(64))
     # 255 utf8mb4 characters stay under InnoDB's 3072-byte index key limit.
-    idempotency_key: Mapped[str | None] = mapped_column(String(255), unique=True)
+    idempotency_key: Mapped[str | None] = mapped_column(String(255))
     region: Mapped[str | None] = mapped_column(String(64))
     job_name: Mapped[str | None] = mapped_column(String(128))
     attempt: Mapped[int] = mapped_column(Integer, default=0)

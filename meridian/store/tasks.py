@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from meridian.store.canonical import spec_hash
@@ -42,30 +42,45 @@ class TaskStore:
         spec: TaskSpec,
         *,
         status: TaskStatus,
+        public_id: str | None = None,
         idempotency_key: str | None = None,
         admit: Callable[[Session], None] | None = None,
     ) -> CreateOutcome:
-        """Create the task, or return the one that already has this id or key.
+        """Create the task, or return the one its unit already has with this id or key.
 
-        The same spec again gives `created=False`; a different spec raises
-        `TaskConflictError`. An idempotency key that is already taken maps to its task
-        even when `task_id` differs (callers generate ids for keyed requests).
+        `task_id` is the task key (meridian/tasks/keys.py), `public_id` the id the unit
+        knows it by (`task_id` when not given). The same spec again gives
+        `created=False`; a different spec raises `TaskConflictError`. An idempotency key
+        that the unit already used maps to its task even when the ids differ (callers
+        generate ids for keyed requests). Ids and keys of other units are never matched:
+        a key that another unit's task already holds is a conflict, not that task.
         `admit` runs in the same transaction just before a new task is inserted, and may
         refuse it by raising (the quotas, meridian/store/quotas.py).
         """
         body = spec.model_dump(mode="json")
         digest = spec_hash(spec)
+        unit = spec.business_unit
+        public_id = public_id or task_id
 
         def work(session: Session) -> CreateOutcome:
-            existing = session.get(TaskRow, task_id)
+            existing = _in_unit(session, unit, TaskRow.public_id == public_id)
             if existing is None and idempotency_key is not None:
-                existing = session.scalars(
-                    select(TaskRow).where(TaskRow.idempotency_key == idempotency_key)
-                ).one_or_none()
+                existing = _in_unit(session, unit, TaskRow.idempotency_key == idempotency_key)
+            if existing is None:
+                # Found by its key alone: a twin committed between the reads above (READ
+                # COMMITTED), or the key is another unit's (or another id's) and is not
+                # to be handed out.
+                existing = session.get(TaskRow, task_id)
+                if existing is not None and (existing.business_unit, existing.public_id) != (
+                    unit,
+                    public_id,
+                ):
+                    raise TaskConflictError(task_id, f"task key {task_id!r} is taken")
             if existing is not None:
                 if existing.spec_hash != digest:
                     raise TaskConflictError(
-                        existing.id, f"task {existing.id!r} already exists with a different spec"
+                        existing.id,
+                        f"task {existing.public_id!r} already exists with a different spec",
                     )
                 return CreateOutcome(task=task_record(existing), created=False)
             if admit is not None:
@@ -73,8 +88,9 @@ class TaskStore:
             now = ensure_aware(self._clock())
             row = TaskRow(
                 id=task_id,
+                public_id=public_id,
                 name=spec.name,
-                business_unit=spec.business_unit,
+                business_unit=unit,
                 kind=spec.kind.value,
                 status=status.value,
                 spec=body,
@@ -94,15 +110,35 @@ class TaskStore:
         return self._db.run_write(work)
 
     def get_task(self, task_id: str) -> TaskRecord | None:
+        """By task key (the workflow id)."""
         with self._db.read() as session:
             row = session.get(TaskRow, task_id)
             return task_record(row) if row is not None else None
 
-    def get_by_idempotency_key(self, key: str) -> TaskRecord | None:
+    def get_unit_task(self, business_unit: str, public_id: str) -> TaskRecord | None:
+        """By the id the unit knows it by."""
         with self._db.read() as session:
-            row = session.scalars(
-                select(TaskRow).where(TaskRow.idempotency_key == key)
-            ).one_or_none()
+            row = _in_unit(session, business_unit, TaskRow.public_id == public_id)
+            return task_record(row) if row is not None else None
+
+    def find_tasks(self, ref: str, *, business_unit: str | None = None) -> list[TaskRecord]:
+        """The tasks a caller may mean by `ref`: those with this public id (in
+        `business_unit`, or in every unit), or failing any, the one with this key.
+        Several only when units share the public id and no unit was named."""
+        by_public = select(TaskRow).where(TaskRow.public_id == ref)
+        by_key = select(TaskRow).where(TaskRow.id == ref)
+        if business_unit is not None:
+            by_public = by_public.where(TaskRow.business_unit == business_unit)
+            by_key = by_key.where(TaskRow.business_unit == business_unit)
+        with self._db.read() as session:
+            rows = list(session.scalars(by_public.order_by(TaskRow.business_unit).limit(50)))
+            if not rows:
+                rows = list(session.scalars(by_key))
+            return [task_record(row) for row in rows]
+
+    def get_by_idempotency_key(self, business_unit: str, key: str) -> TaskRecord | None:
+        with self._db.read() as session:
+            row = _in_unit(session, business_unit, TaskRow.idempotency_key == key)
             return task_record(row) if row is not None else None
 
     def list_tasks(
@@ -348,6 +384,14 @@ class TaskStore:
             return [(str(s), str(u), int(n)) for s, u, n in session.execute(query)]
 
 
+def _in_unit(session: Session, business_unit: str, match: ColumnElement[bool]) -> TaskRow | None:
+    """The unit's task that `match` names (public id and idempotency key are unique per
+    unit, so at most one)."""
+    return session.scalars(
+        select(TaskRow).where(TaskRow.business_unit == business_unit, match)
+    ).one_or_none()
+
+
 def _locked_task(session: Session, task_id: str) -> TaskRow:
     row = session.get(TaskRow, task_id, with_for_update=True)
     if row is None:
@@ -414,6 +458,7 @@ def _apply_transition(row: TaskRow, t: Transition) -> None:
 def task_record(row: TaskRow) -> TaskRecord:
     return TaskRecord(
         id=row.id,
+        public_id=row.public_id,
         name=row.name,
         business_unit=row.business_unit,
         kind=TaskKind(row.kind),

@@ -1,8 +1,12 @@
 """What the REST API does to tasks: the database and Temporal, kept in agreement.
 
 The task row is written first (so nothing submitted is ever lost), then its workflow is
-started with the task id as workflow id: starting twice is harmless, so a client that
+started with the task key as workflow id: starting twice is harmless, so a client that
 retries after a timeout converges on one task, one workflow and one Job.
+
+The public id a unit chooses (or is given) is scoped to that unit; the key, derived from
+both (meridian/tasks/keys.py), is unique across units. Every method but `submit` takes
+the key: the API resolves a public id to its task first (api/tenancy.py).
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ from meridian.tasks.contracts import (
     StopRequest,
     TaskWorkflowInput,
 )
+from meridian.tasks.keys import task_key
 from meridian.tasks.policy import policy_errors, string_errors
 from meridian.tasks.spec import FieldError, TaskPatch, TaskSpec, TaskStatus, limit_errors
 from meridian.tasks.timing import WorkflowTiming
@@ -166,7 +171,9 @@ def timing_from(settings: Settings) -> WorkflowTiming:
 async def start_task_workflow(
     client: Client, settings: Settings, task_id: str, spec: TaskSpec
 ) -> bool:
-    """Start the task's workflow, or find it running: safe to call any number of times.
+    """Start the workflow of the task whose key is `task_id` (the workflow id), or find it
+    running: safe to call any number of times. Its MeridianBusinessUnit search attribute
+    is what the Temporal UI filters a unit's tasks by.
 
     False when a workflow with this id already ran and closed (it is not run again)."""
     attributes = TypedSearchAttributes(
@@ -234,7 +241,8 @@ class TaskService:
     async def submit(
         self, spec: TaskSpec, *, task_id: str | None, start: bool, idempotency_key: str | None
     ) -> tuple[TaskRecord, bool]:
-        """Create (or find) the task and start it; (task, created).
+        """Create (or find) the task and start it; (task, created). `task_id` is the
+        public id, within the spec's business unit (generated when None).
 
         Raises SpecInvalid, storing nothing, when the spec fails `check_spec` or the task
         alone asks for more than its unit's quotas; QuotaExceeded (from
@@ -242,17 +250,21 @@ class TaskService:
         that exists already is found, never refused by a quota.
         """
         check_spec(spec, self.catalog, self.regions, policy=self.settings.policy)
+        unit = spec.business_unit
         if task_id is None and idempotency_key:
-            existing = await asyncio.to_thread(self.store.get_by_idempotency_key, idempotency_key)
-            task_id = existing.id if existing is not None else None
-        task_id = task_id or new_task_id()
+            existing = await asyncio.to_thread(
+                self.store.get_by_idempotency_key, unit, idempotency_key
+            )
+            task_id = existing.public_id if existing is not None else None
+        public_id = task_id or new_task_id()
         status = TaskStatus.SCHEDULING if start else TaskStatus.PENDING
         try:
             outcome = await asyncio.to_thread(
                 self.store.create_task_within_quota,
-                task_id,
+                task_key(unit, public_id),
                 spec,
                 status=status,
+                public_id=public_id,
                 idempotency_key=idempotency_key,
                 quotas=self.settings.quotas,
             )

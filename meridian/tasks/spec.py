@@ -33,6 +33,8 @@ from meridian.quantity import parse_cpu_millis, parse_memory_bytes
 from meridian.regions.providers import Provider
 
 DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+# What a Job name may not hold (job_name_for turns each run of it into one "-").
+NOT_IN_LABEL = re.compile(r"[^a-z0-9-]+")
 DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 DNS1123_SUBDOMAIN_MAX = 253
 # A key of a Secret's data, as Kubernetes' IsConfigMapKey accepts it.
@@ -44,8 +46,9 @@ LABEL_KEY = re.compile(
 )
 LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$")
 
-# Task ids become workflow ids, the value of the Jobs' task-id label (63 characters at
-# most, Kubernetes' label limit) and the prefix of Job names (see job_name_for).
+# A public task id is a DNS-1123 label of 63 characters at most. With its business unit
+# it makes the task key (meridian/tasks/keys.py): the workflow id, the value of the Jobs'
+# task-id label (Kubernetes' label limit, 63) and the start of Job names (job_name_for).
 TASK_ID_MAX = 63
 JOB_NAME_MAX = 63  # a Job's name is also the value of its pods' job-name label
 
@@ -565,17 +568,22 @@ def validate_task_id(value: str) -> str:
 def job_name_for(task_id: str, attempt: int) -> str:
     """Deterministic Job name: a retried create of the same attempt meets 409, not a twin.
 
-    `<id>-a<attempt>` when it fits in 63 characters; a longer id is cut and followed by
-    a hash of the whole id, so two long ids sharing a prefix still get distinct names.
-    Nothing parses the name back: the Job's labels carry the task id and attempt.
+    `task_id` is the task's key (meridian/tasks/keys.py). `<key>-a<attempt>` when the key
+    is a DNS-1123 label and the name fits in 63 characters (tasks from before ids were
+    scoped per unit: their names stay as they were). Otherwise the key is made a label
+    (lowercase, `-` for anything else, such as the dot after the business unit), cut to
+    fit, and followed by a hash of the whole key: two keys that read alike once made a
+    label, or share a long prefix, still get distinct names. Nothing parses the name
+    back: the Job's labels carry the task key and attempt.
     """
     suffix = f"-a{attempt}"
     name = f"{task_id}{suffix}"
-    if len(name) <= JOB_NAME_MAX:
+    if len(name) <= JOB_NAME_MAX and DNS1123_LABEL.match(task_id):
         return name
     digest = hashlib.sha256(task_id.encode()).hexdigest()[:8]
     keep = JOB_NAME_MAX - len(suffix) - len(digest) - 1
-    return f"{task_id[:keep].rstrip('-')}-{digest}{suffix}"
+    readable = NOT_IN_LABEL.sub("-", task_id.lower())[:keep].strip("-")
+    return f"{readable}-{digest}{suffix}" if readable else f"{digest}{suffix}"
 
 
 def json_merge_patch(target: Any, patch: Any) -> Any:

@@ -144,7 +144,7 @@ async def test_no_audit_no_action(stage: Stage, as_: dict[str, dict[str, str]]) 
     refused = await stage.http.post("/v1/tasks", json=body("x", start=True), headers=as_[ADS])
     assert refused.status_code == 503
     assert "audit" in refused.json()["detail"]
-    assert stage.store.get_task("x") is None and stage.temporal.started == []
+    assert stage.store.find_tasks("x") == [] and stage.temporal.started == []
 
 
 async def test_only_admins_read_the_audit_log(stage: Stage, as_: dict[str, dict[str, str]]) -> None:

@@ -21,7 +21,7 @@ from tests.support import local_key, token_headers
 ADS, BANK = "ads", "bank"
 
 
-def body(task_id: str, **overrides: Any) -> dict[str, Any]:
+def body(task_id: str | None, **overrides: Any) -> dict[str, Any]:
     return {
         "id": task_id,
         "name": "etl",
@@ -48,13 +48,13 @@ def as_(tmp_path: Path) -> dict[str, dict[str, str]]:
     }
 
 
-async def snapshot(stage: Stage, task_id: str) -> tuple[Any, ...]:
-    task = stage.store.get_task(task_id)
+async def snapshot(stage: Stage, unit: str, task_id: str) -> tuple[Any, ...]:
+    task = stage.store.get_unit_task(unit, task_id)
     assert task is not None
     return (
         task.status,
         task.spec.model_dump(),
-        len(stage.store.list_events(task_id)),
+        len(stage.store.list_events(task.id)),
         list(stage.temporal.started),
         list(stage.temporal.signals),
     )
@@ -71,13 +71,13 @@ async def test_a_unit_sees_and_acts_on_its_own_tasks_only(
     assert (await http.post("/v1/tasks", json=body("bank-1"), headers=as_[BANK])).status_code == 201
     stolen = await http.post("/v1/tasks", json=body("ads-2", business_unit=BANK), headers=as_[ADS])
     assert stolen.status_code == 403 and BANK in stolen.json()["detail"]
-    assert stage.store.get_task("ads-2") is None
+    assert stage.store.find_tasks("ads-2") == []
     on_behalf = await http.post(
         "/v1/tasks", json=body("bank-2", business_unit=BANK), headers=as_["admin"]
     )
     assert on_behalf.status_code == 201 and on_behalf.json()["business_unit"] == BANK
 
-    before = await snapshot(stage, "bank-1")
+    before = await snapshot(stage, BANK, "bank-1")
     # Another unit's task does not exist, whatever is asked of it.
     for method, path, payload in [
         ("GET", "/v1/tasks/bank-1", None),
@@ -93,7 +93,7 @@ async def test_a_unit_sees_and_acts_on_its_own_tasks_only(
         )
         assert response.status_code == 404, (method, path, response.text)
         assert response.json() == missing.json(), "another unit's task must look absent"
-    assert await snapshot(stage, "bank-1") == before
+    assert await snapshot(stage, BANK, "bank-1") == before
 
     # Lists and filters leave other units out; admin sees everyone.
     async def ids(headers: dict[str, str], **params: str) -> set[str]:
@@ -111,9 +111,68 @@ async def test_a_unit_sees_and_acts_on_its_own_tasks_only(
     assert (await http.get("/v1/tasks/bank-1", headers=as_[BANK])).status_code == 200
     assert (await http.get("/v1/tasks/bank-1/events", headers=as_["admin"])).status_code == 200
     started = await http.post("/v1/tasks/bank-1/start", headers=as_[BANK])
-    assert started.status_code == 200 and stage.temporal.started == ["bank-1"]
+    # The workflow id is the task key: the unit, a dot, the id (meridian/tasks/keys.py).
+    assert started.status_code == 200 and stage.temporal.started == ["bank.bank-1"]
     stopped = await http.post("/v1/tasks/ads-1/stop", headers=as_["admin"])
     assert stopped.status_code == 200 and stopped.json()["status"] == "STOPPED"
+
+
+async def test_two_units_may_use_the_same_id_and_idempotency_key(
+    stage: Stage, as_: dict[str, dict[str, str]]
+) -> None:
+    http = stage.http
+    for unit in (ADS, BANK):
+        created = await http.post("/v1/tasks", json=body("nightly", start=True), headers=as_[unit])
+        assert created.status_code == 201, created.text
+        task = created.json()
+        assert (task["id"], task["business_unit"]) == ("nightly", unit)
+        assert task["workflow_id"] == f"{unit}.nightly"
+        # Each unit sees its own under the shared id, by id or by workflow id.
+        for ref in ("nightly", f"{unit}.nightly"):
+            own = await http.get(f"/v1/tasks/{ref}", headers=as_[unit])
+            assert own.status_code == 200, own.text
+            assert own.json()["workflow_id"] == f"{unit}.nightly"
+        events = (await http.get("/v1/tasks/nightly/events", headers=as_[unit])).json()
+        assert (events["task_id"], events["workflow_id"]) == ("nightly", f"{unit}.nightly")
+        placement = await http.get("/v1/tasks/nightly/placement", headers=as_[unit])
+        assert placement.json()["workflow_id"] == f"{unit}.nightly"
+    assert stage.temporal.started == ["ads.nightly", "bank.nightly"]
+    # Another unit's workflow id, or naming its unit, is still "no such task".
+    assert (await http.get("/v1/tasks/bank.nightly", headers=as_[ADS])).status_code == 404
+    named = await http.get("/v1/tasks/nightly?business_unit=bank", headers=as_[ADS])
+    assert named.status_code == 404
+
+    # One Idempotency-Key, two units: two tasks; a retry within a unit finds its own.
+    keyed: dict[str, str] = {}
+    for unit in (ADS, BANK, ADS):
+        response = await http.post(
+            "/v1/tasks", json=body(None), headers={**as_[unit], "Idempotency-Key": "K-7"}
+        )
+        assert response.status_code == (200 if unit in keyed else 201), response.text
+        assert keyed.setdefault(unit, response.json()["id"]) == response.json()["id"]
+    assert keyed[ADS] != keyed[BANK]
+
+    # An admin: a bare id two units use is ambiguous, and the answer says how to resolve it.
+    admin = as_["admin"]
+    ambiguous = await http.get("/v1/tasks/nightly", headers=admin)
+    assert ambiguous.status_code == 409
+    detail = ambiguous.json()["detail"]
+    assert "ads, bank" in detail and "business_unit" in detail and "workflow id" in detail
+    by_unit = await http.get("/v1/tasks/nightly", params={"business_unit": BANK}, headers=admin)
+    assert by_unit.json()["workflow_id"] == "bank.nightly"
+    by_key = await http.get("/v1/tasks/ads.nightly", headers=admin)
+    assert (by_key.json()["id"], by_key.json()["business_unit"]) == ("nightly", ADS)
+    unique = await http.get(f"/v1/tasks/{keyed[BANK]}", headers=admin)  # one unit has it
+    assert unique.status_code == 200 and unique.json()["business_unit"] == BANK
+    stopped = await http.post("/v1/tasks/nightly/stop?business_unit=ads", headers=admin)
+    assert stopped.status_code == 200, stopped.text
+    assert stage.temporal.signals == [("ads.nightly", "stop")]
+    # Lists show both under the same id, each with its workflow id.
+    listed = (await http.get("/v1/tasks", headers=admin)).json()["items"]
+    assert {(t["id"], t["workflow_id"]) for t in listed if t["id"] == "nightly"} == {
+        ("nightly", "ads.nightly"),
+        ("nightly", "bank.nightly"),
+    }
 
 
 async def test_a_dry_run_is_scoped_like_a_submit(

@@ -31,6 +31,8 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.common import SearchAttributeKey
 from temporalio.service import RPCError
 
+from meridian.tasks.keys import task_key
+
 # Where the chaos tasks run: their business unit's namespace (the harness's unit "ads").
 # The audit itself looks in every namespace, so a Job that landed anywhere else is seen.
 NAMESPACE = "meridian-ads"
@@ -116,6 +118,16 @@ class Clusters:
         )
 
 
+# Every chaos task is task_body's business unit's (tests/integration/harness.py).
+CHAOS_UNIT = "ads"
+
+
+def key_of(task_id: str) -> str:
+    """The workflow id of a chaos task: what Temporal and its Jobs' task-id label know it
+    by (the tests name tasks by their id, as the API does)."""
+    return task_key(CHAOS_UNIT, task_id)
+
+
 def is_live(job: Any) -> bool:
     if job.metadata.deletion_timestamp is not None:
         return False
@@ -152,7 +164,7 @@ class DuplicateWatch:
         interval: float = 0.5,
     ):
         self.clusters = clusters
-        self.task_ids = set(task_ids)
+        self.task_ids = {key_of(t) for t in task_ids}  # as the Jobs' labels name them
         self.orphans = orphans or (lambda: set())
         self.interval = interval
         self.samples = 0
@@ -284,13 +296,13 @@ class Auditor:
             ):
                 report.problems.append(f"{where}: GET /v1/tasks says {row['status']}")
             if self.db_reader is not None:
-                record = await asyncio.to_thread(self.db_reader.get_task, task_id)
+                record = await asyncio.to_thread(self.db_reader.get_task, api_task["workflow_id"])
                 if record is None:
                     report.problems.append(f"{where}: not in the database")
                 elif record.status.value != status or record.attempt != api_task["attempt"]:
                     report.problems.append(f"{where}: database says {record.status.value}")
             try:
-                wf_status, sa_status, sa_region = await self._workflow_view(task_id)
+                wf_status, sa_status, sa_region = await self._workflow_view(api_task["workflow_id"])
             except RPCError as exc:
                 report.problems.append(f"{where}: Temporal describe failed: {exc}")
                 continue
@@ -298,7 +310,7 @@ class Auditor:
                 report.problems.append(f"{where}: MeridianStatus is {sa_status!r}")
             if api_task["region"] and sa_region != api_task["region"]:
                 report.problems.append(f"{where}: MeridianRegion is {sa_region!r}")
-            jobs = live.get(task_id, [])
+            jobs = live.get(api_task["workflow_id"], [])
             if status in TERMINAL:
                 if wf_status not in CLOSED_AS[status]:
                     report.problems.append(f"{where}: workflow is {wf_status}")

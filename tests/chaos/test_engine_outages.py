@@ -22,7 +22,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from meridian.regions.config import load_regions
 from meridian.settings import Settings
 from meridian.store import Store
-from tests.chaos.audit import Auditor, Clusters, DuplicateWatch, expect, orphans_of
+from tests.chaos.audit import Auditor, Clusters, DuplicateWatch, expect, key_of, orphans_of
 from tests.chaos.conftest import DEV_REGIONS, uid
 from tests.chaos.helpers import batch, resident, wait_until
 from tests.chaos.upsystem import UpSystem
@@ -109,7 +109,7 @@ async def jobs_untouched(clusters: Clusters, task_ids: list[str]) -> None:
     """Every task's first-attempt Job is still there and live (or completed): no copy."""
     live = await asyncio.to_thread(clusters.live_jobs)
     for task_id in task_ids:
-        jobs = live.get(task_id, [])
+        jobs = live.get(key_of(task_id), [])
         assert [j.attempt for j in jobs] in ([], [1]), (task_id, jobs)
 
 

@@ -7,7 +7,8 @@ import time
 from collections import Counter
 
 from kubesim.control import AsyncKubesimControl
-from tests.chaos.audit import Auditor, Clusters, DuplicateWatch, expect, orphans_of
+from meridian.tasks.spec import job_name_for
+from tests.chaos.audit import Auditor, Clusters, DuplicateWatch, expect, key_of, orphans_of
 from tests.chaos.conftest import CHAOS_EVICTION_DELAY, submit_all, uid
 from tests.chaos.helpers import PRIMARY, batch, events, preferring, wait_until
 from tests.integration.harness import Engine
@@ -26,7 +27,7 @@ async def test_node_not_ready_moves_tasks_without_counting_a_failure(
     await wait_until(http, tasks, lambda t: t["status"] == "RUNNING", timeout=45, what="RUNNING")
     node_of: dict[str, str] = {}
     for task_id in tasks:
-        pods = await asyncio.to_thread(clusters.pods_of, PRIMARY, f"{task_id}-a1")
+        pods = await asyncio.to_thread(clusters.pods_of, PRIMARY, job_name_for(key_of(task_id), 1))
         node_of[task_id] = pods[0].spec.node_name
     victim, _ = Counter(node_of.values()).most_common(1)[0]
     on_victim = [t for t, n in node_of.items() if n == victim]

@@ -6,7 +6,7 @@ import asyncio
 import time
 
 from kubesim.control import AsyncKubesimControl
-from tests.chaos.audit import Auditor, Clusters, DuplicateWatch, expect, orphans_of
+from tests.chaos.audit import Auditor, Clusters, DuplicateWatch, expect, key_of, orphans_of
 from tests.chaos.conftest import submit_all, uid
 from tests.chaos.helpers import PRIMARY, batch, events, preferring, resident, wait_until
 from tests.integration.harness import Engine
@@ -82,7 +82,10 @@ async def test_region_outage_moves_everything_and_fences_stale_jobs(
         detail = (await http.get(f"/v1/regions/{PRIMARY}")).json()
         assert detail["events"][0] == changes[0]
         orphans = engine.store.list_orphans(region=PRIMARY)
-        assert {o.task_id for o in orphans} >= set(moving), "every left-behind Job is fenced"
+        # Orphans and Jobs name their task by its key (its workflow id).
+        assert {o.task_id for o in orphans} >= {key_of(t) for t in moving}, (
+            "every left-behind Job is fenced"
+        )
 
         # The region returns with its stale Jobs still there: the job sweep removes them.
         await control.restore(PRIMARY)
@@ -91,7 +94,7 @@ async def test_region_outage_moves_everything_and_fences_stale_jobs(
 
         def stale_left() -> list[str]:
             live = clusters.live_jobs([PRIMARY])
-            return [t for t in moving if t in live]
+            return [t for t in moving if key_of(t) in live]
 
         while stale := await asyncio.to_thread(stale_left):
             assert time.monotonic() - restored_at < sweep_deadline, f"stale Jobs left: {stale}"
@@ -108,7 +111,8 @@ async def test_region_outage_moves_everything_and_fences_stale_jobs(
     assert dupes.seen == {}, f"two live Jobs at once: {dupes.seen}"
     # Fenced leftovers live only until the job sweep after the region's return.
     assert dupes.longest_fenced() <= sweep_deadline, dupes.fenced
-    left = [o for o in engine.store.list_orphans(region=PRIMARY) if o.task_id in moving]
+    moving_keys = {key_of(t) for t in moving}
+    left = [o for o in engine.store.list_orphans(region=PRIMARY) if o.task_id in moving_keys]
     assert left == [], f"orphans not marked deleted: {left}"
     for task_id in moving:
         task = report.tasks[task_id]

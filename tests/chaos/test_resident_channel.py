@@ -7,7 +7,16 @@ import time
 
 from kubesim.control import AsyncKubesimControl
 from meridian.tasks.contracts import QUERY_STATE, TaskProgress
-from tests.chaos.audit import NAMESPACE, Auditor, Clusters, DuplicateWatch, expect, orphans_of
+from meridian.tasks.spec import job_name_for
+from tests.chaos.audit import (
+    NAMESPACE,
+    Auditor,
+    Clusters,
+    DuplicateWatch,
+    expect,
+    key_of,
+    orphans_of,
+)
 from tests.chaos.conftest import submit_all, uid
 from tests.chaos.helpers import PRIMARY, events, preferring, resident, wait_until
 from tests.integration.harness import Engine
@@ -32,12 +41,13 @@ async def _start_residents(engine: Engine, prefix: str, n: int) -> list[str]:
 
 
 async def _pod_name(clusters: Clusters, task_id: str, attempt: int = 1) -> str:
-    pods = await asyncio.to_thread(clusters.pods_of, PRIMARY, f"{task_id}-a{attempt}")
+    job_name = job_name_for(key_of(task_id), attempt)
+    pods = await asyncio.to_thread(clusters.pods_of, PRIMARY, job_name)
     return str(pods[0].metadata.name)
 
 
 async def _resident_state(engine: Engine, task_id: str) -> str | None:
-    progress = await engine.client.get_workflow_handle(task_id).query(
+    progress = await engine.client.get_workflow_handle(key_of(task_id)).query(
         QUERY_STATE, result_type=TaskProgress
     )
     state = progress.resident_state

@@ -11,7 +11,7 @@ import pytest
 
 from kubesim.control import AsyncKubesimControl
 from meridian.kube.contracts import JobObservation
-from tests.chaos.audit import Auditor, Clusters, expect, is_live
+from tests.chaos.audit import Auditor, Clusters, expect, is_live, key_of
 from tests.chaos.conftest import submit_all, uid
 from tests.chaos.helpers import batch, sweeps, wait_until
 from tests.integration.harness import Engine
@@ -88,13 +88,15 @@ async def test_sweeps_repair_missed_completions_within_one_interval(
     finished: dict[str, float] = {}
     deadline = time.monotonic() + 30
 
+    by_key = {key_of(t): t for t in tasks}  # the Jobs' task-id label is the key
+
     def finished_now() -> set[str]:
         done = set()
         for region in regions:
             for job in clusters.jobs(region):
-                task_id = (job.metadata.labels or {}).get("meridian.io/task-id")
-                if task_id in tasks and not is_live(job):
-                    done.add(task_id)
+                key = (job.metadata.labels or {}).get("meridian.io/task-id")
+                if key in by_key and not is_live(job):
+                    done.add(by_key[key])
         return done
 
     while len(finished) < len(tasks):

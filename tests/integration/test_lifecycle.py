@@ -12,6 +12,7 @@ from typing import Any
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
+from meridian.tasks.keys import task_key
 from meridian.tasks.spec import job_name_for
 from tests.integration.harness import Engine, task_body
 
@@ -22,8 +23,15 @@ def uid(prefix: str = "it") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
 
+def key_of(task_id: str, business_unit: str = "ads") -> str:
+    """The workflow id of the unit's task `task_id`: what Temporal and the Jobs' labels
+    know it by (task_body's unit is ads)."""
+    return task_key(business_unit, task_id)
+
+
 def jobs_of(engine: Engine, task_id: str) -> dict[str, list[Any]]:
-    """Every region's Jobs of a task, read with the official client."""
+    """Every region's Jobs of a task (`task_id`: its workflow id), read with the official
+    client."""
     found: dict[str, list[Any]] = {}
     for region in engine.regions.names:
         api = k8s_config.new_client_from_config(
@@ -56,11 +64,12 @@ async def test_submit_runs_to_success(engine: Engine) -> None:
     response = await engine.submit(task_body(id=task_id))
     assert response.status_code == 201, response.text
     assert response.json()["status"] == "SCHEDULING"
+    assert (response.json()["id"], response.json()["workflow_id"]) == (task_id, f"ads.{task_id}")
     running = await engine.wait_status(task_id, "RUNNING", "SUCCEEDED")
     assert running["region"] == "aws-us-east-1"  # data in aws us-east-1
     done = await engine.wait_status(task_id, "SUCCEEDED")
     assert done["attempt"] == 1
-    assert done["job_name"] == f"{task_id}-a1"
+    assert done["job_name"] == job_name_for(key_of(task_id), 1)
     assert done["finished_at"] is not None
     assert done["placement"]["region"] == "aws-us-east-1"
     assert done["placement"]["reason"]
@@ -69,7 +78,7 @@ async def test_submit_runs_to_success(engine: Engine) -> None:
     assert statuses[0] == "SCHEDULING" and statuses[-1] == "SUCCEEDED"
     assert "RUNNING" in statuses
     # The Job carries its fencing token in labels and env.
-    jobs = jobs_of(engine, task_id)
+    jobs = jobs_of(engine, key_of(task_id))
     if jobs:  # the job sweep may already have cleaned it up
         job = jobs["aws-us-east-1"][0]
         assert job.metadata.labels["meridian.io/attempt"] == "1"
@@ -88,10 +97,10 @@ async def test_search_attributes_filter_in_temporal(engine: Engine) -> None:
                 "MeridianBusinessUnit = 'search-bu' AND MeridianStatus = 'SUCCEEDED'"
             )
         ]
-        if task_id in found:
+        if key_of(task_id, "search-bu") in found:
             break
         await asyncio.sleep(0.2)
-    assert task_id in found
+    assert key_of(task_id, "search-bu") in found
 
 
 async def test_exit_code_failure_retries_then_fails(engine: Engine) -> None:
@@ -117,10 +126,10 @@ async def test_stop_over_rest_deletes_job(engine: Engine) -> None:
     again = await engine.http.post(f"/v1/tasks/{task_id}/stop")
     assert again.status_code == 200 and again.json()["status"] == "STOPPED"  # idempotent
     for _ in range(30):
-        if not jobs_of(engine, task_id):
+        if not jobs_of(engine, key_of(task_id)):
             break
         await asyncio.sleep(0.2)
-    assert jobs_of(engine, task_id) == {}
+    assert jobs_of(engine, key_of(task_id)) == {}
 
 
 async def test_temporal_cli_cancel_and_signal_stop(engine: Engine) -> None:
@@ -131,14 +140,15 @@ async def test_temporal_cli_cancel_and_signal_stop(engine: Engine) -> None:
         await engine.submit(body)
     for task_id in (cancelled, signalled):
         await engine.wait_status(task_id, "RUNNING")
-    result = temporal_cli(engine, "workflow", "cancel", "--workflow-id", cancelled)
+    # The temporal CLI takes the workflow id (the API's `workflow_id`), not the task id.
+    result = temporal_cli(engine, "workflow", "cancel", "--workflow-id", key_of(cancelled))
     assert result.returncode == 0, result.stderr
     result = temporal_cli(
         engine,
         "workflow",
         "signal",
         "--workflow-id",
-        signalled,
+        key_of(signalled),
         "--name",
         "stop",
         "--input",
@@ -148,8 +158,8 @@ async def test_temporal_cli_cancel_and_signal_stop(engine: Engine) -> None:
     for task_id in (cancelled, signalled):
         task = await engine.wait_status(task_id, "STOPPED")
         assert task["status"] == "STOPPED"
-    assert jobs_of(engine, cancelled) == {}
-    assert jobs_of(engine, signalled) == {}
+    assert jobs_of(engine, key_of(cancelled)) == {}
+    assert jobs_of(engine, key_of(signalled)) == {}
     events = (await engine.http.get(f"/v1/tasks/{signalled}/events")).json()["items"]
     assert events[-1]["reason"] == "ops said so"
 
@@ -190,7 +200,7 @@ async def test_idempotent_submit(engine: Engine) -> None:
     assert started.status_code == 200
     await engine.wait_status(task_id, "SUCCEEDED")
     assert (await engine.http.post(f"/v1/tasks/{task_id}/start")).status_code == 409
-    assert len(jobs_of(engine, task_id).get("aws-us-east-1", [])) <= 1
+    assert len(jobs_of(engine, key_of(task_id)).get("aws-us-east-1", [])) <= 1
 
 
 async def test_longest_id_runs_with_a_valid_job_name(engine: Engine) -> None:
@@ -199,7 +209,8 @@ async def test_longest_id_runs_with_a_valid_job_name(engine: Engine) -> None:
     response = await engine.submit(task_body(id=task_id))
     assert response.status_code == 201, response.text
     done = await engine.wait_status(task_id, "SUCCEEDED")
-    assert done["job_name"] == job_name_for(task_id, 1)
+    assert done["job_name"] == job_name_for(done["workflow_id"], 1)
+    assert len(done["workflow_id"]) <= 63  # "ads." + 63 characters: cut and hashed
     assert len(done["job_name"]) <= 63 and done["job_name"] != f"{task_id}-a1"
 
 
@@ -303,7 +314,7 @@ async def test_task_row_without_workflow_is_started_by_the_sweep(engine: Engine)
     task_id = uid()
     body = task_body()
     spec = TaskSpec.model_validate(body)
-    engine.store.create_task(task_id, spec, status=TaskStatus.SCHEDULING)
+    engine.store.create_task(key_of(task_id), spec, status=TaskStatus.SCHEDULING, public_id=task_id)
     done = await engine.wait_status(task_id, "SUCCEEDED", timeout=60)
     assert done["attempt"] == 1
     runs = (await engine.http.get("/v1/sweeps", params={"kind": "running-tasks"})).json()

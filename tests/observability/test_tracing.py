@@ -110,6 +110,8 @@ async def test_one_task_is_one_connected_trace(
             submitted = await engine.submit(task_body())
             assert submitted.status_code == 201, submitted.text
             task_id = submitted.json()["id"]
+            # What the worker side knows the task by: the key, its workflow id.
+            workflow_id = submitted.json()["workflow_id"]
             await engine.wait_status(task_id, "SUCCEEDED", timeout=90)
         finally:
             await engine.stop()
@@ -131,7 +133,7 @@ async def test_one_task_is_one_connected_trace(
     ):
         assert expected in names, f"{expected} not in the POST's trace: {sorted(names)}"
     create = _one(in_trace, "CreateJob")
-    assert create.attributes is not None and create.attributes["meridian.task_id"] == task_id
+    assert create.attributes is not None and create.attributes["meridian.task_id"] == workflow_id
     run_activity = _one(in_trace, "RunActivity:create_job")
     assert create.parent is not None and run_activity.context is not None
     assert create.parent.span_id == run_activity.context.span_id
@@ -141,7 +143,7 @@ async def test_one_task_is_one_connected_trace(
         r for r in caplog.records if r.name == "meridian.kube.gateway" and "created" in r.message
     ]
     fields = {k: getattr(created, k, None) for k in ("task_id", "workflow_id", "attempt")}
-    assert fields == {"task_id": task_id, "workflow_id": task_id, "attempt": 1}
+    assert fields == {"task_id": workflow_id, "workflow_id": workflow_id, "attempt": 1}
     assert getattr(created, "business_unit", None) == "ads"
     assert getattr(created, "region", None) == create.attributes["meridian.region"]
     assert getattr(created, "trace_id", None) == format(post.context.trace_id, "032x")

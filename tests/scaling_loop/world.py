@@ -85,9 +85,12 @@ class World:
             return dict(answer.json())
 
     async def node_of(self, task_id: str, region: str = REGION) -> str | None:
+        # The pods' task-id label is the task's key (its workflow id), not its id.
+        task = await self.engine.http.get(f"/v1/tasks/{task_id}")
+        task.raise_for_status()
         pods = await self.kube(
             # Task pods run in their business unit's namespace: look in all of them.
-            f"/api/v1/pods?labelSelector=meridian.io/task-id={task_id}",
+            f"/api/v1/pods?labelSelector=meridian.io/task-id={task.json()['workflow_id']}",
             region,
         )
         for pod in pods.get("items") or []:

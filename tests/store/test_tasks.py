@@ -29,7 +29,9 @@ def test_create_then_get_returns_the_same_task(store: Store, clock: Clock) -> No
 
 def test_get_unknown_task_is_none(store: Store) -> None:
     assert store.get_task("nope") is None
-    assert store.get_by_idempotency_key("nope") is None
+    assert store.get_by_idempotency_key("payments", "nope") is None
+    assert store.get_unit_task("payments", "nope") is None
+    assert store.find_tasks("nope") == []
 
 
 def test_same_id_same_spec_is_idempotent(store: Store) -> None:
@@ -60,7 +62,7 @@ def test_idempotency_key_maps_retries_to_the_first_task(store: Store) -> None:
     )
     assert not retry.created and retry.task.id == "gen-aaa"
     assert store.get_task("gen-bbb") is None
-    assert store.get_by_idempotency_key("K-1") == first.task
+    assert store.get_by_idempotency_key("payments", "K-1") == first.task
     # Keys are compared exactly, case included.
     other = store.create_task(
         "gen-ccc", make_spec(), status=TaskStatus.PENDING, idempotency_key="k-1"
@@ -71,6 +73,38 @@ def test_idempotency_key_maps_retries_to_the_first_task(store: Store) -> None:
         store.create_task(
             "gen-ddd", make_spec(name="changed"), status=TaskStatus.PENDING, idempotency_key="K-1"
         )
+
+
+def test_public_ids_and_idempotency_keys_are_scoped_per_business_unit(store: Store) -> None:
+    payments, risk = make_spec(), make_spec(business_unit="risk")
+    # Keys as the service derives them (meridian/tasks/keys.py): unique across units.
+    mine = store.create_task(
+        "payments.nightly",
+        payments,
+        status=TaskStatus.PENDING,
+        public_id="nightly",
+        idempotency_key="K",
+    )
+    theirs = store.create_task(
+        "risk.nightly", risk, status=TaskStatus.PENDING, public_id="nightly", idempotency_key="K"
+    )
+    assert mine.created and theirs.created
+    assert store.get_unit_task("payments", "nightly") == mine.task
+    assert store.get_unit_task("risk", "nightly") == theirs.task
+    assert store.get_by_idempotency_key("risk", "K") == theirs.task
+    assert [t.id for t in store.find_tasks("nightly")] == ["payments.nightly", "risk.nightly"]
+    assert store.find_tasks("nightly", business_unit="risk") == [theirs.task]
+    # The key names the task too (what an admin may pass), within a unit or not.
+    assert store.find_tasks("risk.nightly") == [theirs.task]
+    assert store.find_tasks("risk.nightly", business_unit="payments") == []
+
+    # The unit's own id again is that task; another unit's key is never handed out.
+    again = store.create_task(
+        "payments.nightly", payments, status=TaskStatus.PENDING, public_id="nightly"
+    )
+    assert not again.created and again.task == mine.task
+    with pytest.raises(TaskConflictError):
+        store.create_task("risk.nightly", payments, status=TaskStatus.PENDING, public_id="other")
 
 
 @pytest.mark.parametrize("same_spec", [True, False])

@@ -238,6 +238,6 @@ async def test_submit_modify_and_dry_run_answer_the_same_422(stage: Stage) -> No
         [error] = answer.json()["detail"]
         assert error["loc"] == ["body", "job", "image"]
     assert (await stage.http.get("/v1/tasks/t-bad")).status_code == 404
-    task = stage.store.get_task("t-ok")
+    task = stage.store.get_unit_task("ads", "t-ok")
     assert task is not None and task.status is TaskStatus.PENDING
     assert task.spec.job.image == "registry.example.com/ads/etl:1"

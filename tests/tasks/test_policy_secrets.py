@@ -103,7 +103,7 @@ async def test_only_the_reference_is_stored_and_shown(stage: Stage) -> None:
     assert created.status_code == 201, created.text
     shown = (await stage.http.get("/v1/tasks/t-sec")).json()["spec"]["job"]["env"]
     assert shown == {"PASSWORD": REF, "MODE": "fast"}
-    stored = stage.store.get_task("t-sec")
+    stored = stage.store.get_unit_task("ads", "t-sec")
     assert stored is not None
     assert stored.spec.model_dump(mode="json")["job"]["env"] == shown
 

@@ -58,7 +58,7 @@ async def test_submit_refuses_a_bad_spec_and_stores_nothing(
     with pytest.raises(SpecInvalid) as info:
         await service.submit(bad, task_id="t-bad", start=True, idempotency_key=None)
     assert locs(info.value) == [loc]
-    assert service.store.get_task("t-bad") is None
+    assert service.store.find_tasks("t-bad") == []
     assert temporal.started == []
 
 

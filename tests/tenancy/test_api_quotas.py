@@ -52,8 +52,8 @@ async def test_over_max_active_tasks_is_429_with_retry_after(stage: Stage, tmp_p
         "detail": "business unit ads: 2 active tasks, quota max_active_tasks 2",
         "quota": "max_active_tasks",
     }
-    assert stage.store.get_task("c") is None
-    assert stage.temporal.started == ["a", "b"]
+    assert stage.store.find_tasks("c") == []
+    assert stage.temporal.started == ["ads.a", "ads.b"]
     # The same task again is the same task: 200, not refused by the quota it fills.
     again = await http.post("/v1/tasks", json=body("a"))
     assert again.status_code == 200 and again.json()["id"] == "a"
@@ -71,7 +71,7 @@ async def test_starting_a_pending_task_over_the_quota_is_429(stage: Stage) -> No
     assert "active tasks request cpu 3500m, this task 1, quota cpu 4" in refused.json()["detail"]
     task = await http.get("/v1/tasks/p")
     assert task.json()["status"] == "PENDING"
-    assert stage.temporal.started == ["a"]
+    assert stage.temporal.started == ["ads.a"]
 
 
 async def test_a_task_larger_than_the_whole_quota_is_422_naming_the_field(stage: Stage) -> None:
@@ -80,7 +80,7 @@ async def test_a_task_larger_than_the_whole_quota_is_422_naming_the_field(stage:
     [error] = refused.json()["detail"]
     assert error["loc"] == ["body", "job", "resources", "cpu"]
     assert "quota cpu 4" in error["msg"]
-    assert stage.store.get_task("huge") is None
+    assert stage.store.find_tasks("huge") == []
 
 
 async def test_the_submission_rate_is_429_with_the_seconds_to_wait(stage: Stage) -> None:

@@ -45,6 +45,8 @@ def task_detail(task: Any, width: int) -> str:
     job = spec.get("job") or {}
     pairs = [
         ("id", task["id"]),
+        # For `temporal workflow ...` and the Temporal UI: unique across business units.
+        ("workflow id", text(task.get("workflow_id"))),
         ("name", task["name"]),
         ("business unit", task["business_unit"]),
         ("kind", task["kind"]),

@@ -20,6 +20,10 @@ free node (the snapshot does not say how the rest is spread), and a pod that the
 schedule is caught as unschedulable and moved, as before. On serverless capacity the
 billed sizes count as pods seen on the virtual node, so the quota's headroom shrinks.
 
+The reservations steer tasks, they never make one wait: when nothing can take a task
+once they are counted but the probe's own figures would place it, it is placed there all
+the same (its pod queues in the Kubernetes scheduler, as before), and the reason says so.
+
 The ledger is per process: central workers running side by side each count their own.
 """
 
@@ -182,18 +186,52 @@ class Reservations:
             self._expire(snapshots, at)
             # The task's own earlier reservation is for an attempt being replaced.
             self._by_task.pop(request.task_id, None)
+            reserved = with_reservations(snapshots, self._by_task.values(), self.settle_seconds)
             decision = place(
-                request,
-                with_reservations(snapshots, self._by_task.values(), self.settle_seconds),
-                weights,
-                catalog,
-                water_ceiling=water_ceiling,
-                burst=burst,
+                request, reserved, weights, catalog, water_ceiling=water_ceiling, burst=burst
             )
+            if decision.chosen is None and any(s.reserved for s in reserved):
+                decision = self._queue(
+                    decision, request, snapshots, reserved, weights, catalog, burst, water_ceiling
+                )
             reservation = reservation_for(request, decision, at)
             if reservation is not None:
                 self._by_task[request.task_id] = reservation
             return decision
+
+    @staticmethod
+    def _queue(
+        waiting: PlacementDecision,
+        request: PlacementRequest,
+        snapshots: Sequence[RegionSnapshot],
+        reserved: Sequence[RegionSnapshot],
+        weights: PlacementWeights,
+        catalog: Catalog,
+        burst: BurstSettings,
+        water_ceiling: float,
+    ) -> PlacementDecision:
+        """Nothing can take the task once the reservations are counted. Where the probe's
+        own figures would place it, send it there all the same: its pod queues for room
+        in the Kubernetes scheduler and binds the moment a pod ends or a node boots
+        (the pool grows for it, and the unschedulable deadline still moves it), where a
+        task left unplaced would only be placed again on its backoff. The reservations
+        only steer tasks to another region or capacity; they never make one wait."""
+        probed = place(
+            request, snapshots, weights, catalog, water_ceiling=water_ceiling, burst=burst
+        )
+        if probed.chosen is None:
+            return waiting
+        best = probed.candidates[0]
+        held = next((s.reserved for s in reserved if s.name == best.region), None)
+        if held is None:
+            return probed
+        taken = held.nodes_text() if best.burst is None else held.serverless_text()
+        return probed.model_copy(
+            update={
+                "reason": f"{probed.reason}; the pod may queue for room: {taken}, and no "
+                "region or capacity has room left for the task"
+            }
+        )
 
     def held(self) -> list[Reservation]:
         with self._lock:

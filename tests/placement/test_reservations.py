@@ -9,7 +9,13 @@ from typing import Any
 
 import pytest
 
-from meridian.placement import FilterCode, PlacementDecision, PlacementRequest, RegionSnapshot
+from meridian.placement import (
+    FilterCode,
+    PlacementDecision,
+    PlacementRequest,
+    RegionSnapshot,
+    place,
+)
 from meridian.placement.reservations import (
     SETTLE_SECONDS,
     Reservation,
@@ -23,7 +29,7 @@ from meridian.regions.config import load_regions
 from meridian.regions.load import RegionLoad, ServerlessUsage
 from meridian.regions.view import pool_facts
 from meridian.settings import BurstSettings, FailoverSettings, PlacementWeights
-from meridian.tasks.spec import Capacity
+from meridian.tasks.spec import Capacity, Resources
 from tests.placement.helpers import DEV, request, snapshots_of
 
 AWS = "aws-us-east-1"  # 3 nodes of 8 CPU, pools boot in 90 s; Fargate declared
@@ -131,43 +137,70 @@ def test_nodes_only_tasks_go_elsewhere_once_the_room_is_given_away() -> None:
     assert "3 tasks placed on nodes since the last probe reserved 3 CPU" in aws.reason
 
 
-def test_a_pinned_nodes_task_waits_when_its_region_is_taken() -> None:
+def test_a_task_with_nowhere_else_to_go_queues_on_the_nodes_and_says_so() -> None:
+    # Left unplaced, it would only be placed again on its backoff; queued, its pod binds
+    # as soon as a pod ends or a node boots. The reservations steer, they never hold back.
     ledger = Reservations()
     decisions = _wave(
-        ledger, _snapshots(free_cpu=2), 3, PROBED + timedelta(seconds=1), Capacity.NODES, region=AWS
+        ledger, _snapshots(free_cpu=2), 3, PROBED + timedelta(seconds=1), Capacity.NODES,
+        region=AWS,
+    )  # fmt: skip
+    assert [_where(d) for d in decisions] == [f"{AWS}/nodes"] * 3
+    assert decisions[2].reason.endswith(
+        "; the pod may queue for room: 2 tasks placed on nodes since the last probe reserved "
+        "2 CPU, 4Gi, and no region or capacity has room left for the task"
     )
-    assert [_where(d) for d in decisions] == [f"{AWS}/nodes"] * 2 + ["unplaced"]
-    # The task that waits leaves nothing reserved.
-    assert sorted(r.task_id for r in ledger.held()) == ["t-0", "t-1"]
+    assert "queue" not in decisions[1].reason
+    # It takes room too: the next task's reason counts it.
+    assert len(ledger.held()) == 3
+
+
+def test_a_task_nothing_could_take_names_the_reservations_too() -> None:
+    ledger = Reservations()
+    snaps = _snapshots(free_cpu=3)
+    _wave(ledger, snaps, 1, PROBED + timedelta(seconds=1), Capacity.NODES, region=AWS)
+    big = _task(9, Capacity.NODES, regions=[AWS]).model_copy(
+        update={"resources": Resources(cpu="4", memory="2Gi")}
+    )
+    decision = ledger.place(
+        big, snaps, PlacementWeights(), Catalog.default(), at=PROBED, burst=BURST
+    )
+    assert decision.chosen is None
+    assert decision.reason == (
+        f"no healthy region with 4 CPU free; largest free: {AWS} with 2; {AWS}: 1 task "
+        "placed on nodes since the last probe reserved 1 CPU, 2Gi; other regions: 3 not "
+        "allowed by the task's constraints"
+    )
 
 
 def test_reservations_end_when_a_probe_that_can_have_seen_them_arrives() -> None:
     ledger = Reservations()
     placed_at = PROBED + timedelta(seconds=1)
-    _wave(ledger, _snapshots(free_cpu=2), 2, placed_at, Capacity.NODES, region=AWS)
+    _wave(ledger, _snapshots(free_cpu=2), 2, placed_at, region=AWS)
 
-    # A probe that started before the pods could exist does not end them.
+    # A probe that started before the pods could exist does not end them: the next
+    # `auto` task still finds the nodes taken, and bursts.
     early = _snapshots(free_cpu=2, probed=placed_at + timedelta(seconds=SETTLE_SECONDS / 2))
-    (waits,) = _wave(ledger, early, 1, placed_at, Capacity.NODES, first=10, region=AWS)
-    assert _where(waits) == "unplaced"
+    (bursts,) = _wave(ledger, early, 1, placed_at, first=10, region=AWS)
+    assert _where(bursts) == f"{AWS}/serverless"
 
     # A later one counted them: its free room is the truth, the reservations end.
     later = placed_at + timedelta(seconds=SETTLE_SECONDS + 1)
     fresh = _snapshots(free_cpu=2, probed=later)
-    decisions = _wave(ledger, fresh, 3, later, Capacity.NODES, first=20, region=AWS)
-    assert [_where(d) for d in decisions] == [f"{AWS}/nodes"] * 2 + ["unplaced"]
-    assert sorted(r.task_id for r in ledger.held()) == ["t-20", "t-21"]
+    decisions = _wave(ledger, fresh, 3, later, first=20, region=AWS)
+    assert [_where(d) for d in decisions] == [f"{AWS}/nodes"] * 2 + [f"{AWS}/serverless"]
+    assert sorted(r.task_id for r in ledger.held()) == ["t-20", "t-21", "t-22"]
 
 
 def test_reservations_end_after_their_max_age_without_a_probe() -> None:
     ledger = Reservations(max_age_seconds=30)
     placed_at = PROBED + timedelta(seconds=1)
     snaps = _snapshots(free_cpu=1)
-    _wave(ledger, snaps, 1, placed_at, Capacity.NODES, region=AWS)
-    (within,) = _wave(ledger, snaps, 1, placed_at + timedelta(seconds=29), Capacity.NODES, first=1)
-    assert _where(within) == f"{AZURE}/nodes"
+    _wave(ledger, snaps, 1, placed_at, region=AWS)
+    (within,) = _wave(ledger, snaps, 1, placed_at + timedelta(seconds=29), first=1, region=AWS)
+    assert _where(within) == f"{AWS}/serverless"
     # Long after, with still no newer probe (the region stopped answering): expired.
-    (after,) = _wave(ledger, snaps, 1, placed_at + timedelta(seconds=31), Capacity.NODES, first=2)
+    (after,) = _wave(ledger, snaps, 1, placed_at + timedelta(seconds=31), first=2, region=AWS)
     assert _where(after) == f"{AWS}/nodes"
 
 
@@ -188,10 +221,24 @@ def test_serverless_quota_counts_the_bursts_placed_since_the_probe() -> None:
     decisions = _wave(
         ledger, snaps, 3, PROBED + timedelta(seconds=1), Capacity.SERVERLESS, region=AWS
     )
-    assert [_where(d) for d in decisions] == [f"{AWS}/serverless"] * 2 + ["unplaced"]
-    assert (
-        "serverless (fargate) quota full: 2 of 2 pods (2 tasks burst since the last probe "
-        "reserved 2 CPU, 6Gi)" in decisions[2].reason
+    # The third finds the quota taken; nothing else may take it, so it is sent all the
+    # same (its pod waits for quota, as before) and the reason says why.
+    assert [_where(d) for d in decisions] == [f"{AWS}/serverless"] * 3
+    assert decisions[2].reason.endswith(
+        "; the pod may queue for room: 2 tasks burst since the last probe reserved 2 CPU, "
+        "6Gi, and no region or capacity has room left for the task"
+    )
+    # The quota's own reason counts the bursts, where it is the answer.
+    reserved = with_reservations(snaps, ledger.held())
+    serverless_only = _task(9, Capacity.SERVERLESS, region=AWS)
+    (aws,) = [
+        f
+        for f in place(serverless_only, reserved, PlacementWeights(), Catalog.default()).filtered
+        if f.region == AWS
+    ]
+    assert aws.reason == (
+        "serverless (fargate) quota full: 3 of 2 pods (3 tasks burst since the last probe "
+        "reserved 3 CPU, 9Gi)"
     )
 
 

@@ -7,11 +7,12 @@ activity (same task, same seq) records nothing twice.
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 
 from temporalio import activity
 
 from meridian.observability import record as measure
-from meridian.placement.scoring import place
+from meridian.placement.reservations import Reservations
 from meridian.placement.types import PlacementRequest
 from meridian.regions.contracts import RegionHealthInput, RegionHealthResult
 from meridian.regions.view import RegionView
@@ -29,9 +30,11 @@ from meridian.tasks.spec import TaskStatus
 
 
 class TaskActivities:
-    def __init__(self, store: Store, regions: RegionView):
+    def __init__(self, store: Store, regions: RegionView, reservations: Reservations | None = None):
         self.store = store
         self.regions = regions
+        # This worker's recent placements, counted until the probes see their pods.
+        self.reservations = reservations or Reservations()
         self.units = measure.BusinessUnits(self._business_unit)
 
     def _business_unit(self, task_id: str) -> str | None:
@@ -91,11 +94,14 @@ class TaskActivities:
             excluded_regions=sorted(inp.excluded_regions),
             exclusion_reasons=dict(inp.excluded_regions),
         )
-        decision = place(
+        # Runs as a local activity: its result is recorded in the workflow's history and
+        # replay reads it from there, so the ledger (and the clock) cannot change a replay.
+        decision = self.reservations.place(
             request,
             self.regions.snapshots(),
             self.regions.weights,
             self.regions.catalog,
+            at=datetime.now(UTC),
             burst=self.regions.burst,
         )
         decided_at = activity.info().current_attempt_scheduled_time

@@ -20,6 +20,7 @@ from activities.tasks import TaskActivities
 from meridian.observability import metrics
 from meridian.observability import record as measure
 from meridian.observability.server import serve_metrics
+from meridian.placement.reservations import Reservations, max_age_for
 from meridian.regions.catalog import catalog_for
 from meridian.regions.config import RegionsFile, load_regions
 from meridian.regions.contracts import (
@@ -61,7 +62,8 @@ def build_central_worker(
     view = RegionView(
         store, regions, settings.placement, catalog_for(settings.catalog_files), settings.burst
     )
-    tasks = TaskActivities(store, view)
+    reservations = Reservations(max_age_seconds=max_age_for(settings.failover))
+    tasks = TaskActivities(store, view, reservations)
     region_acts = RegionActivities(store, view, settings.failover, client)
     sweeps = SweepActivities(store, client, settings)
     # Resource scheduling (RegionControlWorkflow): decide, move tasks, record failures.

@@ -73,6 +73,9 @@ def burst_choice(
         return str(exc)
     short = _quota_short(snap, plan)
     if short:
+        held = snap.reserved
+        if held is not None and held.serverless_tasks:
+            short += f" ({held.serverless_text()})"
         return f"serverless ({kind}) quota full: {short}"
     nodes_cost = _node_share_cost(snap, cpu_millis, memory_bytes)
     numbers = _numbers(snap, plan, nodes_cost)
@@ -131,12 +134,14 @@ def _numbers(snap: RegionSnapshot, plan: BurstPlan, nodes_cost: float | None) ->
     assert usage is not None
     boot = snap.pools.boot_seconds
     nodes = "unknown" if nodes_cost is None else f"{money(nodes_cost, plan.currency)}/h"
+    held = snap.reserved
+    since = f" ({held.serverless_text()})" if held and held.serverless_tasks else ""
     return (
         f"waiting demand {snap.pending_pods} pod(s), node boot "
         f"{'unknown' if boot is None else f'{boot:.0f}s'}, serverless headroom "
         f"{config.max_pods - usage.pods} pods, "
         f"{cpu_text(max(0, config.max_cpu_millis - usage.cpu_millis))} CPU, "
-        f"{memory_text(max(0, config.max_memory_bytes - usage.memory_bytes))}; billed "
+        f"{memory_text(max(0, config.max_memory_bytes - usage.memory_bytes))}{since}; billed "
         f"{plan.billed.cpu} CPU {plan.billed.memory} at "
         f"{money(plan.cost_per_hour, plan.currency)}/h vs nodes {nodes}"
     )

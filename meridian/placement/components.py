@@ -94,6 +94,9 @@ def load(
         headroom = 0.0
     score = WATER_SHARE * (1.0 - water) + HEADROOM_SHARE * headroom
     text = f"water level {water:.0%}, best node keeps {headroom:.0%} free after it"
+    held = snap.reserved
+    if held is not None and held.nodes_tasks:
+        text += f", {held.nodes_text()}"
     if snap.pending_pods:
         per_node = snap.pending_pods / (snap.nodes_ready or 1)
         score /= 1.0 + per_node / PENDING_PER_NODE_HALF

@@ -68,7 +68,7 @@ def unplaceable_reason(
     short = [by_name[f.region] for f in filtered if f.code is FilterCode.CAPACITY]
     others = _summary(f.code for f in filtered if f.code is not FilterCode.CAPACITY)
     if short:
-        text = _capacity_sentence(short, rules)
+        text = _capacity_sentence(short, rules) + _reserved_note(short)
         return f"{text}; other regions: {others}" if others else text
     return f"no eligible region: {others}"
 
@@ -95,6 +95,14 @@ def _capacity_sentence(short: list[RegionSnapshot], rules: Rules) -> str:
         f"({cpu_text(top_mem.largest_free_cpu_millis)} CPU, "
         f"{memory_text(top_mem.largest_free_memory_bytes)})"
     )
+
+
+def _reserved_note(short: list[RegionSnapshot]) -> str:
+    """The free room named above is the probes' less placement's own recent decisions."""
+    held = [(s.name, s.reserved) for s in short if s.reserved and s.reserved.nodes_tasks]
+    if not held:
+        return ""
+    return "".join(f"; {name}: {room.nodes_text()}" for name, room in held)
 
 
 def _summary(codes: Iterable[FilterCode]) -> str:

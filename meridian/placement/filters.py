@@ -55,9 +55,10 @@ def rejection(snap: RegionSnapshot, water: float, rules: Rules) -> tuple[FilterC
     if snap.draining:
         return FilterCode.DRAINING, "region is draining"
     if water >= rules.water_ceiling:
-        return FilterCode.SATURATED, (
-            f"water level {percent(water)} at or above ceiling {percent(rules.water_ceiling)}"
-        )
+        why = f"water level {percent(water)} at or above ceiling {percent(rules.water_ceiling)}"
+        if snap.reserved is not None and snap.reserved.nodes_tasks:
+            why += f" ({snap.reserved.nodes_text()})"
+        return FilterCode.SATURATED, why
     if snap.nodes_ready == 0:
         return FilterCode.NO_NODES, f"no Ready nodes (0 of {snap.nodes_total})"
     return _capacity_rejection(snap, rules)
@@ -78,5 +79,9 @@ def _capacity_rejection(snap: RegionSnapshot, rules: Rules) -> tuple[FilterCode,
             f"largest free node has {memory_text(snap.largest_free_memory_bytes)}"
         )
     if short:
+        held = snap.reserved
+        if held is not None and held.nodes_tasks:
+            # The free room shown is the probe's less these: say so, or it reads wrong.
+            short.append(held.nodes_text())
         return FilterCode.CAPACITY, "; ".join(short)
     return None

@@ -172,6 +172,11 @@ def _rules(request: PlacementRequest, water_ceiling: float) -> Rules:
     )
 
 
+def request_millis_bytes(request: PlacementRequest) -> tuple[int, int]:
+    """The request's (CPU millis, memory bytes), parsed as placement parses them."""
+    return _parse_resources(request.resources.cpu, request.resources.memory)
+
+
 @lru_cache(maxsize=1024)
 def _parse_resources(cpu: str, memory: str) -> tuple[int, int]:
     # Quantity parsing goes through Decimal and costs more than the rest of a decision;

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from meridian.placement.format import cpu_text, memory_text
 from meridian.regions.load import ServerlessUsage, water_level
 from meridian.regions.models import RegionHealth
 from meridian.regions.network import NetworkPath
@@ -65,6 +66,38 @@ class PoolFacts(BaseModel):
     node_memory_bytes: int = 0
 
 
+class ReservedRoom(BaseModel):
+    """What placement gave away in a region since the probe behind its snapshot: tasks it
+    sent there whose pods that probe cannot have counted yet (meridian/placement/
+    reservations.py). Already subtracted from the snapshot's free room; kept here so
+    that the reasons can say so."""
+
+    nodes_tasks: int = Field(0, ge=0)
+    nodes_cpu_millis: int = Field(0, ge=0)
+    nodes_memory_bytes: int = Field(0, ge=0)
+    # Billed sizes, as the quota counts them.
+    serverless_tasks: int = Field(0, ge=0)
+    serverless_cpu_millis: int = Field(0, ge=0)
+    serverless_memory_bytes: int = Field(0, ge=0)
+
+    def nodes_text(self) -> str:
+        return (
+            f"{_tasks(self.nodes_tasks)} placed on nodes since the last probe reserved "
+            f"{cpu_text(self.nodes_cpu_millis)} CPU, {memory_text(self.nodes_memory_bytes)}"
+        )
+
+    def serverless_text(self) -> str:
+        return (
+            f"{_tasks(self.serverless_tasks)} burst since the last probe reserved "
+            f"{cpu_text(self.serverless_cpu_millis)} CPU, "
+            f"{memory_text(self.serverless_memory_bytes)}"
+        )
+
+
+def _tasks(count: int) -> str:
+    return "1 task" if count == 1 else f"{count} tasks"
+
+
 class RegionSnapshot(BaseModel):
     """One region as the health loop last saw it, from the Kubernetes API and Temporal."""
 
@@ -92,6 +125,7 @@ class RegionSnapshot(BaseModel):
     network: dict[str, NetworkPath] = Field(
         default_factory=dict, description="smoothed paths keyed by data-source key"
     )
+    # When the probe that measured the load above started (None: never answered).
     observed_at: datetime | None = None
     serverless: ServerlessRoom | None = None
     pools: PoolFacts = Field(default_factory=PoolFacts)
@@ -99,6 +133,8 @@ class RegionSnapshot(BaseModel):
     # an `auto` task the nodes turn away for room bursts, whatever the pools' facts say.
     burst_advised: bool = False
     burst_advice: str | None = None
+    # Placements since `observed_at`, already subtracted from the free room above.
+    reserved: ReservedRoom | None = None
 
     @property
     def water_level(self) -> float:

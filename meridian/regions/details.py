@@ -22,6 +22,10 @@ class RegionDetails(ControlDetails):
     # Workers polling the region's Job queue, per Temporal; None when it did not say.
     pollers: int | None = None
     last_probe_at: datetime | None = None
+    # When the probe that measured `load` started: `last_probe_at` of the last probe
+    # that answered. Placement keeps counting its own decisions until a probe this
+    # recent can have seen their pods (meridian/placement/reservations.py).
+    load_probed_at: datetime | None = None
     # Start of the current bad spell (unreachable or failing); None while healthy.
     bad_since: datetime | None = None
     # The region's load as of the last answered probe; None before one answered.

@@ -62,6 +62,7 @@ def next_state(
     )
     if probe.reachable:
         new.load = probe.snapshot.load
+        new.load_probed_at = at
         # Smoothed like the error rate: one slow probe (a pause anywhere) is not a slow API.
         latency = details.api_latency_ms or 0.0
         latency = (1 - ERROR_RATE_ALPHA) * latency + ERROR_RATE_ALPHA * probe.api_latency_ms

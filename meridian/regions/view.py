@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import UTC, datetime
 
 from meridian.placement.types import PoolFacts, RegionSnapshot, ServerlessRoom
 from meridian.quantity import parse_cpu_millis, parse_memory_bytes
@@ -126,11 +127,19 @@ def snapshot_from(
         api_error_rate=details.api_error_rate,
         draining=details.draining,
         network=network,
+        observed_at=_utc(details.load_probed_at),
         serverless=serverless,
         pools=pool_facts(region, load) if region is not None else PoolFacts(),
         burst_advised=details.burst_advised,
         burst_advice=details.burst_reason,
     )
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    # Compared with placement's clock (aware UTC): a naive time read back is UTC.
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def pool_facts(region: RegionConfig, load: RegionLoad) -> PoolFacts:

@@ -9,6 +9,7 @@ from meridian.regions.details import RegionDetails
 from meridian.regions.health import grace_left, next_state
 from meridian.regions.load import RegionLoad
 from meridian.regions.models import NetworkSample, ProbeSnapshot, RegionHealth
+from meridian.regions.view import snapshot_from
 from meridian.settings import FailoverSettings
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -130,6 +131,20 @@ def test_a_probe_without_an_answer_keeps_the_last_latency_and_load() -> None:
     before = RegionDetails(api_latency_ms=1500.0, load=RegionLoad(nodes_ready=2))
     _, _, details = next_state(UP, before, bad, T0, failover)
     assert details.api_latency_ms == 1500.0 and details.load == RegionLoad(nodes_ready=2)
+
+
+def test_the_load_keeps_the_time_of_the_probe_that_measured_it() -> None:
+    # Placement keeps its reservations until a probe this recent can have seen them: an
+    # unanswered probe must not pass for one that counted the region's pods.
+    failover = FailoverSettings()
+    _, _, details = next_state(UP, RegionDetails(), answered(), T0, failover)
+    assert details.load_probed_at == T0
+    bad = ProbeOutcome(region="r", reachable=False, worker_answered=True, error="no answer")
+    later = T0 + timedelta(seconds=2)
+    _, _, details = next_state(UP, details, bad, later, failover)
+    assert details.last_probe_at == later and details.load_probed_at == T0
+    snap = snapshot_from("r", "aws", "us-east-1", UP, "healthy", details, {})
+    assert snap.observed_at == T0
 
 
 def test_the_control_loops_details_pass_through_untouched() -> None:

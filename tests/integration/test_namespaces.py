@@ -25,10 +25,11 @@ def api(engine: Engine) -> Iterator[k8s.ApiClient]:
     api.close()
 
 
-def jobs_in(api: k8s.ApiClient, namespace: str, task_id: str) -> list[Any]:
+def jobs_in(api: k8s.ApiClient, namespace: str, task_key: str) -> list[Any]:
+    """A task's Jobs in `namespace`, by its key (the workflow id: the label's value)."""
     return list(
         k8s.BatchV1Api(api)
-        .list_namespaced_job(namespace, label_selector=f"meridian.io/task-id={task_id}")
+        .list_namespaced_job(namespace, label_selector=f"meridian.io/task-id={task_key}")
         .items
     )
 
@@ -47,10 +48,12 @@ async def test_a_task_of_ads_runs_in_meridian_ads_under_restricted(
     labels = k8s.CoreV1Api(api).read_namespace("meridian-ads").metadata.labels
     assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
     assert labels["meridian.io/business-unit"] == "ads"
-    [job] = jobs_in(api, "meridian-ads", task_id)
-    assert job.metadata.name == f"{task_id}-a1"
+    key = running["workflow_id"]
+    assert key == f"ads.{task_id}"
+    [job] = jobs_in(api, "meridian-ads", key)
+    assert job.metadata.name == running["job_name"]
     # The services' namespace holds no task pods any more.
-    assert jobs_in(api, engine.settings.kubernetes_namespace, task_id) == []
+    assert jobs_in(api, engine.settings.kubernetes_namespace, key) == []
     policies = k8s.NetworkingV1Api(api).list_namespaced_network_policy("meridian-ads").items
     assert {p.metadata.name for p in policies} == {
         "meridian-deny-ingress",
@@ -73,10 +76,9 @@ async def test_two_units_tasks_land_in_two_namespaces_and_both_are_followed(
         response = await engine.submit(body)
         assert response.status_code == 201, response.text
     for task_id, unit in tasks.items():
-        await engine.wait_status(task_id, "RUNNING")
-        assert [j.metadata.name for j in jobs_in(api, f"meridian-{unit}", task_id)] == [
-            f"{task_id}-a1"
-        ]
+        running = await engine.wait_status(task_id, "RUNNING")
+        found = jobs_in(api, f"meridian-{unit}", running["workflow_id"])
+        assert [j.metadata.name for j in found] == [running["job_name"]]
     for task_id in tasks:
         done = await engine.wait_status(task_id, "SUCCEEDED", "FAILED")
         assert done["status"] == "SUCCEEDED", done

@@ -57,39 +57,81 @@ async def test_dry_run_explains_and_creates_nothing(engine: Engine) -> None:
     assert after == before
 
 
+async def fill_until_filtered(
+    engine: Engine, probe: dict[str, Any], filler_job: dict[str, Any], regions: list[str]
+) -> list[str]:
+    """Pin long fillers to each region until the probe's dry run filters it.
+
+    How many it takes is measured, not assumed: earlier tests may have grown a pool or
+    left a pod running. Fillers stay on nodes (under `auto`, aws and alibaba would burst
+    a filler that finds the nodes busy to their serverless pods)."""
+    fillers: list[str] = []
+    for _ in range(12):  # a pool's ceiling is 8 nodes
+        result = await dry_run(engine, probe)
+        open_regions = [c["region"] for c in result["candidates"] if c["region"] in regions]
+        if not open_regions:
+            return fillers
+        batch = []
+        for region in open_regions:
+            filler = uid()
+            body = task_body(id=filler, job=filler_job)
+            body["placement"] = {"region": region, "capacity": "nodes"}
+            assert (await engine.submit(body)).status_code == 201
+            batch.append(filler)
+        fillers += batch
+
+        async def settled(batch: list[str] = batch) -> bool:
+            # Each filler runs, or waits unplaced for room: either way its region is as
+            # full as it gets.
+            for filler in batch:
+                task = await engine.task(filler)
+                placement = task.get("placement") or {}
+                waiting = (
+                    task["status"] == "SCHEDULING"
+                    and placement.get("reason")
+                    and (placement.get("region") is None)
+                )
+                if task["status"] != "RUNNING" and not waiting:
+                    return False
+            return True
+
+        await until(settled, timeout=90)
+        # The fillers' pods are in the load once a probe after them has answered.
+        await asyncio.sleep(3 * engine.settings.failover.health_interval_seconds)
+    raise AssertionError(f"regions {regions} never filled: {await dry_run(engine, probe)}")
+
+
+async def stop_all(engine: Engine, task_ids: list[str]) -> None:
+    for task_id in task_ids:
+        stopped = await engine.http.post(f"/v1/tasks/{task_id}/stop")
+        assert stopped.status_code == 200, stopped.text
+
+
 async def test_unplaceable_task_waits_with_a_reason(engine: Engine) -> None:
     # Fits a node, but every region's nodes are too busy: 30 of 32 GiB on one task.
     task_id = uid()
     hog = {"image": "busybox", "resources": {"cpu": "1", "memory": "30Gi"}}
-    blockers = []
-    for region in engine.regions.names:
-        for _ in range(3):
-            blocker = uid()
-            body = task_body(
-                id=blocker, job={**hog, "annotations": {"kubesim.io/duration": "600s"}}
-            )
-            body["placement"] = {"region": region}
-            assert (await engine.submit(body)).status_code == 201
-            blockers.append(blocker)
-    for blocker in blockers:
-        await engine.wait_status(blocker, "RUNNING")
     # On nodes only: aws and alibaba would burst an `auto` task to their serverless pods.
     body = task_body(id=task_id, job=hog, placement={"capacity": "nodes"})
-    assert (await engine.submit(body)).status_code == 201
+    filler_job = {**hog, "annotations": {"kubesim.io/duration": "600s"}}
+    blockers: list[str] = []
+    try:
+        blockers = await fill_until_filtered(engine, body, filler_job, engine.regions.names)
+        assert (await engine.submit(body)).status_code == 201
 
-    async def explained() -> dict[str, Any] | None:
-        task = await engine.task(task_id)
-        reason = (task.get("placement") or {}).get("reason") or ""
-        return task if "largest free" in reason else None
+        async def explained() -> dict[str, Any] | None:
+            task = await engine.task(task_id)
+            reason = (task.get("placement") or {}).get("reason") or ""
+            return task if "largest free" in reason else None
 
-    task = await until(explained)
-    assert task["status"] == "SCHEDULING"
-    table = (await engine.http.get(f"/v1/tasks/{task_id}/placement")).json()
-    assert table["chosen"] is None
-    assert {f["region"] for f in table["filtered"]} == set(engine.regions.names)
-    for stop in [task_id, *blockers]:
-        stopped = (await engine.http.post(f"/v1/tasks/{stop}/stop")).json()
-        assert stopped["status"] == "STOPPED"
+        task = await until(explained)
+        assert task["status"] == "SCHEDULING"
+        table = (await engine.http.get(f"/v1/tasks/{task_id}/placement")).json()
+        assert table["chosen"] is None
+        assert {f["region"] for f in table["filtered"]} == set(engine.regions.names)
+    finally:
+        # Ten-minute blockers left running would fill the fleet for every later test.
+        await stop_all(engine, [task_id, *blockers])
 
 
 async def test_a_task_larger_than_any_node_is_refused_at_submit(engine: Engine) -> None:
@@ -109,39 +151,25 @@ async def test_pinned_region_is_honoured(engine: Engine) -> None:
 
 
 async def test_saturated_region_loses_to_a_free_one(engine: Engine) -> None:
-    fillers = [uid() for _ in range(3)]
-    for task_id in fillers:
-        body = task_body(
-            id=task_id,
-            # On nodes only: under `auto` a filler that found the nodes busy (an earlier
-            # test's pods still draining) bursts to Fargate and leaves a node free.
-            placement={"region": "aws-us-east-1", "capacity": "nodes"},
-            job={
-                "image": "busybox",
-                "resources": {"cpu": "7500m", "memory": "1Gi"},
-                "annotations": {"kubesim.io/duration": "120s"},
-            },
-        )
-        await engine.submit(body)
-    for task_id in fillers:
-        await engine.wait_status(task_id, "RUNNING")
     # On nodes only: under `auto`, aws would burst the probe to its Fargate capacity.
     probe = task_body(
         job={"image": "busybox", "resources": {"cpu": "2", "memory": "1Gi"}},
         placement={"capacity": "nodes"},
     )
-
-    async def moved_away() -> dict[str, Any] | None:
-        result = await dry_run(engine, probe)
-        return result if result["chosen"] not in (None, "aws-us-east-1") else None
-
+    filler_job = {
+        "image": "busybox",
+        "resources": {"cpu": "7500m", "memory": "1Gi"},
+        "annotations": {"kubesim.io/duration": "120s"},
+    }
+    fillers: list[str] = []
     try:
-        result = await until(moved_away, timeout=20)
+        fillers = await fill_until_filtered(engine, probe, filler_job, ["aws-us-east-1"])
+        result = await dry_run(engine, probe)
+        assert result["chosen"] not in (None, "aws-us-east-1"), result
         aws = next(f for f in result["filtered"] if f["region"] == "aws-us-east-1")
         assert "CPU" in aws["reason"]
     finally:
-        for task_id in fillers:
-            await engine.http.post(f"/v1/tasks/{task_id}/stop")
+        await stop_all(engine, fillers)
         await settle(engine)
 
 

@@ -72,7 +72,9 @@ async def test_unschedulable_job_moves_after_the_deadline(
     """Placements decided on the same load snapshot overfill a region (each fits alone).
 
     Three 8-CPU nodes take three 5-CPU Jobs; the rest stay Pending (Unschedulable)
-    until the deadline, then move.
+    until the deadline, then move. Placement's reservations count what it placed since
+    the last probe against the region's total free CPU, not node by node, so a fourth
+    task still looks as if it fits (3 nodes x 3 CPU left); a fifth may go elsewhere.
     """
     engine, http = chaos_engine, chaos_engine.http
     region = "gcp-europe-west1"
@@ -87,7 +89,7 @@ async def test_unschedulable_job_moves_after_the_deadline(
         await wait_until(http, tasks, lambda t: t["attempt"] >= 1, timeout=20, what="placed")
         first = {t: await engine.task(t) for t in tasks}
         stuck = [t for t, task in first.items() if task["region"] == region]
-        assert len(stuck) == len(tasks), f"expected all placed in {region}: {first}"
+        assert len(stuck) > 3, f"expected more placed in {region} than fit: {first}"
         waits_from = time.monotonic()
         moved = await wait_until(
             http,
@@ -98,7 +100,7 @@ async def test_unschedulable_job_moves_after_the_deadline(
         )
         now = {t: await engine.task(t) for t in tasks}
         movers = [t for t in tasks if now[t]["attempt"] > 1]
-        assert len(movers) == len(tasks) - 3, {
+        assert set(movers) <= set(stuck) and len(movers) == len(stuck) - 3, {
             t: (task["status"], task["region"], task["attempt"]) for t, task in now.items()
         }
         for task_id in movers:

@@ -82,7 +82,8 @@ async def test_virtual_node_not_ready_fails_its_tasks_over_like_a_lost_node(
         what=f"RUNNING on {PRIMARY}'s serverless capacity",
     )
     for task_id in tasks:
-        assert await node_of(clusters, PRIMARY, f"{task_id}-a1") == FARGATE_NODE
+        job_name = (await engine.task(task_id))["job_name"]
+        assert await node_of(clusters, PRIMARY, job_name) == FARGATE_NODE
 
     async with DuplicateWatch(clusters, tasks, orphans=orphans_of(engine.store)) as dupes:
         await control.set_serverless_ready(PRIMARY, False)

@@ -176,7 +176,8 @@ async def test_the_web_ui_shows_a_tasks_input_decoded(up: Up, tmp_path: Path) ->
     async with httpx.AsyncClient(base_url=up.api, headers=up.headers, timeout=30) as api:
         submitted = await api.post("/v1/tasks", json=body)
     assert submitted.status_code == 201, submitted.text
-    task_id = submitted.json()["id"]
+    # The workflow's input names the task by its key (`<unit>.<id>`, the workflow id).
+    task_key = submitted.json()["workflow_id"]
 
     # What Temporal holds, read without the codec: the input is there, encrypted.
     temporal = await Client.connect(f"127.0.0.1:{up.ports['temporal']}", namespace="default")
@@ -191,5 +192,5 @@ async def test_the_web_ui_shows_a_tasks_input_decoded(up: Up, tmp_path: Path) ->
     page = f"http://127.0.0.1:{up.ports['ui']}/namespaces/default/workflows/{quote(workflow_id)}"
     async with chromium(tmp_path) as devtools:
         session = await devtools.open_page(page)
-        text = await wait_for_text(devtools, session, body["name"], f'"task_id": "{task_id}"')
+        text = await wait_for_text(devtools, session, body["name"], f'"task_id": "{task_key}"')
     assert "Input" in text

@@ -115,7 +115,9 @@ async def test_not_ready_node_is_cordoned_drained_and_its_tasks_move(tmp_path: P
         kinds = {(d["kind"], d["target"]) for d in decisions if d["applied"]}
         assert {("cordon", sick), ("drain", sick)} <= kinds
         drain = next(d for d in decisions if d["kind"] == "drain" and d["target"] == sick)
-        assert sorted(drain["numbers"]["task_ids"]) == sorted(on_sick)
+        # The decision names tasks by their key (the workflow id: unit-qualified).
+        keys = [(await w.engine.task(t))["workflow_id"] for t in on_sick]
+        assert sorted(drain["numbers"]["task_ids"]) == sorted(keys)
         # Placement no longer offers the sick node's capacity, and the node comes back
         # into service once healthy again.
         await w.control.post(f"/sim/regions/{REGION}/nodes/{sick}/ready", json={"ready": True})

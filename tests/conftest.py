@@ -16,7 +16,11 @@ from tests.support import start_dev_server, start_time_skipping
 REPO = Path(__file__).resolve().parent.parent
 
 
-@pytest_asyncio.fixture(scope="session")
+# One per module, not per session: the time-skipping server's clock and its skipping
+# lock are global to the server, and a test that fails mid-way must not leave them in
+# a state every later module inherits (the workflow tests run last, twenty minutes
+# after the first module that starts it). Starting it takes about a second.
+@pytest_asyncio.fixture(scope="module")
 async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
     env = await start_time_skipping()
     try:

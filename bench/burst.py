@@ -35,6 +35,7 @@ import yaml
 from kubernetes import client, config, watch
 
 from meridian.kube.labels import LABEL_TASK_ID
+from meridian.tasks.keys import task_key
 
 NODES_REGION = "aws-us-east-1"
 AUTO_REGION = "aws-us-west-2"
@@ -117,10 +118,12 @@ class PodSeen:
 class PodWatcher:
     """Every Meridian pod of the given regions: its node and when it was first Running."""
 
-    def __init__(self, kubeconfig: str, regions: list[str], namespace: str = "meridian"):
+    def __init__(self, kubeconfig: str, regions: list[str], business_unit: str = "bench"):
+        # Task pods run in their unit's namespace, so the watch spans every namespace;
+        # their label carries the task's key (`<unit>.<id>`), not the id the bench gave.
         self.kubeconfig = kubeconfig
         self.regions = regions
-        self.namespace = namespace
+        self.business_unit = business_unit
         self.pods: dict[tuple[str, str], PodSeen] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -161,8 +164,8 @@ class PodWatcher:
         while not self._stop.is_set():
             try:
                 if not resource_version:
-                    listed = api.list_namespaced_pod(
-                        self.namespace, label_selector=LABEL_TASK_ID, _preload_content=False
+                    listed = api.list_pod_for_all_namespaces(
+                        label_selector=LABEL_TASK_ID, _preload_content=False
                     )
                     data = json.loads(listed.data)  # type: ignore[attr-defined]
                     now = time.time()
@@ -170,8 +173,7 @@ class PodWatcher:
                         self._note(region, pod, now)
                     resource_version = data["metadata"]["resourceVersion"]
                 stream = watch.Watch().stream(  # type: ignore[no-untyped-call]
-                    api.list_namespaced_pod,
-                    self.namespace,
+                    api.list_pod_for_all_namespaces,
                     label_selector=LABEL_TASK_ID,
                     resource_version=resource_version,
                     timeout_seconds=2,
@@ -207,12 +209,13 @@ class PodWatcher:
             thread.join(timeout=5)
 
     def of_tasks(self, task_ids: set[str]) -> dict[str, list[PodSeen]]:
-        """Each task's pods, by attempt."""
+        """Each task's pods (by the id the bench gave it), by attempt."""
+        by_key = {task_key(self.business_unit, t): t for t in task_ids}
         with self._lock:
             found: dict[str, list[PodSeen]] = {}
             for seen in self.pods.values():
-                if seen.task_id in task_ids:
-                    found.setdefault(seen.task_id, []).append(seen)
+                if seen.task_id in by_key:
+                    found.setdefault(by_key[seen.task_id], []).append(seen)
         for pods in found.values():
             pods.sort(key=lambda p: p.attempt)
         return found

@@ -343,3 +343,36 @@ def test_watching_a_pending_task_says_it_waits_for_a_start() -> None:
     code, _, err = _run(["task", "get", "t", "-w", "--interval", "0", "-o", "json"], answer)
     assert code == 4
     assert err.count("meridian task start t") == 1
+
+
+@pytest.mark.parametrize(
+    "argv, method, path",
+    [
+        (["task", "get", "nightly"], "GET", "/v1/tasks/nightly"),
+        (["task", "events", "nightly"], "GET", "/v1/tasks/nightly/events"),
+        (["task", "placement", "nightly"], "GET", "/v1/tasks/nightly/placement"),
+        (["task", "stop", "nightly", "--reason", "why"], "POST", "/v1/tasks/nightly/stop"),
+        (["task", "start", "nightly"], "POST", "/v1/tasks/nightly/start"),
+        (["task", "patch", "nightly", "-f", "-"], "PATCH", "/v1/tasks/nightly"),
+    ],
+)
+def test_an_admin_names_the_tasks_unit(argv: list[str], method: str, path: str) -> None:
+    asked: list[tuple[str, str, dict[str, str]]] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        asked.append((request.method, request.url.path, dict(request.url.params)))
+        if request.url.path.endswith("/events"):
+            return httpx.Response(200, json={"task_id": "nightly", "items": []})
+        if request.url.path.endswith("/placement"):
+            return httpx.Response(200, json={"region": None, "candidates": []})
+        return httpx.Response(200, json=_task(1, id="nightly"))
+
+    code, _, err = _run(
+        [*argv, "--business-unit", "ads", "-o", "json"], answer, stdin='{"name": "x"}'
+    )
+    assert code == 0, err
+    assert asked == [(method, path, {"business_unit": "ads"})]
+    # Without the flag the id is sent as given, with no unit.
+    asked.clear()
+    assert _run([*argv, "-o", "json"], answer, stdin='{"name": "x"}')[0] == 0
+    assert asked == [(method, path, {})]

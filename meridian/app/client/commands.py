@@ -63,6 +63,11 @@ Handler = Callable[[Context, argparse.Namespace], int]
 # -- the commands ---------------------------------------------------------------------
 
 
+def _unit(args: argparse.Namespace) -> dict[str, str | None]:
+    """`?business_unit=`: which unit's task an admin means (ids are unique per unit)."""
+    return {"business_unit": getattr(args, "business_unit", None)}
+
+
 def task_submit(ctx: Context, args: argparse.Namespace) -> int:
     response = ctx.api.request("POST", "/v1/tasks", body=read_body(args.file, ctx.stdin))
     task = response.json()
@@ -86,38 +91,40 @@ def task_list(ctx: Context, args: argparse.Namespace) -> int:
 
 def task_get(ctx: Context, args: argparse.Namespace) -> int:
     if args.watch:
-        return watch(ctx, args.id, args.interval)
-    ctx.show(ctx.api.get(f"/v1/tasks/{segment(args.id)}"), views.task_detail)
+        return watch(ctx, args.id, args.interval, args.business_unit)
+    ctx.show(ctx.api.get(f"/v1/tasks/{segment(args.id)}", **_unit(args)), views.task_detail)
     return OK
 
 
 def task_events(ctx: Context, args: argparse.Namespace) -> int:
-    events = ctx.api.get(f"/v1/tasks/{segment(args.id)}/events")
+    events = ctx.api.get(f"/v1/tasks/{segment(args.id)}/events", **_unit(args))
     ctx.show(events, lambda data, width: views.event_list(data["items"], width))
     return OK
 
 
 def task_placement(ctx: Context, args: argparse.Namespace) -> int:
-    ctx.show(ctx.api.get(f"/v1/tasks/{segment(args.id)}/placement"), views.placement_view)
+    placement = ctx.api.get(f"/v1/tasks/{segment(args.id)}/placement", **_unit(args))
+    ctx.show(placement, views.placement_view)
     return OK
 
 
 def task_stop(ctx: Context, args: argparse.Namespace) -> int:
     body = {"reason": args.reason} if args.reason else None
     path = f"/v1/tasks/{segment(args.id)}/stop"
-    ctx.show(ctx.api.request("POST", path, body=body).json(), views.task_detail)
+    ctx.show(ctx.api.request("POST", path, body=body, params=_unit(args)).json(), views.task_detail)
     return OK
 
 
 def task_start(ctx: Context, args: argparse.Namespace) -> int:
     path = f"/v1/tasks/{segment(args.id)}/start"
-    ctx.show(ctx.api.request("POST", path).json(), views.task_detail)
+    ctx.show(ctx.api.request("POST", path, params=_unit(args)).json(), views.task_detail)
     return OK
 
 
 def task_patch(ctx: Context, args: argparse.Namespace) -> int:
     body = read_body(args.file, ctx.stdin)
-    task = ctx.api.request("PATCH", f"/v1/tasks/{segment(args.id)}", body=body).json()
+    path = f"/v1/tasks/{segment(args.id)}"
+    task = ctx.api.request("PATCH", path, body=body, params=_unit(args)).json()
     ctx.show(task, views.task_detail)
     return OK
 
@@ -143,9 +150,10 @@ def placement_dry_run(ctx: Context, args: argparse.Namespace) -> int:
 # -- following a task -------------------------------------------------------------------
 
 
-def watch(ctx: Context, task_id: str, interval: float) -> int:
+def watch(ctx: Context, task_id: str, interval: float, business_unit: str | None = None) -> int:
     """Print each new event until the task ends; its outcome is the exit code."""
     path = f"/v1/tasks/{segment(task_id)}"
+    unit = {"business_unit": business_unit}
     rest = ctx.width - sum(views.WATCH_WIDTHS) - len(GAP) * len(views.WATCH_WIDTHS)
     layout = Layout([*views.WATCH_WIDTHS, max(rest, WRAP_FLOOR)], wrap_last=True)
     seen, failures, told_pending = 0, 0, False
@@ -154,9 +162,9 @@ def watch(ctx: Context, task_id: str, interval: float) -> int:
         ctx.say("\n".join(layout.lines(views.EVENT_HEADERS)))
     while True:
         try:
-            task = ctx.api.get(path)
+            task = ctx.api.get(path, **unit)
             # Read after the task, so that a finished task's last event is among these.
-            events = ctx.api.get(f"{path}/events")["items"]
+            events = ctx.api.get(f"{path}/events", **unit)["items"]
         except ApiError as exc:
             failures += 1
             if (exc.status is not None and exc.status < 500) or failures > WATCH_RETRIES:
@@ -311,8 +319,8 @@ def register(sub: Any) -> None:
     p.add_argument("--business-unit", dest="business_unit")
     p.add_argument("--kind", type=str.lower, choices=KINDS)
     p.add_argument("--limit", type=_positive, default=100, help="at most this many (100)")
+    single = []
     p = command(tasks, "get", task_get, "show a task")
-    p.add_argument("id")
     p.add_argument(
         "-w",
         "--watch",
@@ -320,17 +328,27 @@ def register(sub: Any) -> None:
         help="print each transition until the task ends; exit 0 SUCCEEDED, 3 FAILED, 4 STOPPED",
     )
     p.add_argument("--interval", type=float, default=WATCH_INTERVAL_SECONDS, help=argparse.SUPPRESS)
-    command(tasks, "events", task_events, "every transition of a task").add_argument("id")
-    command(
-        tasks, "placement", task_placement, "the latest placement decision: every region's case"
-    ).add_argument("id")
+    single.append(p)
+    single.append(command(tasks, "events", task_events, "every transition of a task"))
+    single.append(
+        command(
+            tasks, "placement", task_placement, "the latest placement decision: every region's case"
+        )
+    )
     p = command(tasks, "stop", task_stop, "stop a task (deletes its Job; idempotent)")
-    p.add_argument("id")
     p.add_argument("--reason", help="why, as the task's STOPPED event will say")
-    command(tasks, "start", task_start, "start a PENDING task").add_argument("id")
+    single.append(p)
+    single.append(command(tasks, "start", task_start, "start a PENDING task"))
     p = command(tasks, "patch", task_patch, "merge a partial body into a task (JSON merge patch)")
-    p.add_argument("id")
     p.add_argument("-f", "--file", required=True, help="the patch, JSON or YAML; - for stdin")
+    single.append(p)
+    for p in single:
+        p.add_argument("id", help="the task's id (or, for an admin, its workflow id)")
+        p.add_argument(
+            "--business-unit",
+            dest="business_unit",
+            help="the task's business unit, for an admin: ids are unique only within a unit",
+        )
 
     regions = group("region", "regions: health, water level, pools (over the REST API)")
     command(regions, "list", region_list, "every region's health and load")

@@ -312,6 +312,9 @@ class Settings(BaseSettings):
     kubesim_base_port: int = Field(18100, ge=1, le=65535)
     # How long the workflow waits for a signal before it reads the Job itself.
     status_backstop_seconds: float = Field(30.0, gt=0)
+    # ... doubling while the Job runs on unchanged, up to this (the sweeps cover a long
+    # Job; a fixed 30 s period costs 333 reads a second at 10,000 live tasks).
+    status_backstop_max_seconds: float = Field(600.0, gt=0)
     # Resident tasks continue-as-new after this many history events.
     history_event_limit: int = Field(2000, ge=100)
     auth: AuthSettings = Field(default_factory=AuthSettings)

@@ -112,6 +112,8 @@ class TaskWorkflow:
         self._notes: list[str] = []
         self._backstop_generation = 0
         self._backstop_due = False
+        # Backstop periods this attempt has already waited out (the next one is longer).
+        self._backstops_waited = 0
         self._backstop_timer: asyncio.Task[None] | None = None
 
     # -- run ---------------------------------------------------------------------------
@@ -378,6 +380,7 @@ class TaskWorkflow:
 
     async def _follow(self) -> AttemptEnd:
         self._waiting_for_region = False
+        self._backstops_waited = 0
         self._arm_backstop()
         while True:
             end = await self._under_policy(self._consume_signals())
@@ -407,6 +410,8 @@ class TaskWorkflow:
             # carrying the progress (attempt, fencing token, region) forward.
             await self._roll_over_if_due(following=True)
             if self._backstop_due or self._confirm_missing:
+                if self._backstop_due:
+                    self._backstops_waited += 1
                 self._backstop_due = False
                 self._confirm_missing = False
                 self._arm_backstop()
@@ -432,13 +437,22 @@ class TaskWorkflow:
         that change nothing (e.g. a sweep's "missing") cannot starve it, and a task that
         ends in time costs one timer event instead of a start/cancel pair per wake-up.
         A superseded timer still fires but is ignored (its generation is stale).
+
+        The period doubles with each backstop the attempt waits out, up to
+        `backstop_max_seconds`: a long-running Job is covered by the sweeps, which read a
+        region's Jobs for all its tasks at once, so per-task reads at a fixed period would
+        cost O(live tasks) reads per period and nothing else would (10,000 live tasks at
+        30 s: 333 reads a second). A short task still gets its first read after
+        `backstop_seconds`. Histories from before the maximum existed replay with the
+        fixed period (it defaults to `backstop_seconds`).
         """
         self._backstop_generation += 1
         self._backstop_due = False
         generation = self._backstop_generation
+        period = self.timing.backstop_period(self._backstops_waited)
 
         async def fire() -> None:
-            await workflow.sleep(timedelta(seconds=self.timing.backstop_seconds))
+            await workflow.sleep(timedelta(seconds=period))
             if generation == self._backstop_generation:
                 self._backstop_due = True
 

@@ -162,6 +162,9 @@ def new_task_id() -> str:
 def timing_from(settings: Settings) -> WorkflowTiming:
     return WorkflowTiming(
         backstop_seconds=settings.status_backstop_seconds,
+        backstop_max_seconds=max(
+            settings.status_backstop_seconds, settings.status_backstop_max_seconds
+        ),
         region_call_seconds=max(5.0, settings.failover.region_grace_seconds),
         unschedulable_seconds=settings.failover.unschedulable_seconds,
         history_event_limit=settings.history_event_limit,

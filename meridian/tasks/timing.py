@@ -12,6 +12,9 @@ from pydantic import BaseModel, Field
 class WorkflowTiming(BaseModel):
     # How long the workflow waits for a signal before it reads the Job itself.
     backstop_seconds: float = Field(30.0, gt=0)
+    # The longest backstop period, reached by doubling while the Job runs on unchanged;
+    # None (a workflow started before it existed): every period is `backstop_seconds`.
+    backstop_max_seconds: float | None = Field(None, gt=0)
     # Bound on a call to a region's unit worker, including the wait for it to be polled:
     # past it the region is treated as unreachable for this attempt.
     region_call_seconds: float = Field(15.0, gt=0)
@@ -20,3 +23,9 @@ class WorkflowTiming(BaseModel):
     unplaced_backoff_seconds: float = Field(2.0, gt=0)
     unplaced_backoff_max_seconds: float = Field(30.0, gt=0)
     history_event_limit: int = Field(2000, ge=100)
+
+    def backstop_period(self, waited: int) -> float:
+        """The backstop period after `waited` periods of one attempt have passed."""
+        ceiling = max(self.backstop_seconds, self.backstop_max_seconds or self.backstop_seconds)
+        # 2**waited grows without bound; stop doubling once past the ceiling.
+        return min(ceiling, self.backstop_seconds * 2 ** min(waited, 32))

@@ -84,3 +84,38 @@ async def test_two_units_tasks_land_in_two_namespaces_and_both_are_followed(
         assert done["status"] == "SUCCEEDED", done
         events = (await engine.http.get(f"/v1/tasks/{task_id}/events")).json()["items"]
         assert [e["status"] for e in events].count("RUNNING") == 1
+
+
+async def test_a_namespace_deleted_under_a_running_task_is_set_up_again(
+    engine: Engine, api: k8s.ApiClient
+) -> None:
+    # Its own unit, so that no other test's task lives in the namespace deleted here.
+    unit = f"nsgone-{uuid.uuid4().hex[:6]}"
+    namespace = f"meridian-{unit}"
+    task_id = f"ns-{uuid.uuid4().hex[:10]}"
+    # Pinned: its next attempt comes back to the region whose namespace is gone.
+    body = task_body(
+        id=task_id,
+        business_unit=unit,
+        placement={"region": REGION},
+        job={"annotations": {"kubesim.io/duration": "20s"}},
+    )
+    response = await engine.submit(body)
+    assert response.status_code == 201, response.text
+    running = await engine.wait_status(task_id, "RUNNING")
+    key = running["workflow_id"]
+    first_job = running["job_name"]
+    assert [j.metadata.name for j in jobs_in(api, namespace, key)] == [first_job]
+
+    # Someone deletes the unit's namespace, and with it the running Job. The worker's
+    # "namespace is ready" note is now stale: the next create must set it up again.
+    k8s.CoreV1Api(api).delete_namespace(namespace)
+
+    done = await engine.wait_status(task_id, "SUCCEEDED", "FAILED", timeout=120.0)
+    assert done["status"] == "SUCCEEDED", done
+    assert done["attempt"] >= 2 and done["job_name"] != first_job, done
+    assert done["region"] == REGION, done
+    labels = k8s.CoreV1Api(api).read_namespace(namespace).metadata.labels
+    assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
+    # The lost attempt's Job is gone with its namespace; only the new one was made there.
+    assert [j.metadata.name for j in jobs_in(api, namespace, key)] in ([], [done["job_name"]])

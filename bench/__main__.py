@@ -434,12 +434,19 @@ def main(argv: list[str] | None = None) -> int:
         "details": bench.details,
     }
     report.say("")
-    report.say(report.table(bench.figures))
+    if args.only == "scale":
+        from bench.scale import scale_table
+
+        report.say(scale_table(bench.figures))
+    else:
+        report.say(report.table(bench.figures))
     # One phase alone must not overwrite the whole run's results.
-    path = report.write_json(
-        result, report.RESULTS / f"only-{args.only}.json" if args.only else None
-    )
+    # The scale phase keeps one file per database (SQLite and MariaDB runs side by side).
+    name = f"scale-{args.database}.json" if args.only == "scale" else f"only-{args.only}.json"
+    path = report.write_json(result, report.RESULTS / name if args.only else None)
     chart = None if args.only else report.write_chart(bench.distributions)
+    if args.only == "scale" and bench.details.get("scale", {}).get("failover_chart"):
+        chart = Path(bench.details["scale"]["failover_chart"])
     report.say(f"\nwrote {path}" + (f" and {chart}" if chart else ""))
     report.say(f"bench took {result['duration_s']}s; machine {machine}")
     if bench.errors:

@@ -322,29 +322,34 @@ def _ts(value: str | None) -> float | None:
 async def task_marks(
     api_url: str, headers: dict[str, str], ids: list[str], region: str, after: float
 ) -> dict[str, dict[str, Any]]:
-    """Per task after the outage: the new attempt's placement and RUNNING times, region, Job."""
+    """Per task after the outage: when its new placement was decided (the placement
+    history), when it ran elsewhere (its RUNNING event), where, and the new Job's name."""
     sem = asyncio.Semaphore(16)
     out: dict[str, dict[str, Any]] = {}
+    params = {"business_unit": UNIT}
     async with httpx.AsyncClient(base_url=api_url, timeout=60, headers=headers) as http:
 
         async def one(task_id: str) -> None:
             async with sem:
-                response = await http.get(
-                    f"/v1/tasks/{task_id}/events", params={"business_unit": UNIT}
-                )
-            if response.status_code != 200:
-                return
+                events = await http.get(f"/v1/tasks/{task_id}/events", params=params)
+                placement = await http.get(f"/v1/tasks/{task_id}/placement", params=params)
             marks: dict[str, Any] = {}
-            for event in response.json()["items"]:
-                at = _ts(event["at"])
-                if at is None or at < after or event["region"] in (None, region):
-                    continue
-                if event["status"] == "SCHEDULING" and "placed" not in marks:
-                    marks["placed"] = at
-                if event["status"] == "RUNNING" and "running" not in marks:
-                    marks["running"] = at
-                    marks["region"] = event["region"]
-                    marks["job_name"] = event["job_name"]
+            if placement.status_code == 200:
+                decided = [
+                    at
+                    for item in placement.json()["history"]
+                    if (at := _ts(item["decided_at"])) is not None and at >= after
+                ]
+                if decided:
+                    marks["placed"] = min(decided)
+            if events.status_code == 200:
+                for event in events.json()["items"]:
+                    at = _ts(event["at"])
+                    if at is None or at < after or event["region"] in (None, region):
+                        continue
+                    if event["status"] == "RUNNING":
+                        marks.update(running=at, region=event["region"], job=event["job_name"])
+                        break
             out[task_id] = marks
 
         await asyncio.gather(*(one(t) for t in ids))
@@ -520,7 +525,7 @@ def _failover(
     signals = asyncio.run(signal_times(settings, sorted(keys), outage))
     for task_id in measured:
         mark = marks.get(task_id, {})
-        job = mark.get("job_name")
+        job = mark.get("job")
         result.timelines.append(
             TaskTimeline(
                 task_id=task_id,
@@ -566,3 +571,50 @@ def _failover(
         result.errors.append(f"scale failover: {moves['not_moved']} tasks did not move")
     if sampler.duplicated:
         result.errors.append(f"scale failover: duplicates {sorted(sampler.duplicated)[:5]}")
+
+
+# (figure key, label, unit, goal) of the scale table; RSS rows are added per role.
+SCALE_ROWS: list[tuple[str, str, str, str]] = [
+    ("scale_live_tasks_running", "live tasks RUNNING (fleet-15)", "", ""),
+    ("scale_submit_per_s", "  submitted through the API at", "tasks/s", ""),
+    (
+        "scale_trickle_completion_to_succeeded_ms_p50",
+        "trickle 2/s: Job done → SUCCEEDED p50",
+        "ms",
+        "",
+    ),
+    ("scale_trickle_completion_to_succeeded_ms_p99", "  p99", "ms", "< 1,000"),
+    ("scale_trickle_completion_to_succeeded_polled_ms_p99", "  p99 seen by API poll", "ms", ""),
+    ("scale_running_sweep_s", "running-task sweep over the live set", "s", "< 5"),
+    ("scale_running_sweep_k8s_requests", "  Kubernetes requests", "", ""),
+    ("scale_running_sweep_db_queries", "  database queries", "", ""),
+    ("scale_job_sweep_s", "job sweep over the live set", "s", "< 5"),
+    ("scale_job_sweep_k8s_requests", "  Kubernetes requests", "", ""),
+    ("scale_job_sweep_db_queries", "  database queries", "", ""),
+    ("scale_monitor_tick_s_p50", "region monitor tick p50", "s", ""),
+    ("scale_monitor_tick_s_max", "  max", "s", ""),
+    ("scale_failover_tasks", "tasks in the failed region", "", "~1,000"),
+    ("scale_failover_median_s", "  outage → running elsewhere: median", "s", ""),
+    ("scale_failover_p99_s", "  p99", "s", ""),
+    ("scale_failover_worst_s", "  worst", "s", "< 30"),
+    ("scale_failover_duplicates", "  duplicates", "", "0"),
+    ("scale_phase_detection_p50_s", "  phase: detection p50", "s", ""),
+    ("scale_phase_signals_p99_s", "  phase: signals p99", "s", ""),
+    ("scale_phase_re_placement_p99_s", "  phase: re-placement p99", "s", ""),
+    ("scale_phase_job_creates_p99_s", "  phase: Job creates p99", "s", ""),
+    ("scale_phase_job_running_p99_s", "  phase: Job running p99", "s", ""),
+]
+
+
+def scale_table(figures: dict[str, Any]) -> str:
+    rows = list(SCALE_ROWS)
+    for role in ROLES:
+        goal = "< 300" if role == "central_worker" else ""
+        rows.append((f"scale_rss_peak_mib_{role}", f"RSS {role}: peak", "MiB", goal))
+        rows.append((f"scale_rss_steady_mib_{role}", "  steady (trickle window)", "MiB", ""))
+    lines = [f"{'figure':44} {'value':>10} {'unit':8} goal", "-" * 76]
+    for key, label, unit, goal in rows:
+        value = figures.get(key)
+        shown = "—" if value is None else f"{value:,}" if isinstance(value, int) else f"{value}"
+        lines.append(f"{label:44} {shown:>10} {unit:8} {goal}")
+    return "\n".join(lines)

@@ -121,13 +121,19 @@ def task_body(task_id: str, region: tuple[str, str, str]) -> dict[str, Any]:
 
 
 def grow_fleet(control: KubesimControl, need: dict[str, int]) -> dict[str, int]:
-    """Nodes for each region's share plus room for a failed region's tasks; node count."""
+    """Nodes for twice each region's share plus a failed region's spill; node counts.
+
+    Twice: placement weighs load and network as well as locality, so the shares are not
+    exact, and it counts CPU, not kubesim's 110 pods a node; a region full by pod count
+    leaves pods Pending until the unschedulable deadline moves them (seen at 2,000 tasks
+    on the central region's 3 nodes).
+    """
     spill = max(need.values(), default=0) // max(1, len(need) - 1)
     nodes: dict[str, int] = {}
     for region, count in need.items():
         pools = control.pools(region)
         have = sum(int(p["desired"]) for p in pools)
-        want = math.ceil((count + spill) * 1.25 / PODS_PER_NODE) + 1
+        want = math.ceil((2 * count + spill) / PODS_PER_NODE) + 1
         if want > have:
             desired = int(pools[0]["desired"]) + want - have
             control.scale_pool(region, pools[0]["name"], desired, provisioning_delay_seconds=0)

@@ -5,7 +5,10 @@ Two systems, each started as `meridian up` starts it (own ports, own state direc
    throughput at saturation, latency at a fixed offered load of 20 tasks/s, failover;
 2. the 15-region fleet — N active tasks seeded, one sweep of each kind, peak RSS;
 3. two burst regions (issue 14) — a wave of one-CPU tasks at full nodes that take long to
-   boot, nodes only vs `auto` (bench/burst.py).
+   boot, nodes only vs `auto` (bench/burst.py);
+4. live scale (issue 16), only with `--scale` or `--only scale`: N real tasks running on
+   the fleet, a trickle on top, sweeps over them, then the biggest region fails
+   (bench/scale.py; `--scale-tasks N`, default 10,000).
 Placement runs in-process. Exit status: 1 only on errors, lost tasks or duplicates.
 """
 
@@ -77,6 +80,7 @@ class Bench:
         self.errors: list[str] = []
         self.distributions: dict[str, list[float]] = {}
         self.processes: dict[str, psutil.Process] = {}
+        self.scale_tasks = 10_000
 
     def timed_cpu(self, name: str, fn: Callable[[], None]) -> None:
         """Run a phase and record the CPU seconds each process spent in it."""
@@ -336,6 +340,17 @@ class Bench:
             if mode["all_running_s"] is None:
                 self.errors.append(f"burst {name}: not all tasks seen running")
 
+    # -- system 4: live scale (only when asked for) -------------------------------------------
+
+    def scale_system(self) -> None:
+        from bench.scale import ScalePlan, run_scale
+
+        chart = report.RESULTS / "scale-failover.png"
+        run = run_scale(ScalePlan(tasks=self.scale_tasks), self.database, chart=chart)
+        self.figures.update(run.figures)
+        self.details["scale"] = run.details
+        self.errors += run.errors
+
     def placement(self) -> None:
         result = measure_placement(self.plan.placement_decisions)
         self.details["placement"] = result
@@ -371,12 +386,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--database", choices=["sqlite", "mariadb"], default="sqlite")
     parser.add_argument(
         "--only",
-        choices=["placement", "dev", "fleet", "burst"],
+        choices=["placement", "dev", "fleet", "burst", "scale"],
         help="run one phase (its figures only; the results file is still written)",
     )
+    parser.add_argument(
+        "--scale",
+        action="store_true",
+        help="the live-scale phase alone (as --only scale; never part of --quick)",
+    )
+    parser.add_argument(
+        "--scale-tasks", type=int, default=10_000, help="live tasks in the scale phase"
+    )
     args = parser.parse_args(argv)
+    if args.scale:
+        if args.quick or args.only not in (None, "scale"):
+            parser.error("--scale runs the scale phase alone")
+        args.only = "scale"
     plan = QUICK if args.quick else FULL
     bench = Bench(plan, args.database)
+    bench.scale_tasks = args.scale_tasks
     started = time.monotonic()
     machine = report.machine(temporal_version(), args.database)
     phases = {
@@ -384,9 +412,11 @@ def main(argv: list[str] | None = None) -> int:
         "dev": ("dev system", bench.dev_system),
         "fleet": ("fleet system", bench.fleet_system),
         "burst": ("burst system", bench.burst_system),
+        # Long (tens of minutes at 10,000 tasks): run only when asked for.
+        "scale": ("live scale", bench.scale_system),
     }
     for key, (name, fn) in phases.items():
-        if args.only in (None, key):
+        if args.only == key or (args.only is None and key != "scale"):
             bench.phase(name, fn)
     machine["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     result = {
@@ -394,7 +424,8 @@ def main(argv: list[str] | None = None) -> int:
         "command": "python -m bench"
         + (" --quick" if args.quick else "")
         + (f" --database {args.database}" if args.database != "sqlite" else "")
-        + (f" --only {args.only}" if args.only else ""),
+        + (f" --only {args.only}" if args.only else "")
+        + (f" --scale-tasks {args.scale_tasks}" if args.only == "scale" else ""),
         "plan": asdict(plan),
         "duration_s": round(time.monotonic() - started, 1),
         "machine": machine,
@@ -403,12 +434,19 @@ def main(argv: list[str] | None = None) -> int:
         "details": bench.details,
     }
     report.say("")
-    report.say(report.table(bench.figures))
+    if args.only == "scale":
+        from bench.scale import scale_table
+
+        report.say(scale_table(bench.figures))
+    else:
+        report.say(report.table(bench.figures))
     # One phase alone must not overwrite the whole run's results.
-    path = report.write_json(
-        result, report.RESULTS / f"only-{args.only}.json" if args.only else None
-    )
+    # The scale phase keeps one file per database (SQLite and MariaDB runs side by side).
+    name = f"scale-{args.database}.json" if args.only == "scale" else f"only-{args.only}.json"
+    path = report.write_json(result, report.RESULTS / name if args.only else None)
     chart = None if args.only else report.write_chart(bench.distributions)
+    if args.only == "scale" and bench.details.get("scale", {}).get("failover_chart"):
+        chart = Path(bench.details["scale"]["failover_chart"])
     report.say(f"\nwrote {path}" + (f" and {chart}" if chart else ""))
     report.say(f"bench took {result['duration_s']}s; machine {machine}")
     if bench.errors:

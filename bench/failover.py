@@ -33,7 +33,7 @@ from kubernetes import config as k8s_config
 from bench.system import cli_headers
 from meridian.tasks.keys import task_key
 
-NAMESPACE = "meridian"
+MANAGED = "meridian.io/managed=true"
 
 
 @dataclass
@@ -59,11 +59,18 @@ class FailoverResult:
         return data
 
 
-class _JobSampler:
-    """Counts tasks with two live Jobs across every reachable region, in a thread."""
+class JobSampler:
+    """Counts tasks with two live Jobs across every reachable region, in a thread.
 
-    def __init__(self, kubeconfig: str, regions: list[str], task_ids: set[str]):
+    Jobs run in their business unit's namespace, so the sample lists managed Jobs in
+    every namespace (in the services' namespace alone it saw none and could not fail).
+    """
+
+    def __init__(
+        self, kubeconfig: str, regions: list[str], task_ids: set[str], interval: float = 0.5
+    ):
         self.task_ids = task_ids
+        self.interval = interval
         self.apis = {
             r: k8s_config.new_client_from_config(  # type: ignore[no-untyped-call]
                 config_file=kubeconfig, context=r
@@ -79,10 +86,8 @@ class _JobSampler:
         live: dict[str, int] = {}
         for api in self.apis.values():
             try:
-                jobs = k8s.BatchV1Api(api).list_namespaced_job(
-                    NAMESPACE,
-                    label_selector="meridian.io/managed=true",
-                    _request_timeout=(1.0, 10.0),
+                jobs = k8s.BatchV1Api(api).list_job_for_all_namespaces(
+                    label_selector=MANAGED, _request_timeout=(1.0, 10.0)
                 )
             except Exception:  # noqa: BLE001 - the region in the outage cannot be read
                 continue
@@ -95,7 +100,7 @@ class _JobSampler:
         self.samples += 1
 
     def _run(self) -> None:
-        while not self._stop.wait(0.5):
+        while not self._stop.wait(self.interval):
             self.sample()
 
     def start(self) -> None:
@@ -174,7 +179,7 @@ def measure_failover(
     run = uuid.uuid4().hex[:6]
     business_unit = f"failover-bench-{run}"
     ids = [f"fo-{run}-{i:04d}" for i in range(n_tasks)]
-    sampler: _JobSampler | None = None
+    sampler: JobSampler | None = None
     with (
         httpx.Client(base_url=api_url, timeout=30.0, headers=headers) as http,
         httpx.Client(base_url=control_url, timeout=10.0) as control,
@@ -183,7 +188,7 @@ def measure_failover(
         if kubeconfig is not None:
             # The Jobs' task-id label is the task's key (its workflow id), not its id.
             keys = {task_key(business_unit, task_id) for task_id in ids}
-            sampler = _JobSampler(str(kubeconfig), regions, keys)
+            sampler = JobSampler(str(kubeconfig), regions, keys)
         started = time.monotonic()
         for task_id in ids:
             response = http.post("/v1/tasks", json=_body(task_id, region, kind, business_unit))

@@ -106,6 +106,30 @@ class MetricsSettings(BaseModel):
     base_port: int = Field(9180, ge=0, le=65535)
 
 
+class WorkerSettings(BaseModel):
+    """What each worker holds in memory and runs at once (workers/central.py, unit.py).
+
+    Measured with `python -m bench --scale` (BENCHMARKS.md, "Live scale"). Every live
+    TaskWorkflow wakes at least once per `status_backstop_seconds` (its own Job read), so
+    the hot part of the live set is all of it and the wakes come round in a cycle: an LRU
+    cache smaller than the live set misses on nearly every wake (each miss replays the
+    task's history, a fetch from Temporal and a re-run of its code), and a cache larger
+    than it costs memory per workflow held.
+    """
+
+    # Sticky cache of the central worker, in workflows (0 disables stickiness).
+    central_cached_workflows: int = Field(1000, ge=0)
+    # Workflow tasks the central worker runs at once (the SDK's default is 100). They are
+    # CPU-bound Python on one event loop: more in flight adds queueing, not throughput.
+    central_workflow_tasks: int = Field(100, ge=1)
+    # Activities at once, and the threads they run on (store writes, placement).
+    central_activities: int = Field(64, ge=1)
+    # Per region hosted: Job activities at once, and their threads (half of it: most
+    # are Kubernetes calls that wait on the network, a few hold a thread each).
+    unit_activities_per_region: int = Field(32, ge=1)
+    unit_threads_per_region: int = Field(16, ge=1)
+
+
 class ChannelSettings(BaseModel):
     """Memory bounds of a unit worker's Job watch (meridian/channels/watch.py), per region.
 
@@ -326,6 +350,7 @@ class Settings(BaseSettings):
     scaling: ScalingSettings = Field(default_factory=ScalingSettings)
     network_probe: NetworkProbeSettings = Field(default_factory=NetworkProbeSettings)
     channels: ChannelSettings = Field(default_factory=ChannelSettings)
+    workers: WorkerSettings = Field(default_factory=WorkerSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     policy: PolicySettings = Field(default_factory=PolicySettings)
     # Per business unit: a default and overrides (meridian/tenancy/quotas.py).

@@ -99,7 +99,10 @@ def build_central_worker(
             scaling.record_scaling_outcome,
         ],
         activity_executor=executor,
-        max_concurrent_activities=64,
+        # Sizes and their reasons: meridian/settings.py WorkerSettings.
+        max_cached_workflows=settings.workers.central_cached_workflows,
+        max_concurrent_workflow_tasks=settings.workers.central_workflow_tasks,
+        max_concurrent_activities=settings.workers.central_activities,
     )
 
 
@@ -132,7 +135,8 @@ async def run_central(settings: Settings, stop: asyncio.Event) -> None:
     endpoint = serve_metrics("central", settings)
     metrics.ACTIVE_TASKS.bind(lambda: measure.active_task_counts(store.count_active_by_unit()))
     client = await connect(settings)
-    with ThreadPoolExecutor(max_workers=64, thread_name_prefix="central-act") as executor:
+    threads = settings.workers.central_activities
+    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="central-act") as executor:
         worker = build_central_worker(client, settings, store, regions, executor)
         async with worker:
             await ensure_region_monitor(client, settings, regions)

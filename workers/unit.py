@@ -83,8 +83,10 @@ async def run_units(settings: Settings, regions: list[str], stop: asyncio.Event)
     gateway = JobGateway(clients, policy=settings.policy)
     signaller = Signaller(client)
     namespace = settings.kubernetes_namespace
+    sizes = settings.workers
     with ThreadPoolExecutor(
-        max_workers=16 * max(1, len(regions)), thread_name_prefix="unit-act"
+        max_workers=sizes.unit_threads_per_region * max(1, len(regions)),
+        thread_name_prefix="unit-act",
     ) as executor:
         # One listing of each region's nodes and pods serves its health probe and its
         # scaling observation.
@@ -120,7 +122,7 @@ async def run_units(settings: Settings, regions: list[str], stop: asyncio.Event)
                     scaling.remove_nodes,
                 ],
                 activity_executor=executor,
-                max_concurrent_activities=32,
+                max_concurrent_activities=sizes.unit_activities_per_region,
             )
             for region in regions
         ]

@@ -32,7 +32,8 @@ def _finished(job: dict[str, Any]) -> bool:
 class JobCompletionWatcher:
     """`completed_at[job_name]` = wall time the Job was first seen finished."""
 
-    def __init__(self, kubeconfig: str, regions: list[str], namespace: str = "meridian"):
+    def __init__(self, kubeconfig: str, regions: list[str], namespace: str | None = None):
+        """`namespace` None: every namespace (tasks run in their business unit's)."""
         self.kubeconfig = kubeconfig
         self.regions = regions
         self.namespace = namespace
@@ -66,21 +67,27 @@ class JobCompletionWatcher:
 
     def _run(self, region: str) -> None:
         api = self._api(region)
+        # The API's own methods (the watch reads their docstrings), not wrappers.
+        lister: Any
+        where: tuple[str, ...]
+        lister, where = (
+            (api.list_job_for_all_namespaces, ())
+            if self.namespace is None
+            else (api.list_namespaced_job, (self.namespace,))
+        )
         resource_version = ""
         while not self._stop.is_set():
             try:
                 if not resource_version:
-                    listed = api.list_namespaced_job(
-                        self.namespace, label_selector=MANAGED_SELECTOR, _preload_content=False
-                    )
-                    data = json.loads(listed.data)  # type: ignore[attr-defined]
+                    listed = lister(*where, label_selector=MANAGED_SELECTOR, _preload_content=False)
+                    data = json.loads(listed.data)
                     now = time.time()
                     for job in data.get("items") or []:
                         self._note(job, now)
                     resource_version = data["metadata"]["resourceVersion"]
                 stream = watch.Watch().stream(  # type: ignore[no-untyped-call]
-                    api.list_namespaced_job,
-                    self.namespace,
+                    lister,
+                    *where,
                     label_selector=MANAGED_SELECTOR,
                     resource_version=resource_version,
                     timeout_seconds=2,

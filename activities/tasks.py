@@ -13,7 +13,7 @@ from temporalio import activity
 
 from meridian.observability import record as measure
 from meridian.placement.reservations import Reservations
-from meridian.placement.types import PlacementRequest
+from meridian.placement.task_placement import place_for_task
 from meridian.regions.contracts import RegionHealthInput, RegionHealthResult
 from meridian.regions.view import RegionView
 from meridian.store import Store, Transition
@@ -88,51 +88,24 @@ class TaskActivities:
     def place_task(self, inp: PlaceTaskInput) -> PlaceTaskResult:
         started = time.monotonic()
         self.units.remember(inp.task_id, inp.spec.business_unit)
-        request = PlacementRequest.for_task(
-            inp.task_id,
-            inp.spec,
-            excluded_regions=sorted(inp.excluded_regions),
-            exclusion_reasons=dict(inp.excluded_regions),
-        )
         # Runs as a local activity: its result is recorded in the workflow's history and
         # replay reads it from there, so the ledger (and the clock) cannot change a replay.
-        decision = self.reservations.place(
-            request,
+        placed = place_for_task(
+            inp,
             self.regions.snapshots(),
+            self.reservations,
             self.regions.weights,
             self.regions.catalog,
             at=datetime.now(UTC),
             burst=self.regions.burst,
         )
+        decision = placed.decision
         decided_at = activity.info().current_attempt_scheduled_time
         self.store.record_placement(
             inp.task_id, inp.attempt, inp.seq, decision.model_dump(mode="json"), decided_at
         )
         measure.placement(decision, time.monotonic() - started)
-        chosen = next((c for c in decision.candidates if c.region == decision.chosen), None)
-        summary: dict[str, object] = {"region": decision.chosen, "reason": decision.reason}
-        if chosen is not None and chosen.burst is not None:
-            summary["capacity"] = {
-                "kind": chosen.burst.kind.value,
-                "billed_cpu": chosen.burst.billed.cpu,
-                "billed_memory": chosen.burst.billed.memory,
-                "cost_per_hour": round(chosen.burst.cost_per_hour, 6),
-                "currency": chosen.burst.currency,
-            }
-        if chosen is not None:
-            summary["score"] = round(chosen.total, 4)
-            summary["breakdown"] = {
-                "locality": round(chosen.locality, 4),
-                "network": round(chosen.network, 4),
-                "load": round(chosen.load, 4),
-            }
-        return PlaceTaskResult(
-            region=decision.chosen,
-            reason=decision.reason,
-            summary=summary,
-            fingerprint=decision.snapshot_fingerprint,
-            burst=chosen.burst if chosen is not None else None,
-        )
+        return placed.result
 
     @activity.defn(name="record_orphan")
     def record_orphan(self, inp: RecordOrphanInput) -> bool:

@@ -357,6 +357,22 @@ class Bench:
         self.figures["placement_us_per_decision"] = result["us_per_decision"]
         self.figures["placement_cpu_us_per_decision"] = result["cpu_us_per_decision"]
         self.figures["placement_baseline_us"] = result["baseline_nearest_healthy_us"]
+        # The real path (place_task: reservations, summary, the stored dump), per decision
+        # and as a ratio to the same baseline; issue 16's goal is <= 2.5x on shared sets.
+        for sets in ("shared_sets", "fresh_sets"):
+            for unit in ("us", "cpu_us", "ratio"):
+                key = f"real_path_{sets}_{unit}"
+                self.figures[f"placement_{key}"] = result[key]
+        report.say(
+            "bench: placement real path (place_task) per decision: "
+            f"{result['real_path_shared_sets_us']} us wall / "
+            f"{result['real_path_shared_sets_cpu_us']} us CPU with 20 decisions a snapshot "
+            f"set = {result['real_path_shared_sets_ratio']}x baseline "
+            f"({result['baseline_nearest_healthy_us']} us); fresh sets "
+            f"{result['real_path_fresh_sets_us']} us / {result['real_path_fresh_sets_cpu_us']} "
+            f"us CPU = {result['real_path_fresh_sets_ratio']}x; place() alone "
+            f"{result['ratio_to_baseline']}x"
+        )
 
 
 async def _awaited(awaitable: Any) -> Any:

@@ -17,17 +17,28 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from meridian.placement import PlacementRequest, RegionSnapshot, place  # noqa: E402
+from meridian.placement.types import ServerlessRoom  # noqa: E402
 from meridian.regions.catalog import Catalog, great_circle_km  # noqa: E402
-from meridian.regions.config import load_regions  # noqa: E402
+from meridian.regions.config import RegionConfig, load_regions  # noqa: E402
+from meridian.regions.load import RegionLoad, ServerlessUsage  # noqa: E402
 from meridian.regions.network import NetworkPath  # noqa: E402
-from meridian.regions.providers import Provider
+from meridian.regions.providers import Provider  # noqa: E402
+from meridian.regions.view import pool_facts  # noqa: E402
 from meridian.settings import PlacementWeights  # noqa: E402
-from meridian.tasks.spec import DataSource, PlacementConstraints, Resources  # noqa: E402
+from meridian.tasks.contracts import PlaceTaskInput  # noqa: E402
+from meridian.tasks.spec import (  # noqa: E402
+    DataSource,
+    JobSpec,
+    PlacementConstraints,
+    Resources,
+    TaskSpec,
+)
 
 FLEET = Path(__file__).resolve().parent.parent / "infra" / "regions" / "fleet-15.yaml"
 GI = 1 << 30
@@ -91,6 +102,46 @@ def random_request(rnd: random.Random, data_keys: list[str], names: list[str]) -
         constraints=constraints,
         excluded_regions=rnd.sample(names, rnd.choice([0, 0, 0, 1])),
     )
+
+
+def as_probed(
+    rnd: random.Random,
+    fleet: list[RegionSnapshot],
+    observed_at: datetime,
+    configs: dict[str, RegionConfig],
+) -> list[RegionSnapshot]:
+    """`fleet` as RegionView hands it to place_task: with each region's declared
+    serverless room (Ready, partly used) and pools' facts, probed at `observed_at`.
+    `configs` are the regions file's, loaded once as RegionView holds them."""
+    out = []
+    for snap in fleet:
+        config = configs[snap.name]
+        serverless = None
+        if config.serverless is not None:
+            usage = ServerlessUsage(
+                nodes=1, ready=True, pods=rnd.randint(0, 20), cpu_millis=rnd.randint(0, 40) * 1000
+            )
+            serverless = ServerlessRoom(config=config.serverless, usage=usage)
+        pools = pool_facts(config, RegionLoad(nodes_total=snap.nodes_total))
+        out.append(
+            snap.model_copy(
+                update={"observed_at": observed_at, "serverless": serverless, "pools": pools}
+            )
+        )
+    return out
+
+
+def task_input(request: PlacementRequest, task_id: str) -> PlaceTaskInput:
+    """What TaskWorkflow hands place_task for the task `request` describes."""
+    spec = TaskSpec(
+        name="bench",
+        business_unit="bench",
+        data_source=request.data_source,
+        job=JobSpec(image="busybox", resources=request.resources),
+        placement=request.constraints,
+    )
+    excluded = {name: "bench: an earlier attempt failed" for name in request.excluded_regions}
+    return PlaceTaskInput(task_id=task_id, spec=spec, attempt=1, seq=1, excluded_regions=excluded)
 
 
 def nearest_healthy(

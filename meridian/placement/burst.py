@@ -16,13 +16,18 @@ quota (the cloud refusing pods is how an exhausted quota shows).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from meridian.placement.format import cpu_text, memory_text
 from meridian.placement.types import FilterCode, RegionSnapshot
+from meridian.serverless.models import ServerlessConfig
 from meridian.serverless.plan import BurstPlan, plan_burst
 from meridian.serverless.sizing import SizeError
 from meridian.settings import BurstSettings
 from meridian.tasks.spec import Capacity
+
+if TYPE_CHECKING:
+    from meridian.placement.memo import PlacementMemo
 
 # What the nodes' rejection may be for an auto task to burst instead: full, at the
 # water ceiling, draining (the control loop drains a region at its ceiling with no room
@@ -46,6 +51,19 @@ class Burst:
     explanation: str
 
 
+def plan_or_reason(config: ServerlessConfig, cpu_millis: int, memory_bytes: int) -> BurstPlan | str:
+    """The burst plan for the size, or why the config cannot take it (SizeError's text)."""
+    try:
+        return plan_burst(config, cpu_millis, memory_bytes)
+    except SizeError as exc:
+        return str(exc)
+
+
+def config_limits(config: ServerlessConfig) -> tuple[int, int]:
+    """The config's (CPU millis, memory bytes) limits: properties that parse quantities."""
+    return config.max_cpu_millis, config.max_memory_bytes
+
+
 def burst_choice(
     snap: RegionSnapshot,
     capacity: Capacity,
@@ -53,9 +71,11 @@ def burst_choice(
     memory_bytes: int,
     nodes_rejection: tuple[FilterCode, str] | None,
     settings: BurstSettings,
+    memo: PlacementMemo | None = None,
 ) -> Burst | str:
     """The burst for this region, or why not (a sentence). Only call for `serverless`,
-    or for `auto` when the nodes rejected the task for a reason in BURSTABLE."""
+    or for `auto` when the nodes rejected the task for a reason in BURSTABLE.
+    `memo` shares plans and the config's parsed limits between decisions."""
     room = snap.serverless
     if room is None:
         return "declares no serverless capacity"
@@ -67,18 +87,22 @@ def burst_choice(
         return f"serverless ({kind}) virtual node NotReady"
     if usage.waiting_pods:
         return f"serverless ({kind}) quota exhausted: {usage.waiting_pods} burst pod(s) waiting"
-    try:
-        plan = plan_burst(room.config, cpu_millis, memory_bytes)
-    except SizeError as exc:
-        return str(exc)
-    short = _quota_short(snap, plan)
+    if memo is not None:
+        plan = memo.plan(room.config, cpu_millis, memory_bytes)
+        limits = memo.limits(room.config)
+    else:
+        plan = plan_or_reason(room.config, cpu_millis, memory_bytes)
+        limits = config_limits(room.config)
+    if isinstance(plan, str):
+        return plan
+    short = _quota_short(snap, plan, limits)
     if short:
         held = snap.reserved
         if held is not None and held.serverless_tasks:
             short += f" ({held.serverless_text()})"
         return f"serverless ({kind}) quota full: {short}"
     nodes_cost = _node_share_cost(snap, cpu_millis, memory_bytes)
-    numbers = _numbers(snap, plan, nodes_cost)
+    numbers = _numbers(snap, plan, nodes_cost, limits)
     if capacity is Capacity.AUTO:
         why = _auto_reason(snap, nodes_rejection, settings)
         if why is None:
@@ -127,12 +151,15 @@ def _wait_text(snap: RegionSnapshot, settings: BurstSettings) -> str:
     )
 
 
-def _numbers(snap: RegionSnapshot, plan: BurstPlan, nodes_cost: float | None) -> str:
+def _numbers(
+    snap: RegionSnapshot, plan: BurstPlan, nodes_cost: float | None, limits: tuple[int, int]
+) -> str:
     assert snap.serverless is not None
     config = snap.serverless.config
     usage = snap.serverless.usage
     assert usage is not None
     boot = snap.pools.boot_seconds
+    max_cpu, max_memory = limits
     nodes = "unknown" if nodes_cost is None else f"{money(nodes_cost, plan.currency)}/h"
     held = snap.reserved
     since = f" ({held.serverless_text()})" if held and held.serverless_tasks else ""
@@ -140,25 +167,23 @@ def _numbers(snap: RegionSnapshot, plan: BurstPlan, nodes_cost: float | None) ->
         f"waiting demand {snap.pending_pods} pod(s), node boot "
         f"{'unknown' if boot is None else f'{boot:.0f}s'}, serverless headroom "
         f"{config.max_pods - usage.pods} pods, "
-        f"{cpu_text(max(0, config.max_cpu_millis - usage.cpu_millis))} CPU, "
-        f"{memory_text(max(0, config.max_memory_bytes - usage.memory_bytes))}{since}; billed "
+        f"{cpu_text(max(0, max_cpu - usage.cpu_millis))} CPU, "
+        f"{memory_text(max(0, max_memory - usage.memory_bytes))}{since}; billed "
         f"{plan.billed.cpu} CPU {plan.billed.memory} at "
         f"{money(plan.cost_per_hour, plan.currency)}/h vs nodes {nodes}"
     )
 
 
-def _quota_short(snap: RegionSnapshot, plan: BurstPlan) -> str | None:
+def _quota_short(snap: RegionSnapshot, plan: BurstPlan, limits: tuple[int, int]) -> str | None:
     assert snap.serverless is not None and snap.serverless.usage is not None
     config, usage = snap.serverless.config, snap.serverless.usage
+    max_cpu, max_memory = limits
     if usage.pods + 1 > config.max_pods:
         return f"{usage.pods} of {config.max_pods} pods"
-    if usage.cpu_millis + plan.billed.cpu_millis > config.max_cpu_millis:
-        return f"{cpu_text(usage.cpu_millis)} of {cpu_text(config.max_cpu_millis)} CPU used"
-    if usage.memory_bytes + plan.billed.memory_bytes > config.max_memory_bytes:
-        return (
-            f"{memory_text(usage.memory_bytes)} of "
-            f"{memory_text(config.max_memory_bytes)} memory used"
-        )
+    if usage.cpu_millis + plan.billed.cpu_millis > max_cpu:
+        return f"{cpu_text(usage.cpu_millis)} of {cpu_text(max_cpu)} CPU used"
+    if usage.memory_bytes + plan.billed.memory_bytes > max_memory:
+        return f"{memory_text(usage.memory_bytes)} of {memory_text(max_memory)} memory used"
     return None
 
 

@@ -30,11 +30,14 @@ The ledger is per process: central workers running side by side each count their
 from __future__ import annotations
 
 import threading
+from bisect import bisect_right, insort
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from operator import attrgetter
 
 from meridian.placement.filters import DEFAULT_WATER_CEILING
+from meridian.placement.memo import PlacementMemo
 from meridian.placement.scoring import place, request_millis_bytes
 from meridian.placement.types import (
     PlacementDecision,
@@ -149,10 +152,69 @@ def _less(snap: RegionSnapshot, held: ReservedRoom) -> RegionSnapshot:
     return snap.model_copy(update=changes)
 
 
+class _RegionTally:
+    """One region's live reservations, oldest first, and their running sums: a decision
+    reads the sums instead of adding up every entry, and expiry cuts a prefix (both of
+    its conditions, too old and seen by the region's probe, are "at or before a time")."""
+
+    __slots__ = ("entries", "sums")
+
+    def __init__(self) -> None:
+        self.entries: list[Reservation] = []
+        # nodes tasks, CPU, memory; serverless tasks, CPU, memory (ReservedRoom's order).
+        self.sums = [0, 0, 0, 0, 0, 0]
+
+    def add(self, r: Reservation) -> None:
+        insort(self.entries, r, key=_AT)
+        self._count(r, 1)
+
+    def remove(self, r: Reservation) -> None:
+        index = next(i for i, e in enumerate(self.entries) if e is r)
+        del self.entries[index]
+        self._count(r, -1)
+
+    def drop_until(self, limit: datetime) -> list[Reservation]:
+        """Remove and return the reservations made at or before `limit`."""
+        cut = bisect_right(self.entries, limit, key=_AT)
+        if not cut:
+            return []
+        gone = self.entries[:cut]
+        del self.entries[:cut]
+        for r in gone:
+            self._count(r, -1)
+        return gone
+
+    def _count(self, r: Reservation, sign: int) -> None:
+        base = 3 if r.serverless else 0
+        sums = self.sums
+        sums[base] += sign
+        sums[base + 1] += sign * r.cpu_millis
+        sums[base + 2] += sign * r.memory_bytes
+
+    def room(self) -> ReservedRoom:
+        n_tasks, n_cpu, n_mem, s_tasks, s_cpu, s_mem = self.sums
+        return ReservedRoom(
+            nodes_tasks=n_tasks,
+            nodes_cpu_millis=n_cpu,
+            nodes_memory_bytes=n_mem,
+            serverless_tasks=s_tasks,
+            serverless_cpu_millis=s_cpu,
+            serverless_memory_bytes=s_mem,
+        )
+
+
+_AT = attrgetter("at")
+
+
 class Reservations:
     """The central worker's ledger of recent placements (one per process, shared by its
     activity threads). `place` reads, decides and records under one lock: two tasks
-    placed at once must not both take the last free CPU."""
+    placed at once must not both take the last free CPU.
+
+    Besides the reservations it keeps, per region, their running sums and the last
+    snapshot it reduced by them: a snapshot set is shared by the decisions of about a
+    second, each of which changes one region's sums, so the other regions' reduced
+    snapshots (and what `memo` derived from them) carry over to the next decision."""
 
     def __init__(
         self,
@@ -166,8 +228,14 @@ class Reservations:
             raise ValueError(f"max_age_seconds must be > 0, got {max_age_seconds}")
         self.settle_seconds = settle_seconds
         self.max_age_seconds = max_age_seconds
+        self._settle = timedelta(seconds=settle_seconds)
+        self._max_age = timedelta(seconds=max_age_seconds)
         self._lock = threading.Lock()
         self._by_task: dict[str, Reservation] = {}
+        self._regions: dict[str, _RegionTally] = {}
+        # Region -> (snapshot given, its sums, that snapshot less them).
+        self._reduced: dict[str, tuple[RegionSnapshot, tuple[int, ...], RegionSnapshot]] = {}
+        self.memo = PlacementMemo()
 
     def place(
         self,
@@ -185,19 +253,59 @@ class Reservations:
         with self._lock:
             self._expire(snapshots, at)
             # The task's own earlier reservation is for an attempt being replaced.
-            self._by_task.pop(request.task_id, None)
-            reserved = with_reservations(snapshots, self._by_task.values(), self.settle_seconds)
+            earlier = self._by_task.pop(request.task_id, None)
+            if earlier is not None:
+                self._regions[earlier.region].remove(earlier)
+            reserved = self._less_reserved(snapshots)
+            memo = self.memo
             decision = place(
-                request, reserved, weights, catalog, water_ceiling=water_ceiling, burst=burst
+                request,
+                reserved,
+                weights,
+                catalog,
+                water_ceiling=water_ceiling,
+                burst=burst,
+                memo=memo,
             )
             if decision.chosen is None and any(s.reserved for s in reserved):
                 decision = self._queue(
-                    decision, request, snapshots, reserved, weights, catalog, burst, water_ceiling
+                    decision,
+                    request,
+                    snapshots,
+                    reserved,
+                    weights,
+                    catalog,
+                    burst,
+                    water_ceiling,
+                    memo,
                 )
             reservation = reservation_for(request, decision, at)
             if reservation is not None:
                 self._by_task[request.task_id] = reservation
+                tally = self._regions.get(reservation.region)
+                if tally is None:
+                    tally = self._regions[reservation.region] = _RegionTally()
+                tally.add(reservation)
             return decision
+
+    def _less_reserved(self, snapshots: Sequence[RegionSnapshot]) -> list[RegionSnapshot]:
+        """What `with_reservations` gives for the live reservations: after `_expire`
+        every one left for a region in `snapshots` is unseen by its probe."""
+        out = []
+        for snap in snapshots:
+            tally = self._regions.get(snap.name)
+            if tally is None or not tally.entries:
+                out.append(snap)
+                continue
+            sums = tuple(tally.sums)
+            last = self._reduced.get(snap.name)
+            if last is not None and last[0] is snap and last[1] == sums:
+                out.append(last[2])
+                continue
+            reduced = _less(snap, tally.room())
+            self._reduced[snap.name] = (snap, sums, reduced)
+            out.append(reduced)
+        return out
 
     @staticmethod
     def _queue(
@@ -209,6 +317,7 @@ class Reservations:
         catalog: Catalog,
         burst: BurstSettings,
         water_ceiling: float,
+        memo: PlacementMemo | None = None,
     ) -> PlacementDecision:
         """Nothing can take the task once the reservations are counted. Where the probe's
         own figures would place it, send it there all the same: its pod queues for room
@@ -217,7 +326,13 @@ class Reservations:
         task left unplaced would only be placed again on its backoff. The reservations
         only steer tasks to another region or capacity; they never make one wait."""
         probed = place(
-            request, snapshots, weights, catalog, water_ceiling=water_ceiling, burst=burst
+            request,
+            snapshots,
+            weights,
+            catalog,
+            water_ceiling=water_ceiling,
+            burst=burst,
+            memo=memo,
         )
         if probed.chosen is None:
             return waiting
@@ -238,10 +353,18 @@ class Reservations:
             return list(self._by_task.values())
 
     def _expire(self, snapshots: Sequence[RegionSnapshot], now: datetime) -> None:
-        by_name = {s.name: s for s in snapshots}
-        oldest = now - timedelta(seconds=self.max_age_seconds)
-        self._by_task = {
-            task: r
-            for task, r in self._by_task.items()
-            if r.at > oldest and unseen(r, by_name.get(r.region), self.settle_seconds)
-        }
+        """Drop what is too old or seen: made at or before `now - max_age`, or at or
+        before the region's probe time less `settle_seconds` (`unseen`, exactly)."""
+        if not self._by_task:
+            return
+        observed = {s.name: s.observed_at for s in snapshots}
+        oldest = now - self._max_age
+        for region, tally in self._regions.items():
+            if not tally.entries:
+                continue
+            limit = oldest
+            probed = observed.get(region)
+            if probed is not None and probed - self._settle > limit:
+                limit = probed - self._settle
+            for r in tally.drop_until(limit):
+                del self._by_task[r.task_id]

@@ -15,6 +15,7 @@ from meridian.placement import components
 from meridian.placement.burst import BURSTABLE, Burst, burst_choice
 from meridian.placement.explain import chosen_reason, fingerprint, unplaceable_reason
 from meridian.placement.filters import DEFAULT_WATER_CEILING, Rules, rejection
+from meridian.placement.memo import PlacementMemo
 from meridian.placement.types import (
     CandidateScore,
     FilterCode,
@@ -40,13 +41,19 @@ def place(
     *,
     water_ceiling: float = DEFAULT_WATER_CEILING,
     burst: BurstSettings = _DEFAULT_BURST,
+    memo: PlacementMemo | None = None,
 ) -> PlacementDecision:
     """Rank every region for `request`; choose the best one that passes the hard filters.
 
     Candidates rank by (preference tier, -score, name); the name breaks exact ties so
     the same inputs always give the same answer, in whatever order they arrive.
     Raises ValueError when two snapshots share a name.
+
+    `memo` keeps what is derived from each snapshot alone for the caller's next
+    decisions (the ledger passes its own); without one, a fresh one serves this call.
     """
+    if memo is None:
+        memo = PlacementMemo()
     ordered = sorted(snapshots, key=attrgetter("name"))
     by_name = {s.name: s for s in ordered}
     if len(by_name) != len(ordered):
@@ -59,10 +66,11 @@ def place(
     ds_provider, ds_region, ds_key = ds.provider, ds.region, ds.key
     w_loc, w_net, w_load = weights.locality, weights.network, weights.load
 
-    waters = [s.water_level for s in ordered]
+    facts = [memo.facts(s) for s in ordered]
     candidates: list[CandidateScore] = []
     filtered: list[FilteredRegion] = []
-    for snap, water in zip(ordered, waters, strict=True):
+    for snap, fact in zip(ordered, facts, strict=True):
+        water = fact.water
         rejected = rejection(snap, water, rules)
         chosen_burst: Burst | None = None
         if _may_burst(request.capacity, rejected, snap):
@@ -73,6 +81,7 @@ def place(
                 rules.need_memory_bytes,
                 rejected,
                 burst,
+                memo,
             )
             if isinstance(outcome, Burst):
                 chosen_burst, rejected = outcome, None
@@ -135,7 +144,7 @@ def place(
             "filtered": filtered,
             "weights": weights,
             "decided_at": None,
-            "snapshot_fingerprint": fingerprint(request, ordered, waters, weights, water_ceiling),
+            "snapshot_fingerprint": fingerprint(request, ordered, facts, weights, water_ceiling),
         },
     )
 

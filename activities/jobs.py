@@ -15,10 +15,12 @@ from typing import TYPE_CHECKING
 
 import httpx
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from activities.failures import kube_failure
 from meridian.channels.signals import signal_task
 from meridian.kube.contracts import (
+    NAMESPACE_NOT_READY,
     CreateJobInput,
     CreateJobResult,
     DeleteJobResult,
@@ -127,6 +129,16 @@ class JobActivities:
     def create_job(self, inp: CreateJobInput) -> CreateJobResult:
         unit = inp.spec.business_unit
         own = self.namespaces.name_for(unit)
+        if inp.only_if_namespace_ready and inp.namespace is None:
+            if self.namespaces.ready(inp.region, unit) is None:
+                # Nothing was sent: the workflow prepares it in its own step, then
+                # creates again (the set-up must not eat this create's budget).
+                raise ApplicationError(
+                    f"namespace {own} not prepared in {inp.region} by this worker yet",
+                    type=NAMESPACE_NOT_READY,
+                    non_retryable=True,
+                )
+            inp = inp.model_copy(update={"namespace": own})
         # An input recorded before namespaces existed names the services' namespace: a
         # retried create must land where its workflow will look for it.
         namespace = inp.namespace or own

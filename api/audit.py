@@ -27,6 +27,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.auth import verify_once
 from meridian.auth.tokens import AuthError, Principal, TokenVerifier
 from meridian.store import Store
 
@@ -109,9 +110,10 @@ async def caller(verifier: TokenVerifier | None, scope: Scope) -> Principal | No
     if verifier is None or scheme.lower() != "bearer" or not token.strip():
         return None
     try:
+        # The verdict stays in the scope: the route's `authenticate` reuses it.
         if verifier.uses_jwks:  # may fetch the provider's keys: off the event loop
-            return await asyncio.to_thread(verifier.verify, token.strip())
-        return verifier.verify(token.strip())
+            return await asyncio.to_thread(verify_once, verifier, scope, token.strip())
+        return verify_once(verifier, scope, token.strip())
     except AuthError:
         return None
 

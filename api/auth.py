@@ -12,6 +12,7 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.types import Scope
 
 from meridian.auth.keys import LocalKey
 from meridian.auth.tokens import AuthError, AuthFailure, Principal, TokenVerifier
@@ -26,6 +27,33 @@ REALM = "meridian"
 # auto_error=False: a missing header is ours to answer (401 with the header RFC 6750
 # asks for), and the scheme still shows in the OpenAPI docs' "Authorize" button.
 _bearer = HTTPBearer(auto_error=False, description="a JWT: `meridian token` or your OIDC provider")
+
+
+# Where a request keeps what its bearer token was found to be: the audit log verifies
+# the token of every mutating request before routing, and the route's `authenticate`
+# then reads the same verdict instead of checking the signature a second time.
+VERDICT_KEY = "meridian_token_verdict"
+
+
+def verify_once(verifier: TokenVerifier, scope: Scope, token: str | None) -> Principal:
+    """`verifier.verify(token)`, done at most once per request and token: the verdict
+    (principal or AuthError) is kept in the request's scope. Tokens verified through a
+    JWKS fetch are not kept: their keys may fail to load once and load the next time."""
+    state = scope.setdefault("state", {})
+    kept = state.get(VERDICT_KEY)
+    if kept is not None and kept[0] == token:
+        verdict: Principal | AuthError = kept[1]
+        if isinstance(verdict, AuthError):
+            raise verdict
+        return verdict
+    try:
+        principal = verifier.verify(token)
+    except AuthError as exc:
+        if exc.failure is not AuthFailure.UNAVAILABLE:
+            state[VERDICT_KEY] = (token, exc)
+        raise
+    state[VERDICT_KEY] = (token, principal)
+    return principal
 
 
 def build_verifier(settings: Settings) -> TokenVerifier:
@@ -66,8 +94,8 @@ async def authenticate(
     try:
         if verifier.uses_jwks:
             # Fetching the provider's keys blocks: keep it off the event loop.
-            return await asyncio.to_thread(verifier.verify, token)
-        return verifier.verify(token)
+            return await asyncio.to_thread(verify_once, verifier, request.scope, token)
+        return verify_once(verifier, request.scope, token)
     except AuthError as exc:
         status = 503 if exc.failure is AuthFailure.UNAVAILABLE else 401
         if status == 503:

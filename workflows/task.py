@@ -22,6 +22,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.jobs import JobActivities
     from activities.tasks import TaskActivities
     from meridian.kube.contracts import (
+        NAMESPACE_NOT_READY,
         CreateJobInput,
         EnsureNamespaceInput,
         JobObservation,
@@ -78,6 +79,10 @@ SA_KEYS = {
 PATCH_ORPHAN_WITH_RECORD = "orphan-with-record"  # one local activity, not two, per move
 # The unit's namespace is prepared by an activity of its own before the create.
 PATCH_ENSURE_NAMESPACE = "ensure-namespace-first"
+# The create goes first, asking the unit worker to create only in a namespace it has
+# prepared already; the namespace step runs only when it has not (the first task of a
+# unit in a region, per unit worker process).
+PATCH_CREATE_IN_READY_NAMESPACE = "create-in-ready-namespace"
 
 # DB writes and placement run as local activities (`options.local`) on the central worker
 # that runs this workflow: no task-queue round trip, which is most of a task's cost on the
@@ -219,11 +224,33 @@ class TaskWorkflow:
 
     async def _start_attempt(self, placed: PlaceTaskResult) -> None:
         region = str(placed.region)
-        namespace: str | None = None
-        if workflow.patched(PATCH_ENSURE_NAMESPACE):
-            namespace = await self._ensure_namespace(region)
-            if namespace is None:
-                return  # no Job was tried, so no attempt is spent; re-place
+        if workflow.patched(PATCH_CREATE_IN_READY_NAMESPACE):
+            before = (self.p.attempt, self.p.region, self.p.last_resource_version)
+            resident_state = self.p.resident_state
+            if await self._create_attempt(placed, region, None, only_if_ready=True):
+                return
+            # Refused before any request: no Job, so no attempt was spent. The progress
+            # is as it was, and the namespace step below runs as it did before this patch.
+            self.p.attempt, self.p.region, self.p.last_resource_version = before
+            self.p.resident_state = resident_state
+        elif not workflow.patched(PATCH_ENSURE_NAMESPACE):
+            await self._create_attempt(placed, region, None)
+            return
+        namespace = await self._ensure_namespace(region)
+        if namespace is None:
+            return  # no Job was tried, so no attempt is spent; re-place
+        await self._create_attempt(placed, region, namespace)
+
+    async def _create_attempt(
+        self,
+        placed: PlaceTaskResult,
+        region: str,
+        namespace: str | None,
+        *,
+        only_if_ready: bool = False,
+    ) -> bool:
+        """Start the next attempt in `region`; False only when `only_if_ready` and the
+        unit worker had not prepared the namespace (nothing was created)."""
         self.p.attempt += 1
         self.p.region = region
         self.p.last_resource_version = 0
@@ -242,6 +269,7 @@ class TaskWorkflow:
                     attempt=self.p.attempt,
                     region=region,
                     namespace=namespace,
+                    only_if_namespace_ready=only_if_ready,
                     burst=placed.burst,
                 ),
                 # A region whose unit worker stopped polling never starts the activity:
@@ -249,6 +277,9 @@ class TaskWorkflow:
                 **options.region(region, within=self.timing.region_call_seconds, each=15),
             )
         except ActivityError as err:
+            if only_if_ready and _cause_type(err) == NAMESPACE_NOT_READY:
+                self._creating = None
+                return False
             # Invalid or forbidden: the same spec is refused in any region, so moving the
             # task would only repeat the refusal for ever.
             if is_final_failure(_cause_type(err)):
@@ -259,15 +290,16 @@ class TaskWorkflow:
                 )
                 raise ApplicationError(f"Job rejected by {region}", non_retryable=True) from err
             reason = f"could not create Job in {region}: {_cause_message(err)}"
-            # The create may have landed before the region went away: fence it off. In a
-            # history from before the namespace step, where is not known (the unit worker
-            # named the namespace): the sweep finds it by its labels.
+            # The create may have landed before the region went away: fence it off. When
+            # the unit worker named the namespace (a create that went first, or a history
+            # from before the namespace step), where is not known: the sweep finds it by
+            # its labels.
             await self._record_orphan(region, name, reason, namespace=namespace)
             self._creating = None
             self.p.excluded_regions[region] = reason
             await self._record(TaskStatus.SCHEDULING, reason)
             self.p.job_name = None
-            return
+            return True
         self._creating = None
         self.p.job_name = created.job_name
         # Results recorded before namespaces existed say "meridian": where those went.
@@ -278,6 +310,7 @@ class TaskWorkflow:
             + ("" if created.created else " (already existed)"),
             placement=placed.summary,
         )
+        return True
 
     async def _retire_attempt(
         self, reason: str, *, exclude: bool, quiet: bool = False, region_down: bool = False

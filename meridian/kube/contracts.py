@@ -60,6 +60,10 @@ class EnsureNamespaceResult(BaseModel):
     namespace: str  # the unit's, ready for its Jobs: labelled, its policies and quota in
 
 
+# The ApplicationError type of a create refused because the namespace is not prepared.
+NAMESPACE_NOT_READY = "NamespaceNotReady"
+
+
 class CreateJobInput(BaseModel):
     task_id: str
     spec: TaskSpec
@@ -70,6 +74,12 @@ class CreateJobInput(BaseModel):
     # names and makes it in the create. Inputs recorded before namespaces existed say
     # "meridian", where their Jobs went.
     namespace: str | None = None
+    # With no namespace: create only if this unit worker has prepared the unit's
+    # namespace in the region already (it answers from memory, sending no request);
+    # otherwise fail at once with NAMESPACE_NOT_READY, and the workflow prepares it in
+    # a step of its own (ensure_namespace, with its own budget) and creates again. Most
+    # tasks then skip that step, three history events and a task-queue round trip.
+    only_if_namespace_ready: bool = False
     # Set when placement chose the region's serverless pods: the Job is steered and sized
     # by it (meridian.serverless.plan).
     burst: BurstPlan | None = None

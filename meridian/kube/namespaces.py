@@ -196,6 +196,12 @@ class UnitNamespaces:
             quota=self.quotas.for_unit(business_unit),
         )
 
+    def ready(self, region: str, business_unit: str) -> str | None:
+        """The unit's namespace in `region` if this process has prepared it, else None;
+        sends no request."""
+        name = self.name_for(business_unit)
+        return name if (region, name) in self._ensured else None
+
     def ensure(self, region: str, business_unit: str, *, again: bool = False) -> str:
         """The unit's namespace in `region`, created (or brought up to date) on first use.
 

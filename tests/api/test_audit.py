@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from api.main import create_app
+from meridian.auth.tokens import Principal, TokenVerifier
 from meridian.settings import Settings
 from meridian.store.schema import AuditRow
 from meridian.tenancy.quotas import QuotaSettings
@@ -218,3 +219,36 @@ async def test_the_app_still_starts_through_the_recorder(tmp_path: Path) -> None
 
     await app({"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}, receive, send)
     assert sent == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+
+
+async def test_a_token_is_verified_once_per_request(
+    stage: Stage, as_: dict[str, dict[str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The recorder and the route both need the caller: the signature is checked once,
+    and the route still answers as if it had checked it itself."""
+    verified: list[str | None] = []
+    real_verify = TokenVerifier.verify
+
+    def counting(self: TokenVerifier, token: str | None) -> Principal:
+        verified.append(token)
+        return real_verify(self, token)
+
+    monkeypatch.setattr(TokenVerifier, "verify", counting)
+    http = stage.http
+    assert (await http.post("/v1/tasks", json=body("v1"), headers=as_[ADS])).status_code == 201
+    assert len(verified) == 1
+    bad = {"Authorization": as_[ADS]["Authorization"][:-4] + "AAAA"}
+    refused = await http.post("/v1/tasks", json=body("v2"), headers=bad)
+    assert refused.status_code == 401
+    assert "bad token signature" in refused.headers["www-authenticate"]
+    assert len(verified) == 2
+    # Two requests with one token: each checks it, neither reuses the other's verdict.
+    assert (await http.post("/v1/tasks", json=body("v3"), headers=as_[BANK])).status_code == 201
+    assert (await http.post("/v1/tasks/v3/stop", headers=as_[BANK])).status_code == 200
+    assert len(verified) == 4
+    assert summary(stage)[-4:] == [
+        ("ads-user", ADS, "task.submit", "v1", 201),
+        ("anonymous", None, "task.submit", "v2", 401),
+        ("bank-user", BANK, "task.submit", "v3", 201),
+        ("bank-user", BANK, "task.stop", "v3", 200),
+    ]

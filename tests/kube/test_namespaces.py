@@ -16,12 +16,14 @@ from typing import Any
 import pytest
 import yaml
 from kubernetes import client
+from temporalio.exceptions import ApplicationError
 
 from activities.jobs import JobActivities
 from kubesim.process import KubesimProcess, start_kubesim
 from meridian.channels.watch import JobWatcher
 from meridian.kube.clients import ClusterClients
 from meridian.kube.contracts import (
+    NAMESPACE_NOT_READY,
     CreateJobInput,
     DeleteJobsInput,
     EnsureNamespaceInput,
@@ -282,6 +284,43 @@ def test_a_create_after_ensure_namespace_is_one_request(gateway: JobGateway) -> 
         created = other_replica.create_job(inp)
     assert created.created and created.namespace == ready.namespace
     assert create.requests == 1
+
+
+def test_a_create_that_goes_first_lands_only_in_a_namespace_this_worker_prepared(
+    gateway: JobGateway,
+) -> None:
+    """The workflow sends the create first: a worker that has not prepared the unit's
+    namespace refuses it without a request (the workflow then prepares it, with its
+    own budget); one that has creates with one request, in that namespace, and makes
+    it again if it was deleted since."""
+    unit = unique_unit("ads")
+    activities = JobActivities(gateway, namespace="meridian")
+    inp = CreateJobInput(
+        task_id=f"t-{unit}",
+        spec=task_spec(unit),
+        attempt=1,
+        region=REGION,
+        only_if_namespace_ready=True,
+    )
+    with gateway.counting() as refused, pytest.raises(ApplicationError) as raised:
+        activities.create_job(inp)
+    assert raised.value.type == NAMESPACE_NOT_READY and raised.value.non_retryable
+    assert refused.requests == 0
+    namespace = f"meridian-{unit}"
+    batch = gateway.clients.batch(REGION)
+    assert batch.list_namespaced_job(namespace).items == []
+
+    activities.ensure_namespace(EnsureNamespaceInput(region=REGION, business_unit=unit))
+    with gateway.counting() as create:
+        created = activities.create_job(inp)
+    assert created.created and created.namespace == namespace
+    assert create.requests == 1
+
+    gateway.clients.core(REGION).delete_namespace(namespace)
+    again = activities.create_job(inp.model_copy(update={"task_id": f"b-{unit}"}))
+    assert again.created and again.namespace == namespace
+    labels = gateway.clients.core(REGION).read_namespace(namespace).metadata.labels
+    assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
 
 
 def test_the_unit_namespace_refuses_a_privileged_pod(gateway: JobGateway) -> None:

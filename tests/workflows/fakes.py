@@ -18,6 +18,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.worker import Worker
 
 from meridian.kube.contracts import (
+    NAMESPACE_NOT_READY,
     CreateJobInput,
     CreateJobResult,
     DeleteJobResult,
@@ -154,6 +155,13 @@ class FakeWorld:
 
         @activity.defn(name="create_job")
         def create_job(inp: CreateJobInput) -> CreateJobResult:
+            unit = inp.spec.business_unit
+            if inp.only_if_namespace_ready and (inp.region, unit) not in world.ensured:
+                # As the unit worker answers, at once and without a request, when it
+                # has not prepared the namespace.
+                raise ApplicationError(
+                    "namespace not prepared", type=NAMESPACE_NOT_READY, non_retryable=True
+                )
             world._pass("create_job")
             if inp.region in world.unreachable:
                 raise ApplicationError("connection refused", type="KubeUnavailable")

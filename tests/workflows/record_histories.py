@@ -35,6 +35,9 @@ async def _record(env: WorkflowEnvironment) -> None:
         "task_resident_stopped": (spec(kind=TaskKind.RESIDENT), "stop"),
         # The unit's namespace prepared by its own activity before each create.
         "task_namespace_first": (spec(), "retry_move"),
+        # The create first, in a namespace the unit worker has prepared: refused in each
+        # new region (the namespace step, then the create again), direct on the retry.
+        "task_create_in_ready_namespace": (spec(), "retry_move"),
     }
     wanted = set(sys.argv[1:]) or set(scenarios)
     for name, (task_spec, script) in scenarios.items():

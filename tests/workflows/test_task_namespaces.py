@@ -136,3 +136,54 @@ async def test_a_region_that_cannot_prepare_the_namespace_is_left_without_spendi
     reasons = [r.reason or "" for r in world.records]
     assert any(r.startswith(f"could not prepare namespace in {AWS}") for r in reasons), reasons
     assert world.orphans == []  # nothing was created in AWS, so nothing to fence
+
+
+async def test_a_namespace_the_unit_worker_has_prepared_is_not_prepared_again(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    """The second task of a unit in a region goes straight to its create: no namespace
+    step (three history events and a round trip to the region's queue), and its Job
+    is followed in the namespace the unit worker named."""
+    world = FakeWorld()
+    async with Harness(time_skipping_env, world) as h:
+        first = await h.start(business_unit="search")
+        await h.created(1)
+        second = await h.start(business_unit="search")
+        await h.created(2)
+        state = await second.query(QUERY_STATE, result_type=TaskProgress)
+        assert (state.attempt, state.namespace) == (1, "meridian-search")
+        for handle in (first, second):
+            await handle.signal(SIGNAL_STOP, StopRequest(reason="done"))
+            await handle.result()
+        history = await second.fetch_history()
+    assert world.ensured == [(AWS, "search")]
+    scheduled = [
+        e.activity_task_scheduled_event_attributes.activity_type.name
+        for e in history.events
+        if e.HasField("activity_task_scheduled_event_attributes")
+    ]
+    assert "ensure_namespace" not in scheduled
+    assert scheduled[0] == "create_job"
+    # Each stop deletes its Job where it was created (reads and deletes alike).
+    deleted = {(r.task_id, r.namespace) for r in world.refs}
+    assert deleted == {(first.id, "meridian-search"), (second.id, "meridian-search")}
+
+
+async def test_a_create_refused_for_its_namespace_spends_no_attempt(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    """Refused (not prepared), then the region cannot prepare it: the task's first
+    attempt runs in the next region, and nothing in the first needs fencing."""
+    world = FakeWorld(namespace_refused={AWS})
+    async with Harness(time_skipping_env, world) as h:
+        handle = await h.start()
+        await h.created(1)
+        state = await handle.query(QUERY_STATE, result_type=TaskProgress)
+        await handle.signal(SIGNAL_STOP, StopRequest(reason="done"))
+        await handle.result()
+    assert (state.attempt, state.region) == (1, AZURE)
+    assert world.created == [(AZURE, job_name_for(handle.id, 1))]
+    assert world.orphans == []
+    assert all(r.attempt in (0, 1) for r in world.records)
+    refused = [r for r in world.records if (r.reason or "").startswith("could not prepare")]
+    assert [(r.attempt, r.region) for r in refused] == [(0, None)]

@@ -39,7 +39,7 @@ import yaml
 from bench import report, throughput
 from bench.failover import JobSampler
 from bench.jobwatch import JobCompletionWatcher
-from bench.memory import MIB, ROLES
+from bench.memory import MIB, ROLES, cpu_delta, cpu_seconds
 from bench.scale_timeline import TaskTimeline, move_summary, phase_summary, plot_timeline
 from bench.stats import summary
 from bench.sweeps import PODS_PER_NODE, measure_sweeps
@@ -76,6 +76,9 @@ class ScalePlan:
     running_timeout: float = 3_600.0
     move_timeout: float = 300.0
     duplicate_sample_seconds: float = 3.0
+    # With the set live and nothing else offered: what keeping it costs each process
+    # (backstop reads, health probes, the watch) in CPU.
+    idle_seconds: float = 60.0
 
 
 def fleet_regions(path: Path = FLEET) -> list[tuple[str, str, str]]:
@@ -434,6 +437,16 @@ def _live(system: System, trace: RssTrace, result: ScaleRun) -> None:
     if len(running) < plan.tasks:
         result.errors.append(f"scale: only {len(running)} of {plan.tasks} RUNNING after {waited}s")
 
+    # -- with the set live and nothing offered: the upkeep's CPU --------------------------
+    before = cpu_seconds(trace.processes)
+    time.sleep(plan.idle_seconds)
+    idle = cpu_delta(before, cpu_seconds(trace.processes))
+    details["idle_cpu_percent"] = {
+        role: round(100 * used / plan.idle_seconds, 1) for role, used in idle.items()
+    }
+    figures["scale_idle_cpu_percent_total"] = round(100 * sum(idle.values()) / plan.idle_seconds, 1)
+    report.say(f"bench: scale: idle CPU % of a core: {details['idle_cpu_percent']}")
+
     # -- with the set live: trickle, RSS, monitor tick, sweeps ----------------------------
     trickle_ns = unit_namespace(throughput.BUSINESS_UNIT)
     watcher = JobCompletionWatcher(str(system.kubeconfig), names, namespace=trickle_ns).start()
@@ -583,6 +596,7 @@ def _failover(
 SCALE_ROWS: list[tuple[str, str, str, str]] = [
     ("scale_live_tasks_running", "live tasks RUNNING (fleet-15)", "", ""),
     ("scale_submit_per_s", "  submitted through the API at", "tasks/s", ""),
+    ("scale_idle_cpu_percent_total", "  upkeep with nothing offered (all processes)", "% core", ""),
     (
         "scale_trickle_completion_to_succeeded_ms_p50",
         "trickle 2/s: Job done → SUCCEEDED p50",

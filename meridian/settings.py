@@ -109,16 +109,22 @@ class MetricsSettings(BaseModel):
 class WorkerSettings(BaseModel):
     """What each worker holds in memory and runs at once (workers/central.py, unit.py).
 
-    Measured with `python -m bench --scale` (BENCHMARKS.md, "Live scale"). Every live
-    TaskWorkflow wakes at least once per `status_backstop_seconds` (its own Job read), so
-    the hot part of the live set is all of it and the wakes come round in a cycle: an LRU
-    cache smaller than the live set misses on nearly every wake (each miss replays the
-    task's history, a fetch from Temporal and a re-run of its code), and a cache larger
-    than it costs memory per workflow held.
+    Measured with `python -m bench --scale` (BENCHMARKS.md, "Live scale"). A live
+    TaskWorkflow that is only following its Job wakes rarely: on a signal about its Job,
+    and on its backstop, whose period doubles up to `status_backstop_max_seconds`
+    (600 s). So the cache needs to hold the tasks that are busy now (starting, moving,
+    ending), not the whole live set: a task evicted while it waits is replayed from its
+    history (tens of events) when it next wakes. Each cached TaskWorkflow costs the
+    central worker about 0.2 MiB (measured at 2,000 live tasks), so 1,000 cached take
+    about 200 MiB on top of the worker's ~170 MiB; 500 keep it under 300 MiB with any
+    number of live tasks while still holding a few seconds of starts or a region's move.
     """
 
+    # Run the central worker's workflows in the SDK's sandbox, which checks each run for
+    # non-deterministic calls at run time (off: the replay tests are the only guard).
+    central_sandbox: bool = True
     # Sticky cache of the central worker, in workflows (0 disables stickiness).
-    central_cached_workflows: int = Field(1000, ge=0)
+    central_cached_workflows: int = Field(500, ge=0)
     # Workflow tasks the central worker runs at once (the SDK's default is 100). They are
     # CPU-bound Python on one event loop: more in flight adds queueing, not throughput.
     central_workflow_tasks: int = Field(100, ge=1)
@@ -298,6 +304,11 @@ class Settings(BaseSettings):
     temporal_address: str = "127.0.0.1:7233"
     temporal_namespace: str = "default"
     central_task_queue: str = "meridian.central"
+    # The region monitor, the sweeps and the region control loops: a queue (and worker
+    # slots) of their own, so that a burst of task workflows — a thousand tasks leaving a
+    # failed region — never queues the monitor's rounds behind it. Empty:
+    # `<central_task_queue>.control`.
+    control_task_queue: str = ""
     regions_file: Path = REPO_ROOT / "infra" / "regions" / "dev.yaml"
     # Extra region catalog files merged over the shipped one (IDC sites, new cloud
     # regions): same format as meridian/data/catalog.yaml; later files win.
@@ -379,6 +390,10 @@ class Settings(BaseSettings):
     def resolved_database_url(self) -> str:
         url = self.database_url.get_secret_value()
         return url or f"sqlite:///{(self.state_dir / 'meridian.db').resolve()}"
+
+    @property
+    def resolved_control_task_queue(self) -> str:
+        return self.control_task_queue or f"{self.central_task_queue}.control"
 
     @property
     def resolved_kubeconfig(self) -> Path:

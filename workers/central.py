@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from typing import Any
 
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-from temporalio.worker import Worker
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.regions import RegionActivities
@@ -52,13 +54,22 @@ SANDBOX = SandboxedWorkflowRunner(
 )
 
 
-def build_central_worker(
+def build_central_workers(
     client: Client,
     settings: Settings,
     store: Store,
     regions: RegionsFile,
     executor: ThreadPoolExecutor,
-) -> Worker:
+) -> list[Worker]:
+    """The task worker and the control worker, sharing one set of activity objects.
+
+    The control queue carries the region monitor, the sweeps and the region control
+    loops: with slots of their own they are never queued behind task workflows (at 2,000
+    live tasks on one loaded worker, a monitor round once waited 172 s for a slot, and a
+    monitor that cannot run its rounds cannot tell a live region from a dead one). Both
+    workers register every workflow: runs started on the task queue before the control
+    queue existed (a monitor, a control loop) carry on there.
+    """
     view = RegionView(
         store, regions, settings.placement, catalog_for(settings.catalog_files), settings.burst
     )
@@ -69,41 +80,59 @@ def build_central_worker(
     # Resource scheduling (RegionControlWorkflow): decide, move tasks, record failures.
     scaling_config = ScalingConfig(settings.scaling, regions, burst=settings.burst)
     scaling = ScalingCentralActivities(store, scaling_config, WaitingDemand(store), client)
-    return Worker(
+    activities: list[Callable[..., Any]] = [
+        tasks.record_status,
+        tasks.update_spec,
+        tasks.place_task,
+        tasks.record_orphan,
+        tasks.region_health,
+        region_acts.assess_regions,
+        region_acts.signal_region_tasks,
+        region_acts.trigger_job_sweep,
+        sweeps.active_tasks_for_region,
+        sweeps.reconcile_jobs,
+        sweeps.resume_unstarted_tasks,
+        sweeps.mark_orphans_deleted,
+        sweeps.record_sweep,
+        scaling.decide_scaling,
+        scaling.move_tasks,
+        scaling.record_scaling_outcome,
+    ]
+    runner = SANDBOX if settings.workers.central_sandbox else UnsandboxedWorkflowRunner()
+    workflows = [
+        TaskWorkflow,
+        RegionMonitorWorkflow,
+        RunningTaskSweepWorkflow,
+        JobSweepWorkflow,
+        RegionControlWorkflow,
+    ]
+    sizes = settings.workers
+    task_worker = Worker(
         client,
         task_queue=settings.central_task_queue,
-        workflow_runner=SANDBOX,
-        workflows=[
-            TaskWorkflow,
-            RegionMonitorWorkflow,
-            RunningTaskSweepWorkflow,
-            JobSweepWorkflow,
-            RegionControlWorkflow,
-        ],
-        activities=[
-            tasks.record_status,
-            tasks.update_spec,
-            tasks.place_task,
-            tasks.record_orphan,
-            tasks.region_health,
-            region_acts.assess_regions,
-            region_acts.signal_region_tasks,
-            region_acts.trigger_job_sweep,
-            sweeps.active_tasks_for_region,
-            sweeps.reconcile_jobs,
-            sweeps.resume_unstarted_tasks,
-            sweeps.mark_orphans_deleted,
-            sweeps.record_sweep,
-            scaling.decide_scaling,
-            scaling.move_tasks,
-            scaling.record_scaling_outcome,
-        ],
+        workflow_runner=runner,
+        workflows=workflows,
+        activities=activities,
         activity_executor=executor,
         # Sizes and their reasons: meridian/settings.py WorkerSettings.
-        max_cached_workflows=settings.workers.central_cached_workflows,
-        max_concurrent_workflow_tasks=settings.workers.central_workflow_tasks,
-        max_concurrent_activities=settings.workers.central_activities,
+        max_cached_workflows=sizes.central_cached_workflows,
+        max_concurrent_workflow_tasks=sizes.central_workflow_tasks,
+        max_concurrent_activities=sizes.central_activities,
     )
+    control_worker = Worker(
+        client,
+        task_queue=settings.resolved_control_task_queue,
+        workflow_runner=runner,
+        workflows=workflows,
+        activities=activities,
+        activity_executor=executor,
+        # One monitor, two sweeps and a control loop per region: a handful at a time,
+        # and each keeps its history in the cache between its rounds.
+        max_cached_workflows=max(64, 4 * len(regions.regions)),
+        max_concurrent_workflow_tasks=8,
+        max_concurrent_activities=16,
+    )
+    return [task_worker, control_worker]
 
 
 async def ensure_region_monitor(
@@ -120,7 +149,7 @@ async def ensure_region_monitor(
             probe_api_timeout_seconds=settings.failover.probe_api_timeout_seconds,
         ),
         id=REGION_MONITOR_ID,
-        task_queue=settings.central_task_queue,
+        task_queue=settings.resolved_control_task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
         run_timeout=timedelta(days=3650),
@@ -137,12 +166,18 @@ async def run_central(settings: Settings, stop: asyncio.Event) -> None:
     client = await connect(settings)
     threads = settings.workers.central_activities
     with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="central-act") as executor:
-        worker = build_central_worker(client, settings, store, regions, executor)
-        async with worker:
+        task_worker, control_worker = build_central_workers(
+            client, settings, store, regions, executor
+        )
+        async with task_worker, control_worker:
             await ensure_region_monitor(client, settings, regions)
             await ensure_sweep_schedules(client, settings)
             await ensure_region_control(client, settings, regions)  # resource scheduling
-            log.info("central worker polling %s", settings.central_task_queue)
+            log.info(
+                "central worker polling %s and %s",
+                settings.central_task_queue,
+                settings.resolved_control_task_queue,
+            )
             await stop.wait()
     metrics.ACTIVE_TASKS.bind(None)
     if endpoint is not None:

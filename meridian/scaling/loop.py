@@ -185,7 +185,7 @@ async def ensure_region_control(
                 observe_timeout_seconds=max(5.0, min(30.0, tick * 2)),
             ),
             id=region_control_id(region),
-            task_queue=settings.central_task_queue,
+            task_queue=settings.resolved_control_task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
             run_timeout=timedelta(days=3650),

@@ -60,7 +60,7 @@ def sweep_schedules(settings: Settings) -> list[tuple[str, Schedule]]:
                 workflow_name,
                 sweep_input,
                 id=f"{schedule_id}-run",
-                task_queue=settings.central_task_queue,
+                task_queue=settings.resolved_control_task_queue,
                 execution_timeout=timedelta(seconds=max(60.0, every * 4)),
             ),
             spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=timedelta(seconds=every))]),

@@ -28,4 +28,4 @@ class WorkflowTiming(BaseModel):
         """The backstop period after `waited` periods of one attempt have passed."""
         ceiling = max(self.backstop_seconds, self.backstop_max_seconds or self.backstop_seconds)
         # 2**waited grows without bound; stop doubling once past the ceiling.
-        return min(ceiling, self.backstop_seconds * 2 ** min(waited, 32))
+        return float(min(ceiling, self.backstop_seconds * 2.0 ** min(waited, 32)))

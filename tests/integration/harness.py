@@ -26,7 +26,7 @@ from meridian.settings import FailoverSettings, Settings, SweepSettings
 from meridian.store import Store
 from meridian.sweeps.schedules import ensure_sweep_schedules
 from tests.support import token_headers
-from workers.central import build_central_worker, ensure_region_monitor
+from workers.central import build_central_workers, ensure_region_monitor
 from workers.unit import run_units
 
 
@@ -93,10 +93,10 @@ class Engine:
 
     async def start(self) -> Engine:
         self.store.migrate()
-        worker = build_central_worker(
+        for worker in build_central_workers(
             self.client, self.settings, self.store, self.regions, self._executor
-        )
-        await self._stack.enter_async_context(worker)
+        ):
+            await self._stack.enter_async_context(worker)
         await ensure_region_monitor(self.client, self.settings, self.regions)
         await ensure_sweep_schedules(self.client, self.settings)
         await ensure_region_control(self.client, self.settings, self.regions)  # scaling loop

@@ -111,8 +111,8 @@ class WorkerSettings(BaseModel):
 
     Measured with `python -m bench --scale` (BENCHMARKS.md, "Live scale"). A live
     TaskWorkflow that is only following its Job wakes rarely: on a signal about its Job,
-    and on its backstop, whose period doubles up to `status_backstop_max_seconds`
-    (600 s). So the cache needs to hold the tasks that are busy now (starting, moving,
+    and on its backstop, whose period grows 4-fold up to `status_backstop_max_seconds`
+    (1,800 s). So the cache needs to hold the tasks that are busy now (starting, moving,
     ending), not the whole live set: a task evicted while it waits is replayed from its
     history (tens of events) when it next wakes. Each cached TaskWorkflow costs the
     central worker about 0.2 MiB (measured at 2,000 live tasks), so 1,000 cached take
@@ -347,9 +347,11 @@ class Settings(BaseSettings):
     kubesim_base_port: int = Field(18100, ge=1, le=65535)
     # How long the workflow waits for a signal before it reads the Job itself.
     status_backstop_seconds: float = Field(30.0, gt=0)
-    # ... doubling while the Job runs on unchanged, up to this (the sweeps cover a long
-    # Job; a fixed 30 s period costs 333 reads a second at 10,000 live tasks).
-    status_backstop_max_seconds: float = Field(600.0, gt=0)
+    # ... growing 4-fold while the Job runs on unchanged, up to this. The sweeps cover a
+    # long Job; the backstop is the last resort when signals and sweeps both miss. A
+    # fixed 30 s period costs 333 Job reads a second at 10,000 live tasks, and doubling
+    # to 600 s still saturated this machine's two cores while 10,000 tasks started.
+    status_backstop_max_seconds: float = Field(1800.0, gt=0)
     # Resident tasks continue-as-new after this many history events.
     history_event_limit: int = Field(2000, ge=100)
     auth: AuthSettings = Field(default_factory=AuthSettings)

@@ -471,7 +471,7 @@ class TaskWorkflow:
         ends in time costs one timer event instead of a start/cancel pair per wake-up.
         A superseded timer still fires but is ignored (its generation is stale).
 
-        The period doubles with each backstop the attempt waits out, up to
+        The period grows 4-fold with each backstop the attempt waits out, up to
         `backstop_max_seconds`: a long-running Job is covered by the sweeps, which read a
         region's Jobs for all its tasks at once, so per-task reads at a fixed period would
         cost O(live tasks) reads per period and nothing else would (10,000 live tasks at

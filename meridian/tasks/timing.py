@@ -8,11 +8,14 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+# Each backstop period an attempt waits out makes the next this much longer.
+BACKOFF = 4.0
+
 
 class WorkflowTiming(BaseModel):
     # How long the workflow waits for a signal before it reads the Job itself.
     backstop_seconds: float = Field(30.0, gt=0)
-    # The longest backstop period, reached by doubling while the Job runs on unchanged;
+    # The longest backstop period, reached by growing it 4-fold while the Job runs on;
     # None (a workflow started before it existed): every period is `backstop_seconds`.
     backstop_max_seconds: float | None = Field(None, gt=0)
     # Bound on a call to a region's unit worker, including the wait for it to be polled:
@@ -28,4 +31,4 @@ class WorkflowTiming(BaseModel):
         """The backstop period after `waited` periods of one attempt have passed."""
         ceiling = max(self.backstop_seconds, self.backstop_max_seconds or self.backstop_seconds)
         # 2**waited grows without bound; stop doubling once past the ceiling.
-        return float(min(ceiling, self.backstop_seconds * 2.0 ** min(waited, 32)))
+        return float(min(ceiling, self.backstop_seconds * BACKOFF ** min(waited, 16)))

@@ -229,16 +229,16 @@ async def test_backstop_read_finds_completion_without_signals(
     assert result.status is TaskStatus.SUCCEEDED
 
 
-async def test_backstop_period_doubles_while_the_job_runs_on(
+async def test_backstop_period_grows_while_the_job_runs_on(
     time_skipping_env: WorkflowEnvironment,
 ) -> None:
     world = FakeWorld()
     async with Harness(time_skipping_env, world) as h:
-        handle = await h.start(timing={"backstop_seconds": 30.0, "backstop_max_seconds": 120.0})
+        handle = await h.start(timing={"backstop_seconds": 30.0, "backstop_max_seconds": 600.0})
         await h.created(1)
         world.read_phase[world.created[0][1]] = JobPhase.RUNNING
         reads_before = len(world.refs)
-        await time_skipping_env.sleep(30 + 60 + 120 + 120 + 5)
+        await time_skipping_env.sleep(30 + 120 + 480 + 600 + 5)
         await _wait(lambda: len(world.refs) - reads_before >= 4, time_skipping_env)
         await handle.signal(SIGNAL_STOP, StopRequest(reason="enough"))
         await handle.result()
@@ -247,15 +247,15 @@ async def test_backstop_period_doubles_while_the_job_runs_on(
             async for event in handle.fetch_history_events()
             if event.HasField("timer_started_event_attributes")
         ]
-    # 30, 60, 120, then the ceiling: 4 reads in 335 s where a fixed period makes 11.
-    assert timers[:5] == [30, 60, 120, 120, 120], timers
+    # 30, 120, 480, then the ceiling: 4 reads in 1,235 s where a fixed period makes 41.
+    assert timers[:5] == [30, 120, 480, 600, 600], timers
 
 
 def test_a_workflow_started_without_a_ceiling_keeps_its_fixed_backstop() -> None:
     old = WorkflowTiming(backstop_seconds=30.0)
     assert [old.backstop_period(n) for n in (0, 1, 5, 500)] == [30.0] * 4
     new = WorkflowTiming(backstop_seconds=30.0, backstop_max_seconds=600.0)
-    assert [new.backstop_period(n) for n in (0, 1, 4, 5, 500)] == [30, 60, 480, 600, 600]
+    assert [new.backstop_period(n) for n in (0, 1, 2, 3, 500)] == [30, 120, 480, 600, 600]
 
 
 async def test_region_down_moves_without_waiting_for_dead_api(

@@ -219,8 +219,9 @@ async def measure_sweeps(system: System, regions: list[str], page_size: int) -> 
         ("running_task_sweep", RUNNING_SWEEP_WORKFLOW),
         ("job_sweep", JOB_SWEEP_WORKFLOW),
     ):
+        # On the control queue, where the engine's schedules start them.
         out[kind] = await _engine_sweep(
-            client, system, control, workflow, settings.central_task_queue, sweep_input
+            client, system, control, workflow, settings.resolved_control_task_queue, sweep_input
         )
     store = Store(system.database_url)
     activities = SweepActivities(store, client, settings)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from activities.failures import kube_failure
 from meridian.channels.signals import signal_task
@@ -137,6 +137,9 @@ class JobActivities:
                     f"namespace {own} not prepared in {inp.region} by this worker yet",
                     type=NAMESPACE_NOT_READY,
                     non_retryable=True,
+                    # Expected once per unit, region and worker process: logged at DEBUG
+                    # and kept out of the SDK's failure metrics, not a warning each time.
+                    category=ApplicationErrorCategory.BENIGN,
                 )
             inp = inp.model_copy(update={"namespace": own})
         # An input recorded before namespaces existed names the services' namespace: a

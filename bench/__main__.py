@@ -345,7 +345,7 @@ class Bench:
     def scale_system(self) -> None:
         from bench.scale import ScalePlan, run_scale
 
-        chart = report.RESULTS / "scale-failover.png"
+        chart = report.RESULTS / f"scale-failover-{self.database}.png"
         run = run_scale(ScalePlan(tasks=self.scale_tasks), self.database, chart=chart)
         self.figures.update(run.figures)
         self.details["scale"] = run.details

@@ -137,9 +137,9 @@ class WorkerSettings(BaseModel):
 
 
 class ChannelSettings(BaseModel):
-    """Memory bounds of a unit worker's Job watch (meridian/channels/watch.py), per region.
-
-    Both bound what a long-lived worker holds, whatever the number of Jobs it has seen.
+    """A unit worker's watches, per region: the memory bounds of its Job watch
+    (meridian/channels/watch.py), which bound what a long-lived worker holds whatever the
+    number of Jobs it has seen, and its pod cache (meridian/regions/pod_cache.py).
     """
 
     # Live Jobs whose last reported state the watch remembers, to report each change
@@ -151,6 +151,13 @@ class ChannelSettings(BaseModel):
     # Job's newer event replaces its older one, so this bounds Jobs, not events; when
     # it is reached the reader waits (and the API connection with it).
     watch_pending_jobs: int = Field(1_000, ge=1)
+    # The health probe lists a region's nodes and reads its live pods from a cache a
+    # watch keeps; off: it lists every live pod each probe (MERIDIAN_CHANNELS__POD_CACHE).
+    pod_cache: bool = True
+    # A cache whose watch has been broken this long is not trusted: probes list pods
+    # again until it has re-listed. Above the watch's capped backoff (4 s), so one
+    # reconnect does not throw probes back on the full list.
+    pod_cache_stale_seconds: float = Field(5.0, gt=0)
 
 
 class ScalingSettings(BaseModel):

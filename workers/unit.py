@@ -30,6 +30,7 @@ from meridian.queues import region_health_queue, region_task_queue
 from meridian.regions.config import load_regions
 from meridian.regions.contracts import REGION_MONITOR_ID, SIGNAL_REGION_SUSPECT, RegionSuspect
 from meridian.regions.listing import RegionListings
+from meridian.regions.pod_cache import PodCache
 from meridian.settings import Settings
 from meridian.tasks.contracts import SIGNAL_JOB_STATUS
 from meridian.temporal import connect
@@ -88,9 +89,14 @@ async def run_units(settings: Settings, regions: list[str], stop: asyncio.Event)
         max_workers=sizes.unit_threads_per_region * max(1, len(regions)),
         thread_name_prefix="unit-act",
     ) as executor:
+        # Each region's live pods, kept by a watch: a probe then lists only the nodes.
+        pod_cache = None
+        if settings.channels.pod_cache:
+            pod_cache = PodCache(gateway, stale_seconds=settings.channels.pod_cache_stale_seconds)
+            pod_cache.start(regions)
         # One listing of each region's nodes and pods serves its health probe and its
         # scaling observation.
-        listings = RegionListings(gateway)
+        listings = RegionListings(gateway, pod_cache=pod_cache)
         activities = JobActivities.from_settings(
             gateway, settings, client=client, listings=listings
         )
@@ -167,6 +173,8 @@ async def run_units(settings: Settings, regions: list[str], stop: asyncio.Event)
         finally:
             for task in watch_tasks:
                 task.cancel()
+            if pod_cache is not None:
+                await asyncio.to_thread(pod_cache.stop)
             await residents.close()
             await asyncio.gather(
                 *(w.__aexit__(None, None, None) for w in workers), return_exceptions=True

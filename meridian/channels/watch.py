@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import json
 import logging
 import threading
 from collections import OrderedDict
@@ -28,13 +27,12 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from kubernetes.watch.watch import iter_resp_lines
-
 from meridian.kube.contracts import JobObservation, JobPhase
 from meridian.kube.errors import KubeError, KubeGone, translate
 from meridian.kube.gateway import JobGateway
 from meridian.kube.jobs import observe_job
 from meridian.kube.labels import MANAGED_SELECTOR
+from meridian.kube.watch_stream import Event, event_error, stream_events, version_number
 from meridian.observability import record as measure
 from meridian.settings import ChannelSettings
 
@@ -44,7 +42,6 @@ Report = Callable[[JobObservation], Awaitable[None]]
 # Told when the watch fails for a reason other than an expired resourceVersion (the API
 # refused, reset or errored): the region may be going down.
 OnError = Callable[[str, KubeError], Awaitable[None]]
-Event = dict[str, Any]
 
 # Phases a Job never leaves: once reported there is no later change to deduplicate.
 _FINAL = frozenset({JobPhase.SUCCEEDED, JobPhase.FAILED})
@@ -156,15 +153,6 @@ def _job_key(job: dict[str, Any]) -> str:
     return f"{meta.get('namespace') or ''}/{meta.get('name')}"
 
 
-def _version(value: Any) -> int | None:
-    """A resourceVersion as a number (the watch already orders them so), None if not one."""
-    try:
-        version = int(value)
-    except (TypeError, ValueError):
-        return None
-    return version if version > 0 else None
-
-
 @dataclass
 class JobWatcher:
     region: str
@@ -210,7 +198,7 @@ class JobWatcher:
                 except KubeGone:
                     self.stats.gone += 1
                     measure.watch_restart(self.region, "gone")
-                    handled = _version(self._resource_version)
+                    handled = version_number(self._resource_version)
                     if handled is not None:
                         self._handled_through = handled
                     self._resource_version = None  # too old: re-list
@@ -247,7 +235,7 @@ class JobWatcher:
     def _handled_before(self, job: dict[str, Any]) -> bool:
         if self._handled_through is None:
             return False
-        version = _version((job.get("metadata") or {}).get("resourceVersion"))
+        version = version_number((job.get("metadata") or {}).get("resourceVersion"))
         return version is not None and version <= self._handled_through
 
     def _list_blocking(self) -> list[tuple[list[dict[str, Any]], str]]:
@@ -302,12 +290,7 @@ class JobWatcher:
                 raise translate(event["exc"])
             obj = event.get("object") or {}
             if kind == "ERROR":
-                code = int(obj.get("code") or 0)
-                if code == 410:
-                    raise KubeGone(
-                        str(obj.get("message") or "resource version too old"), status=410
-                    )
-                raise KubeError(str(obj.get("message") or "watch error"), status=code)
+                raise event_error(obj)
             rv = (obj.get("metadata") or {}).get("resourceVersion")
             if rv:
                 self._resource_version = str(rv)
@@ -321,32 +304,21 @@ class JobWatcher:
             await self._consider(obj)
 
     def _stream_blocking(self) -> Generator[Event, None, None]:
+        # A generator itself, so that even building the client fails in the reader's
+        # try (see `_pump`), not before it.
         batch = self.gateway.clients.batch(self.region)
-        self.gateway.requests += 1
         if self.namespace is None:
             request: Any = batch.list_job_for_all_namespaces
         else:
             request = partial(batch.list_namespaced_job, self.namespace)
-        try:
-            response: Any = request(
-                label_selector=MANAGED_SELECTOR,
-                watch=True,
-                allow_watch_bookmarks=True,
-                resource_version=self._resource_version,
-                timeout_seconds=self.watch_timeout_seconds,
-                _preload_content=False,
-                _request_timeout=(3.0, self.watch_timeout_seconds + 10),
-            )
-        except Exception as exc:  # noqa: BLE001 - mapped once, here
-            raise translate(exc) from exc
-        try:
-            for line in iter_resp_lines(response):  # type: ignore[no-untyped-call]
-                if self._stop_flag.is_set():
-                    return
-                if line:
-                    yield json.loads(line)
-        finally:
-            response.release_conn()
+        yield from stream_events(
+            self.gateway,
+            request,
+            resource_version=self._resource_version,
+            timeout_seconds=self.watch_timeout_seconds,
+            stop=self._stop_flag,
+            label_selector=MANAGED_SELECTOR,
+        )
 
     async def _consider(self, job: dict[str, Any]) -> None:
         obs = observe_job(job, self.region, source="watch")

@@ -30,6 +30,8 @@ _tracer = trace.get_tracer(__name__)
 _CREATED = {True: "created", False: "already there"}
 # Who owns the fields of what Meridian applies (server-side apply).
 FIELD_MANAGER = "meridian"
+# Pods still holding (or asking for) resources; `meridian.regions.load.is_live` in the API.
+LIVE_PODS_SELECTOR = "status.phase!=Succeeded,status.phase!=Failed"
 
 
 @dataclass
@@ -155,7 +157,7 @@ class JobGateway:
             try:
                 return self.get_json(
                     core.list_pod_for_all_namespaces,
-                    field_selector="status.phase!=Succeeded,status.phase!=Failed",
+                    field_selector=LIVE_PODS_SELECTOR,
                     deadline=deadline,
                 )
             finally:
@@ -175,6 +177,12 @@ class JobGateway:
                 stats.requests += pod_stats.requests
                 stats.errors += pod_stats.errors
         return nodes, pods
+
+    def list_nodes(self, region: str, *, within: float | None = None) -> dict[str, Any]:
+        """The region's nodes, `within` seconds (retries included) or KubeUnavailable:
+        the probe's fresh call when its pods come from the pod cache."""
+        deadline = None if within is None else time.monotonic() + within
+        return self.get_json(self.clients.core(region).list_node, deadline=deadline)
 
     def ensure_namespace(self, region: str, namespace: str) -> None:
         core = self.clients.core(region)

@@ -8,10 +8,16 @@ errors), so it must ask. The scaling observation takes the latest listing when i
 younger than `ttl_seconds` and lists only otherwise; with the monitor probing every ~2 s
 and the control loop ticking every ~10 s, a tick's observation reads the listing its
 region's last probe made, and each region is listed once per probe, not twice.
+
+With a `PodCache` (the unit worker's default) a probe lists only the nodes, still a
+fresh call that measures the API, and takes the pods from the cache, kept by a watch;
+while the cache is not synced (starting, or cut off from the API) it lists both as
+before. A region whose API does not answer the node list is unreachable either way.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -20,6 +26,9 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from meridian.kube.gateway import JobGateway
+    from meridian.regions.pod_cache import PodCache
+
+log = logging.getLogger(__name__)
 
 # Under the health interval's default (2 s) plus a probe's time: a listing this old is
 # at most one probe behind.
@@ -28,7 +37,8 @@ DEFAULT_TTL_SECONDS = 3.0
 
 @dataclass(frozen=True)
 class Listing:
-    """A region's nodes and live pods (not Succeeded, not Failed), raw Kubernetes JSON."""
+    """A region's nodes and live pods (not Succeeded, not Failed), raw Kubernetes JSON
+    (pods from the pod cache carry only the fields `slim_pod` keeps)."""
 
     region: str
     nodes: list[dict[str, Any]]
@@ -47,14 +57,19 @@ class RegionListings:
         *,
         ttl_seconds: float = DEFAULT_TTL_SECONDS,
         clock: Callable[[], float] = time.monotonic,
+        pod_cache: PodCache | None = None,
     ):
         self.gateway = gateway
+        self.pod_cache = pod_cache
         self.ttl_seconds = ttl_seconds
         self._clock = clock
         self._lock = threading.Lock()
         self._latest: dict[str, Listing] = {}
         # Lists actually requested from an API (what sharing saves shows here).
         self.fetches = 0
+        # Of those, pods taken from the cache, and pods listed because it was not synced.
+        self.cached = 0
+        self.uncached = 0
 
     def fetch(self, region: str, *, within: float | None = None) -> Listing:
         """List the region now (the probe's call) and keep the result for `recent`.
@@ -62,15 +77,26 @@ class RegionListings:
         `within` bounds the API calls (seconds, retries included); KubeError when they
         fail or run out of time.
         """
-        nodes, pods = self.gateway.nodes_and_live_pods(region, within=within)
+        cache = self.pod_cache
+        cached = cache is not None and cache.synced(region)
+        if cache is not None and cached:
+            nodes = self.gateway.list_nodes(region, within=within)
+            pods = cache.pods(region)
+        else:
+            if cache is not None:
+                log.debug("pod cache of %s not synced: listing its pods", region)
+            nodes, listed = self.gateway.nodes_and_live_pods(region, within=within)
+            pods = list(listed.get("items") or [])
         listing = Listing(
-            region=region,
-            nodes=list(nodes.get("items") or []),
-            pods=list(pods.get("items") or []),
-            at=self._clock(),
+            region=region, nodes=list(nodes.get("items") or []), pods=pods, at=self._clock()
         )
         with self._lock:
             self.fetches += 1
+            if cache is not None:
+                if cached:
+                    self.cached += 1
+                else:
+                    self.uncached += 1
             latest = self._latest.get(region)
             if latest is None or latest.at <= listing.at:
                 self._latest[region] = listing

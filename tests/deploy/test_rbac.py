@@ -28,6 +28,7 @@ from meridian.kube.clients import ClusterClients
 from meridian.kube.gateway import JobGateway
 from meridian.kube.namespaces import UnitNamespaces
 from meridian.regions.config import load_regions
+from meridian.regions.pod_cache import RegionPodReader
 from meridian.scaling.contracts import DrainNodeInput, NodeActionInput
 from meridian.tasks.spec import TaskSpec
 from meridian.tenancy.quotas import QuotaSettings, UnitQuota
@@ -43,6 +44,8 @@ UNIT_CODE = [
     "meridian/channels/watch.py",
     "meridian/channels/resident.py",
     "meridian/regions/listing.py",
+    "meridian/regions/pod_cache.py",
+    "meridian/kube/watch_stream.py",
     "activities/jobs.py",
     "activities/scaling.py",
 ]
@@ -158,6 +161,11 @@ async def _exercise(sim_regions: Path, clients: RecordingClients) -> None:
     list(gateway.list_jobs_raw(REGION, None))
     gateway.job_pods(REGION, tasks, name)
     gateway.nodes_and_live_pods(REGION, within=5.0)
+    gateway.list_nodes(REGION, within=5.0)
+    # The pod cache: every live pod listed, then every pod watched.
+    pods = RegionPodReader(REGION, gateway, watch_timeout_seconds=1)
+    pods.run(max_cycles=1)
+    assert pods.synced() and pods.stats.watches == 1
 
     async def report(_: object) -> None:
         return None
@@ -212,6 +220,7 @@ async def test_the_unit_roles_allow_exactly_what_the_worker_calls(
     assert granted(_rules("ClusterRole")) == used, "\n".join(map(str, sorted(used)))
     assert ("", "nodes", "patch") in used and ("", "pods/eviction", "create") in used
     assert ("", "namespaces", "create") in used and ("batch", "jobs", "watch") in used
+    assert ("", "pods", "watch") in used
     assert ("networking.k8s.io", "networkpolicies", "patch") in used
 
 

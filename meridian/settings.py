@@ -121,8 +121,15 @@ class WorkerSettings(BaseModel):
     """
 
     # Run the central worker's workflows in the SDK's sandbox, which checks each run for
-    # non-deterministic calls at run time (off: the replay tests are the only guard).
-    central_sandbox: bool = True
+    # non-deterministic calls at run time. Off by default for its CPU: every activation
+    # in the sandbox runs its payload conversions through the sandbox's importer, and
+    # a replay (a workflow evicted from the cache waking up) builds a sandbox first; a
+    # TaskWorkflow history of 90 events replays in 25 ms of CPU plain against 45 ms
+    # sandboxed (BENCHMARKS.md, issue 16). The guard stays where it catches mistakes
+    # before production: the test suite runs every workflow sandboxed (tests/conftest.py
+    # sets MERIDIAN_WORKERS__CENTRAL_SANDBOX) and the replay tests replay the recorded
+    # histories in the sandbox. Turn it on to run a new workflow version sandboxed.
+    central_sandbox: bool = False
     # Sticky cache of the central worker, in workflows (0 disables stickiness).
     central_cached_workflows: int = Field(500, ge=0)
     # Workflow tasks the central worker runs at once (the SDK's default is 100). They are

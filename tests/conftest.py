@@ -15,6 +15,12 @@ from tests.support import start_dev_server, start_time_skipping
 
 REPO = Path(__file__).resolve().parent.parent
 
+# Every workflow the suite runs runs in the SDK's sandbox, which fails a run that makes a
+# non-deterministic call. Production runs the central worker without it, for CPU
+# (meridian/settings.py WorkerSettings.central_sandbox); the tests are where that guard
+# belongs. Workers started as subprocesses (`meridian up`) inherit it.
+os.environ.setdefault("MERIDIAN_WORKERS__CENTRAL_SANDBOX", "true")
+
 
 # One per module, not per session: the time-skipping server's clock and its skipping
 # lock are global to the server, and a test that fails mid-way must not leave them in

@@ -12,7 +12,7 @@ from typing import Any
 
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.regions import RegionActivities
@@ -52,6 +52,12 @@ SANDBOX = SandboxedWorkflowRunner(
         "workflows", "meridian", "pydantic", "pydantic_core"
     )
 )
+
+
+def workflow_runner(settings: Settings) -> WorkflowRunner:
+    """Sandboxed when `workers.central_sandbox` asks for it (the test suite does), plain
+    otherwise: see WorkerSettings.central_sandbox for why."""
+    return SANDBOX if settings.workers.central_sandbox else UnsandboxedWorkflowRunner()
 
 
 def build_central_workers(
@@ -98,7 +104,7 @@ def build_central_workers(
         scaling.move_tasks,
         scaling.record_scaling_outcome,
     ]
-    runner = SANDBOX if settings.workers.central_sandbox else UnsandboxedWorkflowRunner()
+    runner = workflow_runner(settings)
     workflows = [
         TaskWorkflow,
         RegionMonitorWorkflow,

@@ -26,6 +26,7 @@ with workflow.unsafe.imports_passed_through():
         CreateJobInput,
         EnsureNamespaceInput,
         JobObservation,
+        JobPhase,
         JobRef,
     )
     from meridian.regions.contracts import RegionHealthInput
@@ -117,8 +118,9 @@ class TaskWorkflow:
         self._notes: list[str] = []
         self._backstop_generation = 0
         self._backstop_due = False
-        # Backstop periods this attempt has already waited out (the next one is longer).
-        self._backstops_waited = 0
+        # The last backstop read found the Job running: the run may roll over once the
+        # news that came with it is handled (`_roll_over_if_settled`).
+        self._read_found_running = False
         self._backstop_timer: asyncio.Task[None] | None = None
 
     # -- run ---------------------------------------------------------------------------
@@ -255,6 +257,8 @@ class TaskWorkflow:
         self.p.region = region
         self.p.last_resource_version = 0
         self.p.resident_state = None
+        # A new Job gets its first read after the first period again.
+        self.p.backstops_waited = 0
         name = job_name_for(self.task_id, self.p.attempt)
         # Known before the create is sent: a cancel that lands mid-create still finds it.
         self._creating = (region, name, namespace)
@@ -413,7 +417,9 @@ class TaskWorkflow:
 
     async def _follow(self) -> AttemptEnd:
         self._waiting_for_region = False
-        self._backstops_waited = 0
+        self._read_found_running = False
+        # From 0 for a new attempt (`_create_attempt`); a run that continued as new while
+        # following the Job goes on with the period it had grown to.
         self._arm_backstop()
         while True:
             end = await self._under_policy(self._consume_signals())
@@ -442,9 +448,12 @@ class TaskWorkflow:
             # A resident task can follow its Job for months: roll the history over,
             # carrying the progress (attempt, fencing token, region) forward.
             await self._roll_over_if_due(following=True)
+            if self._read_found_running:
+                self._read_found_running = False
+                await self._roll_over_if_settled()
             if self._backstop_due or self._confirm_missing:
                 if self._backstop_due:
-                    self._backstops_waited += 1
+                    self.p.backstops_waited += 1
                 self._backstop_due = False
                 self._confirm_missing = False
                 self._arm_backstop()
@@ -482,7 +491,7 @@ class TaskWorkflow:
         self._backstop_generation += 1
         self._backstop_due = False
         generation = self._backstop_generation
-        period = self.timing.backstop_period(self._backstops_waited)
+        period = self.timing.backstop_period(self.p.backstops_waited)
 
         async def fire() -> None:
             await workflow.sleep(timedelta(seconds=period))
@@ -565,6 +574,9 @@ class TaskWorkflow:
                 )
             workflow.logger.info("backstop read failed in %s: %s", region, _cause_message(err))
             return None
+        self._read_found_running = (
+            obs.phase is JobPhase.RUNNING and obs.attempt == self.p.attempt and obs.job_name == name
+        )
         self._observations.append(obs)
         return self._consume_signals()
 
@@ -675,6 +687,25 @@ class TaskWorkflow:
         history is long; never mid-way through a handler, never over unhandled news."""
         if not self._continue_as_new_due():
             return
+        await self._roll_over_unless_pending(following=following)
+
+    async def _roll_over_if_settled(self) -> None:
+        """Continue as new once the task has settled: RUNNING, its backstop read just found
+        the Job running on, and its history is longer than `settled_history_events`.
+
+        At 10,000 live tasks the central worker caches a small part of them, so a task
+        that wakes (a signal, its backstop, a region's move) is usually replayed from its
+        whole history first; a settled run replays ~10 events instead of 50-90. It rolls
+        over only after the read, which stays the safety net, and the new run resumes
+        the grown backstop period (`TaskProgress.backstops_waited`)."""
+        limit = self.timing.settled_history_events
+        if limit is None or self.p.status is not TaskStatus.RUNNING or self._confirm_missing:
+            return
+        if workflow.info().get_current_history_length() <= limit:
+            return
+        await self._roll_over_unless_pending(following=True)
+
+    async def _roll_over_unless_pending(self, *, following: bool) -> None:
         await workflow.wait_condition(workflow.all_handlers_finished)
         # A stop or a Job-changing modify would not survive the roll-over; signals about
         # the followed Job neither. Handle them in this run (it rolls over afterwards).

@@ -74,6 +74,9 @@ class TaskProgress(BaseModel):
     # The namespace of the attempt's Job. Progress from before namespaces existed has
     # none: those Jobs are in the services' namespace, "meridian", until they end.
     namespace: str = "meridian"
+    # Backstop periods the attempt has waited out: a run that continued as new while
+    # following the Job resumes the grown period instead of starting again from the first.
+    backstops_waited: int = 0
 
 
 class TaskWorkflowInput(BaseModel):

@@ -26,6 +26,11 @@ class WorkflowTiming(BaseModel):
     unplaced_backoff_seconds: float = Field(2.0, gt=0)
     unplaced_backoff_max_seconds: float = Field(30.0, gt=0)
     history_event_limit: int = Field(2000, ge=100)
+    # A task RUNNING whose backstop read finds its Job running on continues as new once
+    # its history is longer than this, so that a later wake-up on a worker that does not
+    # cache it replays a short history. None (a workflow started before it existed):
+    # only `history_event_limit` rolls the history over.
+    settled_history_events: int | None = Field(None, ge=10)
 
     def backstop_period(self, waited: int) -> float:
         """The backstop period after `waited` periods of one attempt have passed."""

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from typing import Any
 
+from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
 from meridian.kube.contracts import FailureKind, JobPhase
@@ -28,6 +30,33 @@ async def _created(world: FakeWorld, n: int) -> None:
     raise TimeoutError
 
 
+SETTLED_TIMING: dict[str, Any] = {"backstop_max_seconds": 1800.0, "settled_history_events": 25}
+
+
+async def _settle(
+    env: WorkflowEnvironment, world: FakeWorld, handle: Any, region: str, name: str
+) -> None:
+    world.read_phase[name] = JobPhase.RUNNING
+    await handle.signal(
+        SIGNAL_JOB_STATUS, obs(handle.id, 1, region, JobPhase.RUNNING, resource_version=2)
+    )
+    await env.sleep(31)
+    first = env.client.get_workflow_handle(handle.id, run_id=handle.first_execution_run_id)
+    for _ in range(400):
+        if (await first.describe()).status == WorkflowExecutionStatus.CONTINUED_AS_NEW:
+            break
+        await asyncio.sleep(0.05)
+    else:
+        raise TimeoutError("the settled task did not continue as new")
+    recording.save("task_settled_rollover", (await first.fetch_history()).to_json())
+    await handle.signal(
+        SIGNAL_JOB_STATUS, obs(handle.id, 1, region, JobPhase.SUCCEEDED, resource_version=3)
+    )
+    await handle.result()
+    latest = env.client.get_workflow_handle(handle.id)
+    recording.save("task_settled_resumed", (await latest.fetch_history()).to_json())
+
+
 async def _record(env: WorkflowEnvironment) -> None:
     scenarios = {
         "task_success": (spec(), "success"),
@@ -38,6 +67,10 @@ async def _record(env: WorkflowEnvironment) -> None:
         # The create first, in a namespace the unit worker has prepared: refused in each
         # new region (the namespace step, then the create again), direct on the retry.
         "task_create_in_ready_namespace": (spec(), "retry_move"),
+        # Settled: RUNNING, its first backstop read finds the Job running on, and the run
+        # continues as new; saved with its second run (`..._resumed`), which the Job's
+        # completion ends.
+        "task_settled_rollover": (spec(), "settle"),
     }
     wanted = set(sys.argv[1:]) or set(scenarios)
     for name, (task_spec, script) in scenarios.items():
@@ -50,9 +83,11 @@ async def _record(env: WorkflowEnvironment) -> None:
             for w in workers:
                 await w.__aenter__()
             try:
-                handle = await start(env.client, queue, task_spec)
+                timing = SETTLED_TIMING if script == "settle" else {}
+                handle = await start(env.client, queue, task_spec, **timing)
                 await _created(world, 1)
                 region = world.created[0][0]
+                job_name = world.created[0][1]
                 if script == "success":
                     await handle.signal(
                         SIGNAL_JOB_STATUS,
@@ -94,6 +129,8 @@ async def _record(env: WorkflowEnvironment) -> None:
                         SIGNAL_JOB_STATUS,
                         obs(handle.id, 3, other, JobPhase.SUCCEEDED, resource_version=2),
                     )
+                elif script == "settle":
+                    await _settle(env, world, handle, region, job_name)
                 else:
                     await handle.signal(
                         SIGNAL_JOB_STATUS,
@@ -101,8 +138,9 @@ async def _record(env: WorkflowEnvironment) -> None:
                     )
                     await handle.signal(SIGNAL_STOP, StopRequest(reason="recorded"))
                 await handle.result()
-                history = await handle.fetch_history()
-                recording.save(name, history.to_json())
+                if script != "settle":  # saved its two runs itself
+                    history = await handle.fetch_history()
+                    recording.save(name, history.to_json())
             finally:
                 for w in workers:
                     await w.__aexit__(None, None, None)

@@ -47,6 +47,8 @@ def test_histories_are_checked_in() -> None:
         "task_success",
         "task_retry_then_move",
         "task_resident_stopped",
+        "task_settled_rollover",
+        "task_settled_resumed",
         "region_control_rollover",
         "region_monitor_down_recover",
         "running_sweep_drift",

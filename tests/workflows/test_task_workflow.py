@@ -18,6 +18,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from meridian.kube.contracts import FailureKind, JobPhase
 from meridian.tasks.contracts import (
+    QUERY_STATE,
     SIGNAL_INFRA_FAILURE,
     SIGNAL_JOB_STATUS,
     SIGNAL_RESIDENT_STATUS,
@@ -28,6 +29,7 @@ from meridian.tasks.contracts import (
     ModifyResult,
     ResidentStatus,
     StopRequest,
+    TaskProgress,
     TaskWorkflowResult,
 )
 from meridian.tasks.spec import (
@@ -256,6 +258,11 @@ def test_a_workflow_started_without_a_ceiling_keeps_its_fixed_backstop() -> None
     assert [old.backstop_period(n) for n in (0, 1, 5, 500)] == [30.0] * 4
     new = WorkflowTiming(backstop_seconds=30.0, backstop_max_seconds=600.0)
     assert [new.backstop_period(n) for n in (0, 1, 2, 3, 500)] == [30, 120, 480, 600, 600]
+
+
+def test_inputs_from_before_the_settled_roll_over_decode_to_the_old_behaviour() -> None:
+    assert WorkflowTiming.model_validate({"backstop_seconds": 30.0}).settled_history_events is None
+    assert TaskProgress.model_validate({"attempt": 2, "job_name": "j"}).backstops_waited == 0
 
 
 async def test_region_down_moves_without_waiting_for_dead_api(
@@ -644,3 +651,163 @@ async def test_unplaceable_task_continues_as_new_while_it_waits(
         result: TaskWorkflowResult = await handle.result()
     assert result.status is TaskStatus.SUCCEEDED
     assert result.attempt == 1
+
+
+# -- a settled task rolls its history over -------------------------------------------------
+
+SETTLED = {"backstop_seconds": 30.0, "backstop_max_seconds": 1800.0, "settled_history_events": 20}
+
+
+async def _timers(handle: WorkflowHandle[Any, Any]) -> list[float]:
+    return [
+        event.timer_started_event_attributes.start_to_fire_timeout.ToSeconds()
+        async for event in handle.fetch_history_events()
+        if event.HasField("timer_started_event_attributes")
+    ]
+
+
+async def _running_at_first_backstop(
+    h: Harness, env: WorkflowEnvironment, timing: dict[str, Any]
+) -> WorkflowHandle[Any, Any]:
+    """A task whose Job runs (signalled, rv 5) and reads running: past its first backstop."""
+    handle = await h.start(timing=timing)
+    await h.created(1)
+    region, name = h.world.created[0]
+    h.world.read_phase[name] = JobPhase.RUNNING
+    await handle.signal(
+        SIGNAL_JOB_STATUS, obs(handle.id, 1, region, JobPhase.RUNNING, resource_version=5)
+    )
+    await _wait(lambda: "RUNNING" in h.world.statuses(), env)
+    await env.sleep(31)
+    await _wait(lambda: len(h.world.refs) >= 1, env)
+    return handle
+
+
+async def _settled(env: WorkflowEnvironment, handle: WorkflowHandle[Any, Any]) -> Any:
+    for _ in range(100):
+        status = await _first_run_status(env, handle)
+        if status != WorkflowExecutionStatus.RUNNING:
+            return status
+        await asyncio.sleep(0.05)
+    return WorkflowExecutionStatus.RUNNING
+
+
+async def test_a_settled_task_continues_as_new_after_its_backstop_read(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    env, world = time_skipping_env, FakeWorld()
+    async with Harness(env, world) as h:
+        handle = await _running_at_first_backstop(h, env, SETTLED)
+        assert await _settled(env, handle) == WorkflowExecutionStatus.CONTINUED_AS_NEW
+        first = env.client.get_workflow_handle(handle.id, run_id=handle.first_execution_run_id)
+        events = [e async for e in first.fetch_history_events()]
+        completed = [
+            i
+            for i, e in enumerate(events)
+            if e.HasField("activity_task_completed_event_attributes")
+        ]
+        # The read ran (and answered) before the run rolled over: the safety net stays.
+        assert events[-1].HasField("workflow_execution_continued_as_new_event_attributes")
+        assert completed and completed[-1] < len(events) - 1
+        assert len(world.refs) == 1
+
+        latest = env.client.get_workflow_handle(handle.id)
+        state = await latest.query(QUERY_STATE, result_type=TaskProgress)
+        region, name = world.created[0]
+        assert (state.status, state.attempt, state.region, state.job_name) == (
+            TaskStatus.RUNNING,
+            1,
+            region,
+            name,
+        )
+        assert state.namespace == "meridian-ads"
+        assert state.last_resource_version == 5
+        assert state.backstops_waited == 1
+        assert state.seq == max(r.seq for r in world.records)
+        # The new run waits out the grown period, not the first one again.
+        assert await _timers(latest) == [120]
+        # A stale observation is still fenced off by the carried resourceVersion.
+        await handle.signal(
+            SIGNAL_JOB_STATUS, obs(handle.id, 1, region, JobPhase.SUCCEEDED, resource_version=4)
+        )
+        await handle.signal(
+            SIGNAL_JOB_STATUS, obs(handle.id, 1, region, JobPhase.SUCCEEDED, resource_version=9)
+        )
+        result: TaskWorkflowResult = await handle.result()
+        new_run_events = [e async for e in latest.fetch_history_events()]
+    assert (result.status, result.attempt, result.region) == (TaskStatus.SUCCEEDED, 1, region)
+    assert world.created == [(region, name)]
+    assert world.statuses() == ["SCHEDULING", "RUNNING", "SUCCEEDED"]
+    assert [r.seq for r in world.records] == sorted({r.seq for r in world.records})
+    # The settled run is short: a wake-up replays this, not the first run's history.
+    assert len(new_run_events) < 20, len(new_run_events)
+
+
+async def test_without_a_settled_threshold_nothing_rolls_over(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    env, world = time_skipping_env, FakeWorld()
+    timing = {**SETTLED, "settled_history_events": None}
+    async with Harness(env, world) as h:
+        handle = await _running_at_first_backstop(h, env, timing)
+        await env.sleep(125)
+        await _wait(lambda: len(world.refs) >= 2, env)
+        assert await _first_run_status(env, handle) == WorkflowExecutionStatus.RUNNING
+        region = world.created[0][0]
+        await handle.signal(
+            SIGNAL_JOB_STATUS, obs(handle.id, 1, region, JobPhase.SUCCEEDED, resource_version=9)
+        )
+        result: TaskWorkflowResult = await handle.result()
+        assert await _first_run_status(env, handle) == WorkflowExecutionStatus.COMPLETED
+        assert (await _timers(handle))[:3] == [30, 120, 480]
+    assert result.status is TaskStatus.SUCCEEDED
+
+
+async def test_a_signal_arriving_as_the_task_settles_is_not_lost(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    env, world = time_skipping_env, FakeWorld()
+    async with Harness(env, world) as h:
+        # No RUNNING signal: the backstop read is the first to see the Job run, and the
+        # run would roll over right after recording it. Hold that record while the Job's
+        # completion arrives.
+        handle = await h.start(timing=SETTLED)
+        await h.created(1)
+        region, name = world.created[0]
+        world.read_phase[name] = JobPhase.RUNNING
+        gate = world.hold("record_status")
+        await env.sleep(31)
+        await _wait(lambda: "record_status" in world.waiting, env)
+        await handle.signal(
+            SIGNAL_JOB_STATUS, obs(handle.id, 1, region, JobPhase.SUCCEEDED, resource_version=9)
+        )
+        gate.set()
+        result: TaskWorkflowResult = await handle.result()
+        # Handled in the run it reached, which completed instead of rolling over.
+        assert await _first_run_status(env, handle) == WorkflowExecutionStatus.COMPLETED
+    assert result.status is TaskStatus.SUCCEEDED
+    assert world.statuses() == ["SCHEDULING", "RUNNING", "SUCCEEDED"]
+    assert world.created == [(region, name)]
+
+
+async def test_a_new_attempt_after_a_settled_roll_over_reads_after_the_first_period(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    env, world = time_skipping_env, FakeWorld()
+    async with Harness(env, world) as h:
+        handle = await _running_at_first_backstop(h, env, SETTLED)
+        assert await _settled(env, handle) == WorkflowExecutionStatus.CONTINUED_AS_NEW
+        region = world.created[0][0]
+        await handle.signal(
+            SIGNAL_INFRA_FAILURE, InfraFailure(region=region, attempt=1, reason="NodeLost")
+        )
+        await h.created(2)
+        other = world.created[1][0]
+        await handle.signal(
+            SIGNAL_JOB_STATUS, obs(handle.id, 2, other, JobPhase.SUCCEEDED, resource_version=3)
+        )
+        result: TaskWorkflowResult = await handle.result()
+        timers = await _timers(env.client.get_workflow_handle(handle.id))
+    assert (result.attempt, result.region) == (2, other)
+    assert other != region
+    assert timers == [120, 30]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
+from datetime import UTC, datetime
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -153,6 +154,15 @@ class JobActivities:
                     self.namespaces.ensure(inp.region, unit)
                 # Deleted since it was ensured (by whichever worker): made again, whole.
                 ensure = partial(self.namespaces.ensure, inp.region, unit, again=True)
+            if _caller_gave_up():
+                # Queued behind a backlog (a failover's creates) past the workflow's
+                # deadline: it has moved on, and a Job made now would run beside the
+                # one it makes elsewhere until the job sweep found it.
+                raise ApplicationError(
+                    f"create_job started after its deadline: Job for attempt "
+                    f"{inp.attempt} not sent to {inp.region}",
+                    type="DeadlinePassed",
+                )
             name, created = self.gateway.create_job(
                 inp.region,
                 namespace,
@@ -365,3 +375,19 @@ class JobActivities:
         except KubeError as exc:
             raise kube_failure(exc) from exc
         return DeleteJobsResult(region=inp.region, deleted=deleted, requests=counter.requests)
+
+
+def _caller_gave_up(margin_seconds: float = 0.5) -> bool:
+    """Whether this activity's deadline (schedule-to-close, or this attempt's
+    start-to-close) has passed, or is too near for a request to be worth sending: the
+    server has timed it out, or is about to, and its workflow acts on that."""
+    if not activity.in_activity():
+        return False  # called directly (tests, tools): no caller's deadline
+    info = activity.info()
+    now = datetime.now(UTC)
+    deadlines = []
+    if info.schedule_to_close_timeout:
+        deadlines.append(info.scheduled_time + info.schedule_to_close_timeout)
+    if info.start_to_close_timeout:
+        deadlines.append(info.started_time + info.start_to_close_timeout)
+    return bool(deadlines) and (min(deadlines) - now).total_seconds() < margin_seconds

@@ -84,6 +84,12 @@ PATCH_ENSURE_NAMESPACE = "ensure-namespace-first"
 # prepared already; the namespace step runs only when it has not (the first task of a
 # unit in a region, per unit worker process).
 PATCH_CREATE_IN_READY_NAMESPACE = "create-in-ready-namespace"
+# A Job that may live in a region that is not down (a create that timed out, a delete
+# that failed) is deleted before the task moves, retried until it is gone or the region
+# is down; before, it was only fenced as an orphan, and until the job sweep came it ran
+# beside the new attempt's Job (one duplicate in 996 moves at 10,000 live tasks). It is
+# still fenced: a create request in flight may land after the delete.
+PATCH_GONE_BEFORE_MOVE = "gone-before-move"
 
 # DB writes and placement run as local activities (`options.local`) on the central worker
 # that runs this workflow: no task-queue round trip, which is most of a task's cost on the
@@ -294,10 +300,15 @@ class TaskWorkflow:
                 )
                 raise ApplicationError(f"Job rejected by {region}", non_retryable=True) from err
             reason = f"could not create Job in {region}: {_cause_message(err)}"
-            # The create may have landed before the region went away: fence it off. When
-            # the unit worker named the namespace (a create that went first, or a history
-            # from before the namespace step), where is not known: the sweep finds it by
-            # its labels.
+            # The create may have landed all the same (a call that ran out of time after
+            # its request went out). Unless the region is down, delete it before anything
+            # is created elsewhere: never two live copies.
+            if workflow.patched(PATCH_GONE_BEFORE_MOVE):
+                await self._make_sure_gone(region, name, namespace)
+            # Fence it off either way: a request still in flight may land after the
+            # delete. When the unit worker named the namespace (a create that went
+            # first, or a history from before the namespace step), where is not known:
+            # the sweep finds it by its labels.
             await self._record_orphan(region, name, reason, namespace=namespace)
             self._creating = None
             self.p.excluded_regions[region] = reason
@@ -331,7 +342,12 @@ class TaskWorkflow:
         if exclude:
             self.p.excluded_regions[region] = reason
         namespace = self.p.namespace
-        deleted = False if region_down else await self._delete_job(region, name, namespace)
+        if region_down:
+            deleted = False
+        elif workflow.patched(PATCH_GONE_BEFORE_MOVE):
+            deleted = await self._make_sure_gone(region, name, namespace)
+        else:
+            deleted = await self._delete_job(region, name, namespace)
         verb = "moving" if exclude else "retrying"
         if not deleted and not quiet and workflow.patched(PATCH_ORPHAN_WITH_RECORD):
             # One local activity for both writes: a region going down moves all its
@@ -390,6 +406,43 @@ class TaskWorkflow:
             return True
         except ActivityError:
             return False
+
+    async def _make_sure_gone(self, region: str, name: str, namespace: str | None) -> bool:
+        """Delete the attempt's Job, again and again while its region is not down: True
+        once it is gone (or was never made), False when the region is down or refuses
+        for good (then the caller fences it as an orphan for the job sweep).
+
+        A region that is up but slow (its unit worker backed up with a failover's
+        creates) must not leave a Job running while the task starts another elsewhere;
+        the move waits for it instead. A region seen down cannot be reached anyway: its
+        Jobs are fenced by their attempt and deleted once it is back."""
+        backoff = 1.0
+        while True:
+            try:
+                await workflow.execute_activity_method(
+                    JobActivities.delete_job,
+                    JobRef(
+                        task_id=self.task_id,
+                        attempt=self.p.attempt,
+                        region=region,
+                        job_name=name,
+                        namespace=namespace,
+                    ),
+                    **options.region(region, within=self.timing.region_call_seconds, each=10),
+                )
+                return True
+            except ActivityError as err:
+                if is_final_failure(_cause_type(err)):
+                    return False
+                failure = _cause_message(err)
+            health = await workflow.execute_local_activity_method(
+                TaskActivities.region_health, RegionHealthInput(region=region), **options.local()
+            )
+            if health.down:
+                return False
+            workflow.logger.info("delete of %s in %s failed (%s); retrying", name, region, failure)
+            await workflow.sleep(timedelta(seconds=backoff))
+            backoff = min(backoff * 2, 30.0)
 
     def _orphan_input(
         self, region: str, name: str, reason: str, *, namespace: str | None

@@ -6,10 +6,12 @@ admission, a privileged pod is refused, and the watch sees every unit's Jobs."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import re
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,7 @@ import pytest
 import yaml
 from kubernetes import client
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
+from temporalio.testing import ActivityEnvironment
 
 from activities.jobs import JobActivities
 from kubesim.process import KubesimProcess, start_kubesim
@@ -455,3 +458,28 @@ def _wait(predicate: Any, timeout: float = 15.0) -> Any:
             return result
         time.sleep(0.05)
     return None
+
+
+def test_a_create_started_after_its_deadline_is_not_sent(gateway: JobGateway) -> None:
+    """Queued behind a failover's backlog until its workflow gave up: the workflow has
+    moved on, so a Job made now would be a second live copy. Nothing is sent."""
+    unit = unique_unit("late")
+    activities = JobActivities(gateway, namespace="meridian")
+    activities.ensure_namespace(EnsureNamespaceInput(region=REGION, business_unit=unit))
+    inp = CreateJobInput(task_id=f"t-{unit}", spec=task_spec(unit), attempt=1, region=REGION)
+    now = datetime.now(UTC)
+    env = ActivityEnvironment()
+    env.info = dataclasses.replace(
+        env.info,
+        scheduled_time=now - timedelta(seconds=20),
+        started_time=now,
+        schedule_to_close_timeout=timedelta(seconds=15),
+        start_to_close_timeout=timedelta(seconds=15),
+    )
+    with gateway.counting() as sent, pytest.raises(ApplicationError) as raised:
+        env.run(activities.create_job, inp)
+    assert raised.value.type == "DeadlinePassed" and not raised.value.non_retryable
+    assert sent.requests == 0
+    # In time, the same create is sent and lands.
+    env.info = dataclasses.replace(env.info, scheduled_time=now)
+    assert env.run(activities.create_job, inp).created

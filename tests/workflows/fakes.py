@@ -62,6 +62,11 @@ class FakeWorld:
     placements: list[PlaceTaskInput] = field(default_factory=list)
     specs: list[TaskSpec] = field(default_factory=list)
     unreachable: set[str] = field(default_factory=set)
+    # Regions whose creates land but answer too late (a backed-up unit worker): the Job
+    # exists, the call fails. Deletes there work.
+    late: set[str] = field(default_factory=set)
+    # The most Jobs of one task alive at once, seen at each create.
+    most_live: int = 0
     down: set[str] = field(default_factory=set)
     read_phase: dict[str, JobPhase] = field(default_factory=dict)  # job name -> phase on read
     no_capacity: bool = False  # placement finds no region at all
@@ -175,6 +180,11 @@ class FakeWorld:
             name = job_name_for(inp.task_id, inp.attempt)
             existed = (inp.region, name) in world.jobs
             world.jobs[(inp.region, name)] = JobPhase.PENDING
+            prefix = job_name_for(inp.task_id, 0)[:-1]
+            live = sum(1 for _, n in world.jobs if n.startswith(prefix))
+            world.most_live = max(world.most_live, live)
+            if inp.region in world.late:
+                raise ApplicationError("timed out waiting for the API", type="KubeUnavailable")
             world.created.append((inp.region, name))
             world.images.append(inp.spec.job.image)
             # As the unit worker does: the unit's namespace unless the input names one.

@@ -319,9 +319,62 @@ async def test_unit_worker_unreachable_at_create_moves_on(
     time_skipping_env: WorkflowEnvironment,
 ) -> None:
     world = FakeWorld()
+    # Its API refuses: the monitor has it down (a region that refuses but is not down
+    # yet is retried until it is, `test_a_create_that_lands_late_is_deleted_before_the_move`).
     world.unreachable.add("aws-us-east-1")
+    world.down.add("aws-us-east-1")
     async with Harness(time_skipping_env, world) as h:
         handle = await h.start(timing={"region_call_seconds": 5.0})
+        await _wait(lambda: any(c[0] == "azure-eastus" for c in world.created), time_skipping_env)
+        await handle.signal(
+            SIGNAL_JOB_STATUS,
+            obs(handle.id, 2, "azure-eastus", JobPhase.SUCCEEDED, resource_version=3),
+        )
+        result: TaskWorkflowResult = await handle.result()
+    assert result.region == "azure-eastus"
+    assert ("aws-us-east-1", f"{handle.id}-a1") in world.orphans
+
+
+async def test_a_create_that_lands_late_is_deleted_before_the_move(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    """A backed-up unit worker creates the Job after the call has run out of time. The
+    region is not down, so the task deletes that Job before it creates one elsewhere:
+    never two live copies (seen once in 996 moves at 10,000 live tasks, when the late
+    Job was only fenced and left for the job sweep)."""
+    world = FakeWorld()
+    world.late.add("aws-us-east-1")
+    async with Harness(time_skipping_env, world) as h:
+        handle = await h.start(timing={"region_call_seconds": 5.0})
+        await _wait(lambda: any(c[0] == "azure-eastus" for c in world.created), time_skipping_env)
+        assert ("aws-us-east-1", f"{handle.id}-a1") in world.deleted
+        await handle.signal(
+            SIGNAL_JOB_STATUS,
+            obs(handle.id, 2, "azure-eastus", JobPhase.SUCCEEDED, resource_version=3),
+        )
+        result: TaskWorkflowResult = await handle.result()
+    assert result.region == "azure-eastus"
+    assert world.most_live == 1
+    # Fenced all the same: a create still in flight could land after the delete.
+    assert ("aws-us-east-1", f"{handle.id}-a1") in world.orphans
+
+
+async def test_a_late_job_in_a_region_that_refuses_is_retried_until_the_region_is_down(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    """The create ran out of time and the delete fails too, while the region is still up:
+    the task waits (it must not start a second copy), and once the monitor has the
+    region down it fences the Job and moves."""
+    world = FakeWorld()
+    world.late.add("aws-us-east-1")
+    async with Harness(time_skipping_env, world) as h:
+        handle = await h.start(timing={"region_call_seconds": 5.0})
+        await _wait(lambda: ("aws-us-east-1", f"{handle.id}-a1") in world.jobs, time_skipping_env)
+        world.unreachable.add("aws-us-east-1")  # deletes fail from now on
+        deletes = len(world.refs)
+        await _wait(lambda: len(world.refs) >= deletes + 3, time_skipping_env)
+        assert not any(c[0] == "azure-eastus" for c in world.created)
+        world.down.add("aws-us-east-1")
         await _wait(lambda: any(c[0] == "azure-eastus" for c in world.created), time_skipping_env)
         await handle.signal(
             SIGNAL_JOB_STATUS,

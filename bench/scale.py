@@ -497,6 +497,13 @@ def _live(system: System, trace: RssTrace, result: ScaleRun) -> None:
         figures[f"scale_{prefix}_sweep_db_queries"] = one.get("db_queries")
         if one["errors"]:
             result.errors.append(f"scale {kind}: {one['errors'][:3]}")
+    # Every task's Job runs for a day, so a Job of an attempt older than its task's is a
+    # second live copy left from the submit (a create that landed after its workflow had
+    # moved on): the job sweep deletes it, and the run counts it as a duplicate.
+    stale = sweeps["job_sweep"].get("found", {}).get("stale", 0)
+    figures["scale_live_duplicates_found_by_sweep"] = stale
+    if stale:
+        result.errors.append(f"scale: the job sweep found {stale} stale attempts' Jobs live")
 
     # -- the biggest region fails -------------------------------------------------------
     region = max(per_region, key=lambda r: per_region[r])
@@ -619,6 +626,7 @@ SCALE_ROWS: list[tuple[str, str, str, str]] = [
     ("scale_job_sweep_s", "job sweep over the live set", "s", "< 5"),
     ("scale_job_sweep_k8s_requests", "  Kubernetes requests", "", ""),
     ("scale_job_sweep_db_queries", "  database queries", "", ""),
+    ("scale_live_duplicates_found_by_sweep", "  older attempts' Jobs live (duplicates)", "", "0"),
     ("scale_monitor_tick_s_p50", "region monitor tick p50", "s", ""),
     ("scale_monitor_tick_s_max", "  max", "s", ""),
     ("scale_failover_tasks", "tasks in the failed region", "", "~1,000"),

@@ -390,22 +390,27 @@ class TaskWorkflow:
         return ready.namespace
 
     async def _delete_job(self, region: str, name: str, namespace: str | None) -> bool:
-        """`namespace` None: not known (a create still under way); found by its labels."""
+        """One delete; False when it failed (the caller fences the Job)."""
         try:
-            await workflow.execute_activity_method(
-                JobActivities.delete_job,
-                JobRef(
-                    task_id=self.task_id,
-                    attempt=self.p.attempt,
-                    region=region,
-                    job_name=name,
-                    namespace=namespace,
-                ),
-                **options.region(region, within=self.timing.region_call_seconds, each=10),
-            )
+            await self._send_delete(region, name, namespace)
             return True
         except ActivityError:
             return False
+
+    async def _send_delete(self, region: str, name: str, namespace: str | None) -> None:
+        """The attempt's Job deleted on its region's unit worker; ActivityError when not.
+        `namespace` None: not known (a create still under way); found by its labels."""
+        await workflow.execute_activity_method(
+            JobActivities.delete_job,
+            JobRef(
+                task_id=self.task_id,
+                attempt=self.p.attempt,
+                region=region,
+                job_name=name,
+                namespace=namespace,
+            ),
+            **options.region(region, within=self.timing.region_call_seconds, each=10),
+        )
 
     async def _make_sure_gone(self, region: str, name: str, namespace: str | None) -> bool:
         """Delete the attempt's Job, again and again while its region is not down: True
@@ -419,17 +424,7 @@ class TaskWorkflow:
         backoff = 1.0
         while True:
             try:
-                await workflow.execute_activity_method(
-                    JobActivities.delete_job,
-                    JobRef(
-                        task_id=self.task_id,
-                        attempt=self.p.attempt,
-                        region=region,
-                        job_name=name,
-                        namespace=namespace,
-                    ),
-                    **options.region(region, within=self.timing.region_call_seconds, each=10),
-                )
+                await self._send_delete(region, name, namespace)
                 return True
             except ActivityError as err:
                 if is_final_failure(_cause_type(err)):

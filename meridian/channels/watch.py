@@ -32,7 +32,13 @@ from meridian.kube.errors import KubeError, KubeGone, translate
 from meridian.kube.gateway import JobGateway
 from meridian.kube.jobs import observe_job
 from meridian.kube.labels import MANAGED_SELECTOR
-from meridian.kube.watch_stream import Event, event_error, stream_events, version_number
+from meridian.kube.watch_stream import (
+    Event,
+    StreamStats,
+    event_error,
+    stream_events,
+    version_number,
+)
 from meridian.observability import record as measure
 from meridian.settings import ChannelSettings
 
@@ -48,13 +54,7 @@ _FINAL = frozenset({JobPhase.SUCCEEDED, JobPhase.FAILED})
 
 
 @dataclass
-class WatchStats:
-    lists: int = 0
-    watches: int = 0
-    events: int = 0
-    bookmarks: int = 0
-    gone: int = 0
-    errors: int = 0
+class WatchStats(StreamStats):
     reported: int = 0
 
 

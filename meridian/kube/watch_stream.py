@@ -10,11 +10,26 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Generator
+from dataclasses import dataclass
 from typing import Any
 
 from kubernetes.watch.watch import iter_resp_lines
 
 from meridian.kube.errors import KubeError, KubeGone, translate
+
+
+@dataclass
+class StreamStats:
+    """What a list+watch reader has done: lists, watches opened, events and bookmarks
+    read, 410s and other errors met."""
+
+    lists: int = 0
+    watches: int = 0
+    events: int = 0
+    bookmarks: int = 0
+    gone: int = 0
+    errors: int = 0
+
 
 Event = dict[str, Any]
 

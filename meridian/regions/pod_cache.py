@@ -33,7 +33,13 @@ from typing import TYPE_CHECKING, Any
 
 from meridian.kube.errors import KubeError, KubeGone, translate
 from meridian.kube.gateway import LIVE_PODS_SELECTOR
-from meridian.kube.watch_stream import Event, event_error, open_watch, read_events
+from meridian.kube.watch_stream import (
+    Event,
+    StreamStats,
+    event_error,
+    open_watch,
+    read_events,
+)
 from meridian.regions.load import is_live
 from meridian.serverless.kinds import ANNOTATION_BILLED_CPU, ANNOTATION_BILLED_MEMORY
 
@@ -96,16 +102,6 @@ def _pod_key(pod: Pod) -> str:
 
 
 @dataclass
-class PodReaderStats:
-    lists: int = 0
-    watches: int = 0
-    events: int = 0
-    bookmarks: int = 0
-    gone: int = 0
-    errors: int = 0
-
-
-@dataclass
 class RegionPodReader:
     """One region's live pods and the list/watch loop that keeps them (`run`, in a thread
     of its own). Thread-safe: the probe's threads read while the loop writes."""
@@ -119,7 +115,7 @@ class RegionPodReader:
     # As the Job watch's: a region back from an outage is read again within seconds.
     backoff_max: float = 4.0
     clock: Callable[[], float] = time.monotonic
-    stats: PodReaderStats = field(default_factory=PodReaderStats)
+    stats: StreamStats = field(default_factory=StreamStats)
     stop_flag: threading.Event = field(default_factory=threading.Event)
     _pods: dict[str, Pod] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)

@@ -61,6 +61,11 @@ class FailoverSettings(BaseModel):
     probe_api_timeout_seconds: float = Field(5.0, gt=1)
     # A Job whose pod stays unschedulable this long is moved.
     unschedulable_seconds: float = Field(60.0, gt=0)
+    # A create that failed without an answer (it ran out of time; its request may still
+    # land) is sent again to the same region for this long, while the region is not
+    # down, before the task moves: the resend finds the Job if the first one landed, so
+    # the task never has a late Job in one region and a new one in another.
+    create_resend_seconds: float = Field(120.0, ge=0)
     # A resident channel silent this long is suspect (verified through the API).
     resident_heartbeat_timeout_seconds: float = Field(5.0, gt=0)
 

@@ -14,7 +14,7 @@ from typing import NoReturn
 
 from temporalio import workflow
 from temporalio.common import SearchAttributeKey
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
 
 from workflows import options
 
@@ -24,6 +24,7 @@ with workflow.unsafe.imports_passed_through():
     from meridian.kube.contracts import (
         NAMESPACE_NOT_READY,
         CreateJobInput,
+        CreateJobResult,
         EnsureNamespaceInput,
         JobObservation,
         JobPhase,
@@ -90,6 +91,11 @@ PATCH_CREATE_IN_READY_NAMESPACE = "create-in-ready-namespace"
 # beside the new attempt's Job (one duplicate in 996 moves at 10,000 live tasks). It is
 # still fenced: a create request in flight may land after the delete.
 PATCH_GONE_BEFORE_MOVE = "gone-before-move"
+# A create that failed without an answer is sent again to its region while the region is
+# not down (`_send_create`), rather than deleted and moved at once: a delete that lands
+# before the late create left that Job running beside the next region's (3 in 1,000
+# moves at 10,000 live tasks, each fenced but live until the job sweep came).
+PATCH_CREATE_AGAIN_IN_PLACE = "create-again-in-place"
 
 # DB writes and placement run as local activities (`options.local`) on the central worker
 # that runs this workflow: no task-queue round trip, which is most of a task's cost on the
@@ -270,22 +276,17 @@ class TaskWorkflow:
         self._creating = (region, name, namespace)
         # The Job gets the spec as it is now; only a modify from here on replaces it.
         self._replace_job = False
+        create = CreateJobInput(
+            task_id=self.task_id,
+            spec=self.spec,
+            attempt=self.p.attempt,
+            region=region,
+            namespace=namespace,
+            only_if_namespace_ready=only_if_ready,
+            burst=placed.burst,
+        )
         try:
-            created = await workflow.execute_activity_method(
-                JobActivities.create_job,
-                CreateJobInput(
-                    task_id=self.task_id,
-                    spec=self.spec,
-                    attempt=self.p.attempt,
-                    region=region,
-                    namespace=namespace,
-                    only_if_namespace_ready=only_if_ready,
-                    burst=placed.burst,
-                ),
-                # A region whose unit worker stopped polling never starts the activity:
-                # `within` bounds that wait, then the task moves on.
-                **options.region(region, within=self.timing.region_call_seconds, each=15),
-            )
+            created = await self._send_create(create)
         except ActivityError as err:
             if only_if_ready and _cause_type(err) == NAMESPACE_NOT_READY:
                 self._creating = None
@@ -326,6 +327,55 @@ class TaskWorkflow:
             placement=placed.summary,
         )
         return True
+
+    async def _send_create(self, create: CreateJobInput) -> CreateJobResult:
+        """The create on the region's unit worker; ActivityError when the task should
+        move (or fail, or re-place for the namespace step).
+
+        A create that failed without an answer may have landed all the same: a call that
+        ran out of time after its request went out, at a unit worker backed up with a
+        failover's creates. While the region is not down it is sent again, by the same
+        Job name, which finds that Job or makes it: the task stays where it was placed
+        and no late Job is left behind it (`failover.create_resend_seconds`)."""
+        region = create.region
+        backoff, resent_for = 1.0, 0.0
+        while True:
+            try:
+                return await workflow.execute_activity_method(
+                    JobActivities.create_job,
+                    create,
+                    # A region whose unit worker stopped polling never starts the
+                    # activity: `within` bounds that wait, then the task moves on.
+                    **options.region(region, within=self.timing.region_call_seconds, each=15),
+                )
+            except ActivityError as err:
+                cause = _cause_type(err)
+                if (
+                    cause == NAMESPACE_NOT_READY
+                    or is_final_failure(cause)
+                    or isinstance(err.cause, CancelledError)
+                    or self._stop is not None
+                    or resent_for >= self.timing.create_resend_seconds
+                    or not workflow.patched(PATCH_CREATE_AGAIN_IN_PLACE)
+                    or not await self._region_up(region)
+                ):
+                    raise
+                if resent_for == 0:
+                    await self._record(
+                        TaskStatus.SCHEDULING,
+                        f"could not create Job in {region}: {_cause_message(err)}; "
+                        "sending it again",
+                    )
+            await self._sleep_unless_stopped(backoff)
+            resent_for += backoff
+            backoff = min(backoff * 2, 30.0)
+
+    async def _region_up(self, region: str) -> bool:
+        """Not down in the region monitor's view (degraded counts as up)."""
+        health = await workflow.execute_local_activity_method(
+            TaskActivities.region_health, RegionHealthInput(region=region), **options.local()
+        )
+        return not health.down
 
     async def _retire_attempt(
         self, reason: str, *, exclude: bool, quiet: bool = False, region_down: bool = False
@@ -430,10 +480,7 @@ class TaskWorkflow:
                 if is_final_failure(_cause_type(err)):
                     return False
                 failure = _cause_message(err)
-            health = await workflow.execute_local_activity_method(
-                TaskActivities.region_health, RegionHealthInput(region=region), **options.local()
-            )
-            if health.down:
+            if not await self._region_up(region):
                 return False
             workflow.logger.info("delete of %s in %s failed (%s); retrying", name, region, failure)
             await workflow.sleep(timedelta(seconds=backoff))

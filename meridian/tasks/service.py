@@ -167,6 +167,7 @@ def timing_from(settings: Settings) -> WorkflowTiming:
         ),
         region_call_seconds=max(5.0, settings.failover.region_grace_seconds),
         unschedulable_seconds=settings.failover.unschedulable_seconds,
+        create_resend_seconds=settings.failover.create_resend_seconds,
         history_event_limit=settings.history_event_limit,
         settled_history_events=settings.settled_history_events,
     )

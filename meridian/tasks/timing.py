@@ -23,6 +23,9 @@ class WorkflowTiming(BaseModel):
     region_call_seconds: float = Field(15.0, gt=0)
     # A pod left unschedulable this long moves the task elsewhere.
     unschedulable_seconds: float = Field(60.0, gt=0)
+    # How long a create that failed without an answer is sent again to the same region
+    # (while it is not down) before the task moves (`failover.create_resend_seconds`).
+    create_resend_seconds: float = Field(120.0, ge=0)
     unplaced_backoff_seconds: float = Field(2.0, gt=0)
     unplaced_backoff_max_seconds: float = Field(30.0, gt=0)
     history_event_limit: int = Field(2000, ge=100)

@@ -65,6 +65,9 @@ class FakeWorld:
     # Regions whose creates land but answer too late (a backed-up unit worker): the Job
     # exists, the call fails. Deletes there work.
     late: set[str] = field(default_factory=set)
+    # Regions where only a Job's first create lands late: sent again, it answers.
+    late_once: set[str] = field(default_factory=set)
+    create_calls: int = 0  # creates that reached the fake unit worker
     # The most Jobs of one task alive at once, seen at each create.
     most_live: int = 0
     down: set[str] = field(default_factory=set)
@@ -168,6 +171,7 @@ class FakeWorld:
                     "namespace not prepared", type=NAMESPACE_NOT_READY, non_retryable=True
                 )
             world._pass("create_job")
+            world.create_calls += 1
             if inp.region in world.unreachable:
                 raise ApplicationError("connection refused", type="KubeUnavailable")
             if inp.region in world.forbidden:
@@ -183,6 +187,12 @@ class FakeWorld:
             prefix = job_name_for(inp.task_id, 0)[:-1]
             live = sum(1 for _, n in world.jobs if n.startswith(prefix))
             world.most_live = max(world.most_live, live)
+            if inp.region in world.late_once and not existed:
+                # The call's whole budget ran out (its own retries too): the workflow
+                # gets the failure, not the activity's next attempt.
+                raise ApplicationError(
+                    "timed out waiting for the API", type="KubeUnavailable", non_retryable=True
+                )
             if inp.region in world.late:
                 raise ApplicationError("timed out waiting for the API", type="KubeUnavailable")
             world.created.append((inp.region, name))

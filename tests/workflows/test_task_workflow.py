@@ -320,7 +320,7 @@ async def test_unit_worker_unreachable_at_create_moves_on(
 ) -> None:
     world = FakeWorld()
     # Its API refuses: the monitor has it down (a region that refuses but is not down
-    # yet is retried until it is, `test_a_create_that_lands_late_is_deleted_before_the_move`).
+    # yet is sent again until it is, `test_a_create_without_answer_is_sent_again_until_the_region_is_down`).
     world.unreachable.add("aws-us-east-1")
     world.down.add("aws-us-east-1")
     async with Harness(time_skipping_env, world) as h:
@@ -335,19 +335,78 @@ async def test_unit_worker_unreachable_at_create_moves_on(
     assert ("aws-us-east-1", f"{handle.id}-a1") in world.orphans
 
 
-async def test_a_create_that_lands_late_is_deleted_before_the_move(
+async def test_a_create_that_lands_late_is_sent_again_not_moved(
     time_skipping_env: WorkflowEnvironment,
 ) -> None:
     """A backed-up unit worker creates the Job after the call has run out of time. The
-    region is not down, so the task deletes that Job before it creates one elsewhere:
-    never two live copies (seen once in 996 moves at 10,000 live tasks, when the late
-    Job was only fenced and left for the job sweep)."""
+    region is not down, so the same create is sent again: it finds that Job, and the
+    task runs there. Nothing is created elsewhere, nothing is fenced (a delete-and-move
+    left three late Jobs beside their moved tasks in 1,000 moves at 10,000 live tasks)."""
+    world = FakeWorld()
+    world.late_once.add("aws-us-east-1")
+    async with Harness(time_skipping_env, world) as h:
+        handle = await h.start(timing={"region_call_seconds": 5.0})
+        await _wait(lambda: any(c[0] == "aws-us-east-1" for c in world.created), time_skipping_env)
+        await handle.signal(
+            SIGNAL_JOB_STATUS,
+            obs(handle.id, 1, "aws-us-east-1", JobPhase.SUCCEEDED, resource_version=3),
+        )
+        result: TaskWorkflowResult = await handle.result()
+    assert result.region == "aws-us-east-1"
+    assert world.created == [("aws-us-east-1", f"{handle.id}-a1")]
+    assert world.most_live == 1
+    assert world.orphans == [] and world.deleted == []
+    assert any("sending it again" in (r.reason or "") for r in world.records)
+    assert any("already existed" in (r.reason or "") for r in world.records)
+
+
+async def test_a_create_without_answer_is_sent_again_until_the_region_is_down(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    """Creates that fail while the region is up are sent again (not moved at once); once
+    the monitor has the region down the task fences the attempt and moves."""
+    world = FakeWorld()
+    world.unreachable.add("aws-us-east-1")
+    async with Harness(time_skipping_env, world) as h:
+        handle = await h.start(timing={"region_call_seconds": 5.0})
+        await _wait(
+            lambda: any("sending it again" in (r.reason or "") for r in world.records),
+            time_skipping_env,
+        )
+        calls = world.create_calls
+        await _wait(lambda: world.create_calls > calls, time_skipping_env)  # sent again
+        assert world.created == []
+        world.down.add("aws-us-east-1")
+        await _wait(lambda: any(c[0] == "azure-eastus" for c in world.created), time_skipping_env)
+        await handle.signal(
+            SIGNAL_JOB_STATUS,
+            obs(handle.id, 2, "azure-eastus", JobPhase.SUCCEEDED, resource_version=3),
+        )
+        result: TaskWorkflowResult = await handle.result()
+    assert result.region == "azure-eastus"
+    assert ("aws-us-east-1", f"{handle.id}-a1") in world.orphans
+    # The record says so once, not once per resend.
+    assert sum("sending it again" in (r.reason or "") for r in world.records) == 1
+
+
+async def test_a_create_that_keeps_landing_late_is_deleted_before_the_move(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    """Resends that never get an answer in time run out (`create_resend_seconds`); the
+    region is not down, so the task deletes the Job before it creates one elsewhere:
+    never two live copies."""
     world = FakeWorld()
     world.late.add("aws-us-east-1")
     async with Harness(time_skipping_env, world) as h:
-        handle = await h.start(timing={"region_call_seconds": 5.0})
-        await _wait(lambda: any(c[0] == "azure-eastus" for c in world.created), time_skipping_env)
+        handle = await h.start(timing={"region_call_seconds": 5.0, "create_resend_seconds": 1.0})
+        # Two calls of up to 5 s each (the first and one resend), then the delete.
+        await _wait(
+            lambda: any(c[0] == "azure-eastus" for c in world.created),
+            time_skipping_env,
+            timeout=30.0,
+        )
         assert ("aws-us-east-1", f"{handle.id}-a1") in world.deleted
+        assert any("sending it again" in (r.reason or "") for r in world.records)
         await handle.signal(
             SIGNAL_JOB_STATUS,
             obs(handle.id, 2, "azure-eastus", JobPhase.SUCCEEDED, resource_version=3),
@@ -362,13 +421,13 @@ async def test_a_create_that_lands_late_is_deleted_before_the_move(
 async def test_a_late_job_in_a_region_that_refuses_is_retried_until_the_region_is_down(
     time_skipping_env: WorkflowEnvironment,
 ) -> None:
-    """The create ran out of time and the delete fails too, while the region is still up:
-    the task waits (it must not start a second copy), and once the monitor has the
-    region down it fences the Job and moves."""
+    """The create ran out of time (and its resends with it) and the delete fails too,
+    while the region is still up: the task waits (it must not start a second copy), and
+    once the monitor has the region down it fences the Job and moves."""
     world = FakeWorld()
     world.late.add("aws-us-east-1")
     async with Harness(time_skipping_env, world) as h:
-        handle = await h.start(timing={"region_call_seconds": 5.0})
+        handle = await h.start(timing={"region_call_seconds": 5.0, "create_resend_seconds": 0.0})
         await _wait(lambda: ("aws-us-east-1", f"{handle.id}-a1") in world.jobs, time_skipping_env)
         world.unreachable.add("aws-us-east-1")  # deletes fail from now on
         deletes = len(world.refs)

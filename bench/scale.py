@@ -35,6 +35,7 @@ from typing import Any
 import httpx
 import psutil
 import yaml
+from temporalio.client import Client
 
 from bench import report, throughput
 from bench.failover import JobSampler
@@ -309,24 +310,49 @@ async def monitor_ticks(settings: Settings) -> dict[str, Any]:
 
 
 async def signal_times(settings: Settings, keys: list[str], after: float) -> dict[str, float]:
-    """When each task's workflow got its first `infra_failure` signal after `after`."""
+    """When each task's workflow got its first `infra_failure` signal after `after`.
+
+    A task may have continued as new since (a settled roll-over, or the move's own
+    history): the signal is then in an earlier run, so the chain is followed back,
+    run by run, to the one that started before `after`."""
+    return await first_signals(await connect(settings), keys, SIGNAL_INFRA_FAILURE, after)
+
+
+async def first_signals(
+    client: Client, keys: list[str], signal_name: str, after: float
+) -> dict[str, float]:
+    """Per workflow id: when it first got `signal_name` at or after `after`, across its
+    continue-as-new chain; ids that got none are left out."""
     from temporalio.api.enums.v1 import EventType
 
-    client = await connect(settings)
     sem = asyncio.Semaphore(16)
     out: dict[str, float] = {}
 
     async def one(key: str) -> None:
-        async with sem:
-            history = await client.get_workflow_handle(key).fetch_history()
-        for event in history.events:
-            if event.event_type != EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
-                continue
-            attrs = event.workflow_execution_signaled_event_attributes
-            at = event.event_time.ToDatetime().timestamp()
-            if attrs.signal_name == SIGNAL_INFRA_FAILURE and at >= after:
-                out[key] = at
-                return
+        run_id: str | None = None
+        first: float | None = None
+        for _ in range(20):  # a run rolls over at most every few minutes here
+            async with sem:
+                history = await client.get_workflow_handle(key, run_id=run_id).fetch_history()
+            previous = ""
+            started = 0.0
+            for event in history.events:
+                at = event.event_time.ToDatetime().timestamp()
+                if event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
+                    started = at
+                    attrs = event.workflow_execution_started_event_attributes
+                    previous = attrs.continued_execution_run_id
+                if event.event_type != EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
+                    continue
+                signal = event.workflow_execution_signaled_event_attributes
+                if signal.signal_name == signal_name and at >= after:
+                    first = at if first is None else min(first, at)
+                    break
+            if started < after or not previous:
+                break  # this run began before the outage: no earlier one has its signal
+            run_id = previous
+        if first is not None:
+            out[key] = first
 
     await asyncio.gather(*(one(k) for k in keys), return_exceptions=True)
     return out

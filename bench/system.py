@@ -22,6 +22,7 @@ from pathlib import Path
 
 import psutil
 
+from bench import report
 from kubesim.process import find_free_base_port
 
 REPO = Path(__file__).resolve().parent.parent
@@ -216,6 +217,10 @@ class System:
             self._mariadb = None
 
     def cleanup(self) -> None:
+        # MERIDIAN_BENCH_KEEP=1 keeps the SQLite file and up.log to look into a run after.
+        if os.environ.get("MERIDIAN_BENCH_KEEP"):
+            report.say(f"bench: kept {self.state_dir}")
+            return
         shutil.rmtree(self.state_dir, ignore_errors=True)
 
     def __enter__(self) -> System:

@@ -96,6 +96,10 @@ PATCH_GONE_BEFORE_MOVE = "gone-before-move"
 # before the late create left that Job running beside the next region's (3 in 1,000
 # moves at 10,000 live tasks, each fenced but live until the job sweep came).
 PATCH_CREATE_AGAIN_IN_PLACE = "create-again-in-place"
+# A live Job of an earlier attempt that a channel reports (a create that landed after
+# the task had moved on) is deleted by the task at once, not left to the hourly job
+# sweep: the watch reports it as soon as its pod runs.
+PATCH_DELETE_LIVE_STALE = "delete-live-stale"
 
 # DB writes and placement run as local activities (`options.local`) on the central worker
 # that runs this workflow: no task-queue round trip, which is most of a task's cost on the
@@ -128,6 +132,9 @@ class TaskWorkflow:
         # worker names it (a history from before the namespace step).
         self._creating: tuple[str, str, str | None] | None = None
         self._notes: list[str] = []
+        # Live Jobs of earlier attempts a channel reported, to delete (`_delete_stale`).
+        self._stale_live: list[JobObservation] = []
+        self._stale_handled: set[str] = set()
         self._backstop_generation = 0
         self._backstop_due = False
         # The last backstop read found the Job running: the run may roll over once the
@@ -447,14 +454,17 @@ class TaskWorkflow:
         except ActivityError:
             return False
 
-    async def _send_delete(self, region: str, name: str, namespace: str | None) -> None:
-        """The attempt's Job deleted on its region's unit worker; ActivityError when not.
-        `namespace` None: not known (a create still under way); found by its labels."""
+    async def _send_delete(
+        self, region: str, name: str, namespace: str | None, *, attempt: int | None = None
+    ) -> None:
+        """The attempt's Job (or `attempt`'s) deleted on its region's unit worker;
+        ActivityError when not. `namespace` None: not known (a create still under way);
+        found by its labels."""
         await workflow.execute_activity_method(
             JobActivities.delete_job,
             JobRef(
                 task_id=self.task_id,
-                attempt=self.p.attempt,
+                attempt=self.p.attempt if attempt is None else attempt,
                 region=region,
                 job_name=name,
                 namespace=namespace,
@@ -508,6 +518,22 @@ class TaskWorkflow:
             **options.local(),
         )
 
+    async def _delete_stale(self, obs: JobObservation) -> None:
+        """Delete a live Job of an earlier attempt; the job sweep is the fallback when
+        the delete fails (it deletes any Job older than its task's attempt)."""
+        try:
+            await self._send_delete(obs.region, obs.job_name, obs.namespace, attempt=obs.attempt)
+        except ActivityError as err:
+            workflow.logger.warning(
+                "delete of stale %s in %s failed: %s", obs.job_name, obs.region, err
+            )
+            return
+        await self._record(
+            self.p.status,
+            f"deleted {obs.job_name} in {obs.region}: a live Job of attempt {obs.attempt}, "
+            "created after the task had moved on",
+        )
+
     # -- following the Job ---------------------------------------------------------------
 
     async def _follow(self) -> AttemptEnd:
@@ -540,6 +566,12 @@ class TaskWorkflow:
                 for note in notes:
                     await self._record(self.p.status, note)
                 continue
+            if self._stale_live:
+                stale, self._stale_live = self._stale_live, []
+                if workflow.patched(PATCH_DELETE_LIVE_STALE):
+                    for obs in stale:
+                        await self._delete_stale(obs)
+                    continue
             # A resident task can follow its Job for months: roll the history over,
             # carrying the progress (attempt, fencing token, region) forward.
             await self._roll_over_if_due(following=True)
@@ -627,6 +659,14 @@ class TaskWorkflow:
         return None
 
     def _apply_observation(self, obs: JobObservation) -> AttemptEnd | None:
+        if (
+            obs.attempt < self.p.attempt
+            and obs.phase in (JobPhase.PENDING, JobPhase.RUNNING)
+            and obs.job_name not in self._stale_handled
+        ):
+            # Fenced, so never news about the task; but a second live copy to remove.
+            self._stale_handled.add(obs.job_name)
+            self._stale_live.append(obs)
         judged = judge_observation(
             obs,
             self.p,

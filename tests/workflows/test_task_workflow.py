@@ -320,7 +320,8 @@ async def test_unit_worker_unreachable_at_create_moves_on(
 ) -> None:
     world = FakeWorld()
     # Its API refuses: the monitor has it down (a region that refuses but is not down
-    # yet is sent again until it is, `test_a_create_without_answer_is_sent_again_until_the_region_is_down`).
+    # yet is sent the create again until it is: see
+    # `test_a_create_without_answer_is_sent_again_until_the_region_is_down`).
     world.unreachable.add("aws-us-east-1")
     world.down.add("aws-us-east-1")
     async with Harness(time_skipping_env, world) as h:
@@ -333,6 +334,49 @@ async def test_unit_worker_unreachable_at_create_moves_on(
         result: TaskWorkflowResult = await handle.result()
     assert result.region == "azure-eastus"
     assert ("aws-us-east-1", f"{handle.id}-a1") in world.orphans
+
+
+async def test_a_live_job_of_an_earlier_attempt_is_deleted_when_a_channel_reports_it(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    """The task moved on from a region that was down; when that region is back, the
+    watch reports the old attempt's Job running there (a create that landed late, or a
+    Job the dead API could not delete). The task deletes it at once, once, rather than
+    leaving a second live copy for the hourly job sweep."""
+    world = FakeWorld()
+    async with Harness(time_skipping_env, world) as h:
+        handle = await h.start()
+        await h.created(1)
+        world.unreachable.add("aws-us-east-1")
+        await handle.signal(
+            SIGNAL_INFRA_FAILURE,
+            InfraFailure(region="aws-us-east-1", reason="region down", region_down=True),
+        )
+        await h.created(2)
+        world.unreachable.discard("aws-us-east-1")
+        old = world.created[0][1]
+        for version in (8, 9):  # reported twice: deleted once
+            await handle.signal(
+                SIGNAL_JOB_STATUS,
+                obs(
+                    handle.id,
+                    1,
+                    "aws-us-east-1",
+                    JobPhase.RUNNING,
+                    resource_version=version,
+                    namespace="meridian-bu",
+                ),
+            )
+        await _wait(lambda: ("aws-us-east-1", old) in world.deleted, time_skipping_env)
+        await handle.signal(
+            SIGNAL_JOB_STATUS,
+            obs(handle.id, 2, "azure-eastus", JobPhase.SUCCEEDED, resource_version=3),
+        )
+        result: TaskWorkflowResult = await handle.result()
+    assert result.region == "azure-eastus" and result.attempt == 2
+    deletes = [r for r in world.refs if r.job_name == old]
+    assert [(r.attempt, r.namespace) for r in deletes] == [(1, "meridian-bu")]
+    assert any(f"deleted {old}" in (r.reason or "") for r in world.records)
 
 
 async def test_a_create_that_lands_late_is_sent_again_not_moved(

@@ -45,6 +45,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from bench.rss_breakdown import classify, read_smaps
 from meridian.app.supervisor import find_temporal
 from meridian.kube.contracts import (
     CreateJobInput,
@@ -76,6 +77,8 @@ from meridian.tasks.spec import DataSource, JobSpec, TaskSpec, TaskStatus, job_n
 from meridian.tasks.timing import WorkflowTiming
 
 MIB = 1 << 20
+# Where the RSS lives (bench/rss_breakdown.py), at each report.
+BREAKDOWN = ("main heap", "glibc thread arenas", "other anonymous", "file-backed")
 REGION = "aws-us-east-1"
 CENTRAL_QUEUE = "bench.workflow-memory"
 # Starts in flight at once, as the API's bounded starts.
@@ -153,7 +156,9 @@ def central_fakes(progress: Progress, store: Store | None = None) -> list[Any]:
 
 
 def report(event: str, **extra: Any) -> None:
-    print(json.dumps({"event": event, "rss_mib": rss_mib(), **extra}), flush=True)
+    kinds = classify(read_smaps(os.getpid()))
+    parts = {k: round(kinds[k] / 1024, 1) for k in BREAKDOWN}
+    print(json.dumps({"event": event, "rss_mib": rss_mib(), **parts, **extra}), flush=True)
 
 
 async def settle(until: Any, timeout: float) -> None:
@@ -206,20 +211,29 @@ async def child(args: argparse.Namespace) -> None:
         async with worker:
             await asyncio.sleep(2.0)
             report("ready")
+            idle = take_snapshot() if args.tracemalloc_top else None
             await settle(lambda: progress.running >= args.workflows, args.timeout)
             report("loaded", cached=min(args.workflows, args.cache))
-            if args.tracemalloc_top:
-                report("tracemalloc", top=tracemalloc_top(args.tracemalloc_top))
+            if idle is not None:
+                report("tracemalloc", grown=grown_since(idle, args.tracemalloc_top))
             await settle(lambda: progress.closed >= args.workflows, args.timeout)
             report("drained")
 
 
-def tracemalloc_top(n: int) -> list[str]:
+def take_snapshot() -> Any:
     import tracemalloc
 
-    snapshot = tracemalloc.take_snapshot()
-    stats = snapshot.statistics("filename")
-    return [f"{s.size / MIB:.1f} MiB {s.count} blocks {s.traceback[0].filename}" for s in stats[:n]]
+    return tracemalloc.take_snapshot()
+
+
+def grown_since(before: Any, n: int) -> list[str]:
+    """The `n` source lines whose live Python allocations grew most since `before`."""
+    diff = take_snapshot().compare_to(before, "lineno")
+    total = sum(d.size_diff for d in diff)
+    lines = [
+        f"{d.size_diff / MIB:+.2f} MiB {d.count_diff:+d} blocks {d.traceback[0]}" for d in diff
+    ]
+    return [f"{total / MIB:+.2f} MiB in all (Python's own allocations)", *lines[:n]]
 
 
 # -- the parent: server, unit-worker fakes, starts -------------------------------------
@@ -372,9 +386,12 @@ async def run_child(
         "ready_mib": ready,
         "loaded_mib": loaded,
         "drained_mib": events["drained"]["rss_mib"],
+        "ready_breakdown_mib": {k: events["ready"][k] for k in BREAKDOWN},
+        "loaded_breakdown_mib": {k: events["loaded"][k] for k in BREAKDOWN},
         "cached": cached,
         "mib_per_cached": round((loaded - ready) / cached, 3) if cached else None,
         "cpu_s_to_load": events["loaded"]["cpu_s"],
+        "tracemalloc_grown": events.get("tracemalloc", {}).get("grown", []),
     }
 
 

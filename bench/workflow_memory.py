@@ -41,6 +41,7 @@ from typing import Any
 import psutil
 from temporalio import activity
 from temporalio.client import Client
+from temporalio.common import SearchAttributeKey
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -62,6 +63,7 @@ from meridian.regions.contracts import RegionHealthInput, RegionHealthResult
 from meridian.store import Store
 from meridian.store.records import Transition
 from meridian.tasks.contracts import (
+    SEARCH_ATTRIBUTES,
     SIGNAL_JOB_STATUS,
     TASK_WORKFLOW,
     PlaceTaskInput,
@@ -81,6 +83,7 @@ MIB = 1 << 20
 BREAKDOWN = ("main heap", "glibc thread arenas", "other anonymous", "file-backed")
 REGION = "aws-us-east-1"
 CENTRAL_QUEUE = "bench.workflow-memory"
+FLEET = Path(__file__).resolve().parent.parent / "infra" / "regions" / "fleet-15.yaml"
 # Starts in flight at once, as the API's bounded starts.
 START_CONCURRENCY = 32
 # The worker counts as settled once it used less CPU than this over a second.
@@ -454,6 +457,51 @@ async def parent(
             await env.shutdown()
 
 
+async def central_idle(settle_seconds: float) -> dict[str, Any]:
+    """The real central worker (`meridian worker --role central`, as `meridian up` runs
+    it) on the 15-region fleet with 0 tasks: its idle baseline and where it lives."""
+    with tempfile.TemporaryDirectory(prefix="wfmem-central-") as tmp:
+        env = await WorkflowEnvironment.start_local(
+            dev_server_existing_path=find_temporal(),
+            search_attributes=[SearchAttributeKey.for_keyword(n) for n in SEARCH_ATTRIBUTES],
+        )
+        try:
+            child_env = {k: v for k, v in os.environ.items() if not k.startswith("TEMPORAL_")}
+            child_env.update(
+                {
+                    "TEMPORAL_CONFIG_FILE": os.devnull,
+                    "MERIDIAN_STATE_DIR": tmp,
+                    "MERIDIAN_TEMPORAL_ADDRESS": env.client.service_client.config.target_host,
+                    "MERIDIAN_REGIONS_FILE": str(FLEET),
+                }
+            )
+            argv = [sys.executable, "-m", "meridian.app.cli", "worker", "--role", "central"]
+            log = Path(tmp) / "central.log"
+            with open(log, "wb") as out:
+                proc = await asyncio.create_subprocess_exec(
+                    *argv, env=child_env, stdout=out, stderr=subprocess.STDOUT
+                )
+            try:
+                deadline = time.monotonic() + 60
+                while b"central worker polling" not in log.read_bytes():
+                    if proc.returncode is not None or time.monotonic() > deadline:
+                        raise RuntimeError(f"central worker did not start: {log.read_text()}")
+                    await asyncio.sleep(0.5)
+                await asyncio.sleep(settle_seconds)
+                kinds = classify(read_smaps(proc.pid))
+                return {
+                    "variant": "real central worker, idle, fleet-15, MALLOC_ARENA_MAX="
+                    + os.environ.get("MALLOC_ARENA_MAX", "unset"),
+                    "rss_mib": rss_mib(psutil.Process(proc.pid)),
+                    **{k: round(kinds[k] / 1024, 1) for k in BREAKDOWN},
+                }
+            finally:
+                proc.terminate()
+                await proc.wait()
+        finally:
+            await env.shutdown()
+
+
 def matrix(n: int) -> list[Variant]:
     """The issue's variants: runner, malloc arenas, cache size (N above and below it)."""
     return [
@@ -482,7 +530,13 @@ def main() -> None:
     parser.add_argument("--store-file", help=argparse.SUPPRESS)
     parser.add_argument("--address", help=argparse.SUPPRESS)
     parser.add_argument("--tracemalloc-top", type=int, default=0)
+    parser.add_argument(
+        "--central-idle", action="store_true", help="the real central worker with 0 tasks"
+    )
     args = parser.parse_args()
+    if args.central_idle:
+        print(json.dumps(asyncio.run(central_idle(10.0))))
+        return
     if args.child:
         if args.tracemalloc_top:
             import tracemalloc

@@ -503,15 +503,14 @@ async def central_idle(settle_seconds: float) -> dict[str, Any]:
 
 
 def matrix(n: int) -> list[Variant]:
-    """The issue's variants: runner, malloc arenas, cache size (N above and below it)."""
+    """The issue's variants, each writing to a SQLite store as the central worker does:
+    malloc arenas, cache size (N above and below it), runner."""
     return [
-        Variant(n, 500),
-        Variant(n, 500, sandbox=True),
-        Variant(n, 500, arena_max=2),
         Variant(n, 500, store=True),
         Variant(n, 500, arena_max=2, store=True),
-        Variant(n, 250),
-        Variant(n, 1000),
+        Variant(n, 250, store=True),
+        Variant(n, 1000, store=True),
+        Variant(n, 500, sandbox=True, store=True),
     ]
 
 
@@ -554,10 +553,14 @@ def main() -> None:
     )
     results = asyncio.run(parent(variants, args.timeout, args.tracemalloc_top))
     print()
-    print(f"{'variant':<58} {'idle':>6} {'loaded':>7} {'drained':>8} {'MiB/wf':>7} {'cpu s':>6}")
+    print(
+        f"{'variant':<50} {'idle':>6} {'loaded':>7} {'arenas':>7} {'drained':>8} "
+        f"{'MiB/wf':>7} {'cpu s':>6}"
+    )
     for r in results:
+        arenas = r["loaded_breakdown_mib"]["glibc thread arenas"]
         print(
-            f"{r['variant']:<58} {r['ready_mib']:>6} {r['loaded_mib']:>7} "
+            f"{r['variant']:<50} {r['ready_mib']:>6} {r['loaded_mib']:>7} {arenas:>7} "
             f"{r['drained_mib']:>8} {r['mib_per_cached']:>7} {r['cpu_s_to_load']:>6}"
         )
 

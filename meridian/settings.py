@@ -120,9 +120,14 @@ class WorkerSettings(BaseModel):
     (1,800 s). So the cache needs to hold the tasks that are busy now (starting, moving,
     ending), not the whole live set: a task evicted while it waits is replayed from its
     history (tens of events) when it next wakes. Each cached TaskWorkflow costs the
-    central worker about 0.2 MiB (measured at 2,000 live tasks), so 1,000 cached take
-    about 200 MiB on top of the worker's ~170 MiB; 500 keep it under 300 MiB with any
-    number of live tasks while still holding a few seconds of starts or a region's move.
+    central worker 0.05-0.08 MiB of RSS at the margin (`python -m bench.workflow_memory
+    --matrix --workflows 600`: 196 MiB with 250 cached, 215 with 500, 219 with all 600;
+    the older 0.2 MiB estimate at 2,000 live tasks counted more than the cache), so 500
+    cached take ~40 MiB over the worker's idle ~170 MiB. The rest of its ~350 MiB at
+    10,000 live tasks is its main heap and glibc's thread arenas, not the cache
+    (`python -m bench.rss_breakdown PID`): a smaller cache would buy little memory for
+    more replays (~25 ms of CPU each). 500 hold a few seconds of starts or a region's
+    move.
     """
 
     # Run the central worker's workflows in the SDK's sandbox, which checks each run for

@@ -17,3 +17,10 @@ def test_backstop_timing_comes_from_settings() -> None:
     timing = timing_from(Settings(status_backstop_seconds=20.0, status_backstop_max_seconds=900.0))
     assert (timing.backstop_seconds, timing.backstop_max_seconds) == (20.0, 900.0)
     assert timing_from(Settings(history_event_limit=500)).history_event_limit == 500
+
+
+def test_create_resend_budget_comes_from_settings() -> None:
+    assert timing_from(Settings()).create_resend_seconds == 120.0
+    settings = Settings.model_validate({"failover": {"create_resend_seconds": 0}})
+    # 0: a create without an answer is not sent again; the task moves at once, as before.
+    assert timing_from(settings).create_resend_seconds == 0.0

@@ -531,7 +531,7 @@ class TaskWorkflow:
         await self._record(
             self.p.status,
             f"deleted {obs.job_name} in {obs.region}: a live Job of attempt {obs.attempt}, "
-            "created after the task had moved on",
+            "which the task had moved on from",
         )
 
     # -- following the Job ---------------------------------------------------------------

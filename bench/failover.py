@@ -83,8 +83,13 @@ class JobSampler:
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def sample(self) -> None:
-        live: dict[str, int] = {}
+        # One sample lists the regions one after another (seconds apart under load): a
+        # task whose old Job was deleted and new one created in between is seen in both
+        # lists without ever having had two. Each live Job is kept with when its region
+        # was listed, and `overlapping` counts only copies proven alive at once.
+        seen: dict[str, list[tuple[float, float]]] = {}
         for api in self.apis.values():
+            listed_at = time.time()
             try:
                 jobs = k8s.BatchV1Api(api).list_job_for_all_namespaces(
                     label_selector=MANAGED, _request_timeout=(1.0, 10.0)
@@ -95,8 +100,10 @@ class JobSampler:
                 labels = (job.metadata.labels if job.metadata else None) or {}
                 task_id = labels.get("meridian.io/task-id")
                 if task_id in self.task_ids and _is_live(job):
-                    live[task_id] = live.get(task_id, 0) + 1
-        self.duplicated |= {t for t, n in live.items() if n > 1}
+                    created = job.metadata.creation_timestamp if job.metadata else None
+                    born = created.timestamp() if created is not None else 0.0
+                    seen.setdefault(task_id, []).append((listed_at, born))
+        self.duplicated |= {t for t, copies in seen.items() if overlapping(copies)}
         self.samples += 1
 
     def _run(self) -> None:
@@ -111,6 +118,19 @@ class JobSampler:
         self._thread.join(timeout=30)
         for api in self.apis.values():
             api.close()
+
+
+def overlapping(copies: list[tuple[float, float]]) -> bool:
+    """Whether live Jobs of one task, each as (when its region was listed, when it was
+    created), were two at one instant: one Job seen alive at a listing while another,
+    seen at that listing or a later one, had already been created. A Job created after
+    the earlier listing may have replaced the one seen there (deleted in between)."""
+    ordered = sorted(copies)
+    return any(
+        later_born <= listed_at
+        for i, (listed_at, _) in enumerate(ordered)
+        for _, later_born in ordered[i + 1 :]
+    )
 
 
 def _is_live(job: Any) -> bool:

@@ -70,3 +70,18 @@ def test_move_summary_counts_tasks_that_never_ran_elsewhere() -> None:
 def test_share_rounds_to_every_nth_task(share: float) -> None:
     counts = expected_per_region(200, NAMES, "heavy", share)
     assert counts["heavy"] == round(200 * share)
+
+
+def test_a_job_replaced_between_two_region_lists_is_not_a_duplicate() -> None:
+    from bench.failover import overlapping
+
+    # The old Job seen in the first region listed (t=100), the new one, created at 101
+    # after the old was deleted, seen in a region listed at 105: one copy at a time.
+    assert not overlapping([(100.0, 50.0), (105.0, 101.0)])
+    # The new one already existed when the old was seen alive: two at once.
+    assert overlapping([(100.0, 50.0), (105.0, 99.0)])
+    # Both in one region's list: two at once.
+    assert overlapping([(100.0, 50.0), (100.0, 60.0)])
+    # Listed in the other order: the rule does not depend on the list order.
+    assert overlapping([(105.0, 99.0), (100.0, 50.0)])
+    assert not overlapping([(100.0, 50.0)])

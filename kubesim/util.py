@@ -29,8 +29,15 @@ def parse_iso(value: str) -> float:
     return datetime.fromisoformat(value[:19]).replace(tzinfo=UTC).timestamp()
 
 
+# From the OS, not the `random` module's shared generator: a library that seeds or
+# restores that one (hypothesis does around its tests) can make it replay suffixes it
+# gave before, and a `generateName` create then meets 409 AlreadyExists (seen once in
+# CI, in a kubesim serving tests from a thread of the test process).
+_SUFFIX_RANDOM = random.SystemRandom()
+
+
 def random_suffix(length: int = 5) -> str:
-    return "".join(random.choices(_SUFFIX_ALPHABET, k=length))
+    return "".join(_SUFFIX_RANDOM.choices(_SUFFIX_ALPHABET, k=length))
 
 
 def new_uid() -> str:

@@ -346,7 +346,10 @@ class TaskWorkflow:
         and no late Job is left behind it (`failover.create_resend_seconds`)."""
         region = create.region
         backoff, resent_for = 1.0, 0.0
+        unanswered: ActivityError | None = None
         while True:
+            if unanswered is not None and self._stop is not None:
+                raise unanswered  # stopped while waiting to resend: send nothing more
             try:
                 return await workflow.execute_activity_method(
                     JobActivities.create_job,
@@ -373,6 +376,7 @@ class TaskWorkflow:
                         f"could not create Job in {region}: {_cause_message(err)}; "
                         "sending it again",
                     )
+                unanswered = err
             await self._sleep_unless_stopped(backoff)
             resent_for += backoff
             backoff = min(backoff * 2, 30.0)

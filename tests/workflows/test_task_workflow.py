@@ -433,6 +433,27 @@ async def test_a_create_without_answer_is_sent_again_until_the_region_is_down(
     assert sum("sending it again" in (r.reason or "") for r in world.records) == 1
 
 
+async def test_a_stop_while_a_create_is_being_sent_again_stops_the_task(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    """A stop that lands while the task waits to send its create again ends the resends:
+    the task stops, its maybe-landed Job is deleted, and nothing is created elsewhere."""
+    world = FakeWorld()
+    world.late.add("aws-us-east-1")
+    async with Harness(time_skipping_env, world) as h:
+        handle = await h.start(timing={"region_call_seconds": 5.0})
+        await _wait(
+            lambda: any("sending it again" in (r.reason or "") for r in world.records),
+            time_skipping_env,
+            timeout=20.0,
+        )
+        await handle.signal(SIGNAL_STOP, StopRequest(reason="no longer needed"))
+        result: TaskWorkflowResult = await handle.result()
+    assert result.status is TaskStatus.STOPPED
+    assert not any(c[0] == "azure-eastus" for c in world.created)
+    assert ("aws-us-east-1", f"{handle.id}-a1") in world.deleted
+
+
 async def test_a_create_that_keeps_landing_late_is_deleted_before_the_move(
     time_skipping_env: WorkflowEnvironment,
 ) -> None:

@@ -13,7 +13,7 @@ from temporalio.service import RPCError
 
 from meridian.channels.signals import signal_tasks
 from meridian.observability import record as measure
-from meridian.queues import region_task_queue
+from meridian.queues import region_health_queue, region_task_queue
 from meridian.regions.contracts import (
     AssessRegionsInput,
     AssessRegionsResult,
@@ -31,7 +31,7 @@ from meridian.scaling.contracts import CONTROL_DETAIL_KEYS
 from meridian.settings import FailoverSettings
 from meridian.store import ActiveTaskRef, Store
 from meridian.tasks.contracts import SIGNAL_INFRA_FAILURE, InfraFailure
-from meridian.temporal import recent_pollers
+from meridian.temporal import last_poll_age, recent_pollers
 
 # Temporal's task-queue description of a region with pollers is refreshed this often.
 POLLERS_REFRESH_SECONDS = 10.0
@@ -55,7 +55,24 @@ class RegionActivities:
     @activity.defn(name="assess_regions")
     async def assess_regions(self, inp: AssessRegionsInput) -> AssessRegionsResult:
         pollers = await self._pollers([p.region for p in inp.probes])
-        return await asyncio.to_thread(self._assess, inp, pollers)
+        late = [p.region for p in inp.probes if not p.worker_answered]
+        polled = await self._last_polls(late)
+        return await asyncio.to_thread(self._assess, inp, pollers, polled)
+
+    async def _last_polls(self, regions: list[str]) -> dict[str, float | None]:
+        """For regions whose probe no worker took up: seconds since Temporal last saw a
+        poll of the region's Job or health queue (a busy worker, not a dead one, if
+        recent). Asked afresh each time: rare, and a cached answer would hide a death."""
+        if self.client is None or not regions or self.failover.worker_busy_seconds <= 0:
+            return {}
+        client = self.client
+        ages = await asyncio.gather(
+            *(
+                last_poll_age(client, [region_task_queue(r), region_health_queue(r)])
+                for r in regions
+            )
+        )
+        return dict(zip(regions, ages, strict=True))
 
     async def _pollers(self, regions: list[str]) -> dict[str, int | None]:
         """Recent pollers of each region's task queue, per Temporal.
@@ -80,7 +97,10 @@ class RegionActivities:
         return {r: self._pollers_seen[r][1] for r in regions}
 
     def _assess(
-        self, inp: AssessRegionsInput, pollers: dict[str, int | None]
+        self,
+        inp: AssessRegionsInput,
+        pollers: dict[str, int | None],
+        polled: dict[str, float | None],
     ) -> AssessRegionsResult:
         states = self.store.get_region_states()
         result = AssessRegionsResult()
@@ -89,7 +109,13 @@ class RegionActivities:
             previous = current.state if current is not None else None
             details = current.details if current is not None else RegionDetails()
             state, reason, new_details = next_state(
-                previous, details, probe, inp.at, self.failover, pollers.get(probe.region)
+                previous,
+                details,
+                probe,
+                inp.at,
+                self.failover,
+                pollers.get(probe.region),
+                polled.get(probe.region),
             )
             # The control loop's keys are its own: carried over under the row lock.
             self.store.record_region_state(

@@ -51,6 +51,12 @@ class FailoverSettings(BaseModel):
     region_grace_seconds: float = Field(10.0, gt=0)
     # How often the central service probes each region's health.
     health_interval_seconds: float = Field(2.0, gt=0)
+    # A probe no unit worker took up in time means a dead worker (down after the grace
+    # period) unless Temporal lists a poll of the region's queues this recent: then the
+    # worker is alive and busy (a starved process, every probe slot taken), and the
+    # region is degraded, not down. Moving a busy worker's tasks would leave each of
+    # their Jobs fenced and running in a region nobody can delete from. 0: no such check.
+    worker_busy_seconds: float = Field(5.0, ge=0)
     # API error rate above which a region is degraded / down.
     degraded_error_rate: float = Field(0.2, ge=0, le=1)
     down_error_rate: float = Field(0.8, ge=0, le=1)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
@@ -87,9 +88,10 @@ async def connect(
     raise RuntimeError(f"cannot reach Temporal at {options['target_host']}: {last}")
 
 
-async def recent_pollers(client: Client, queue: str, *, timeout: float = 2.0) -> int | None:
-    """Workers that polled the activity task queue `queue` lately, as Temporal's
-    task-queue description lists them; None when Temporal does not answer in time."""
+async def _poll_times(client: Client, queue: str, timeout: float) -> list[float] | None:
+    """When each poller of the activity task queue `queue` last polled (epoch seconds;
+    +inf when Temporal does not say), as its task-queue description lists them; None when
+    Temporal does not answer in time."""
     request = DescribeTaskQueueRequest(
         namespace=client.namespace,
         task_queue=TaskQueue(name=queue),
@@ -102,10 +104,35 @@ async def recent_pollers(client: Client, queue: str, *, timeout: float = 2.0) ->
     except (RPCError, RuntimeError, TimeoutError) as exc:
         log.info("describing task queue %s failed: %s", queue, exc)
         return None
-    fresh_after = datetime.now(UTC).timestamp() - POLLER_FRESH_SECONDS
-    return sum(
-        1
+    return [
+        poller.last_access_time.ToDatetime(tzinfo=UTC).timestamp()
+        if poller.HasField("last_access_time")
+        else math.inf
         for poller in answer.pollers
-        if not poller.HasField("last_access_time")
-        or poller.last_access_time.ToDatetime(tzinfo=UTC).timestamp() >= fresh_after
-    )
+    ]
+
+
+async def recent_pollers(client: Client, queue: str, *, timeout: float = 2.0) -> int | None:
+    """Workers that polled the activity task queue `queue` lately, as Temporal's
+    task-queue description lists them; None when Temporal does not answer in time."""
+    times = await _poll_times(client, queue, timeout)
+    if times is None:
+        return None
+    fresh_after = datetime.now(UTC).timestamp() - POLLER_FRESH_SECONDS
+    return sum(1 for at in times if at >= fresh_after)
+
+
+async def last_poll_age(client: Client, queues: list[str], *, timeout: float = 2.0) -> float | None:
+    """Seconds since any worker last polled one of the activity task queues `queues`,
+    per Temporal (0 when it lists a poller without a time); None when it lists none or
+    does not answer.
+
+    Temporal notes a poll when it arrives. A worker busy with work polls again as soon
+    as it has a free slot, so a recent poll on a queue of its tells a busy worker from a
+    dead one even while a particular task waits for it.
+    """
+    answers = await asyncio.gather(*(_poll_times(client, q, timeout) for q in queues))
+    newest = max((at for times in answers if times for at in times), default=None)
+    if newest is None:
+        return None
+    return max(0.0, datetime.now(UTC).timestamp() - newest)

@@ -11,8 +11,9 @@ from meridian.scaling.contracts import ControlDetails
 
 
 class RegionDetails(ControlDetails):
-    # Smoothed (EWMA) share of the API's answers that were 429/5xx; an unanswered probe
-    # counts as all errors.
+    # Smoothed (EWMA) share of the API's answers that were 429/5xx; a probe the unit
+    # worker took up and the API did not answer counts as all errors, a probe no worker
+    # took up as nothing (it says nothing about the API).
     api_error_rate: float = 0.0
     # Smoothed time the API took to answer a probe; None until one answered.
     api_latency_ms: float | None = None

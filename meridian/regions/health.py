@@ -25,6 +25,7 @@ def next_state(
     at: datetime,
     failover: FailoverSettings,
     pollers: int | None = None,
+    polled_seconds_ago: float | None = None,
 ) -> tuple[RegionHealth, str, RegionDetails]:
     """(state, reason, details) after one probe. Down only after the grace period.
 
@@ -32,8 +33,15 @@ def next_state(
     as polling lately (None: unknown). A unit process can answer its probes while its
     Job worker no longer polls `region.<name>`; zero pollers is then as bad as no answer.
 
-    The API error rate is smoothed over probes (EWMA): an unanswered probe counts as all
-    errors, an answered one as the share of its requests that got 429/5xx. At or above
+    `polled_seconds_ago`: for a probe no worker took up, how long ago Temporal last saw
+    a poll of the region's queues (None: no poller listed, or not asked). Within
+    `worker_busy_seconds` the worker is alive but busy: the region is degraded and its
+    bad spell neither starts nor ends, so a starved unit process never has its region
+    declared down (and its tasks moved, their Jobs left running) for being late.
+
+    The API error rate is smoothed over probes (EWMA): a probe the worker took up and
+    the API did not answer counts as all errors, an answered one as the share of its
+    requests that got 429/5xx, a probe no worker took up as nothing. At or above
     `degraded_error_rate` the region is degraded; at or above `down_error_rate` it is
     failing, which, like being unreachable, makes it down once it lasts the grace period.
     A flaky API that mostly answers is degraded, never down: its tasks stay where they are.
@@ -50,8 +58,12 @@ def next_state(
                 "in Temporal's task-queue description",
             }
         )
-    observed = probe.api_error_rate if probe.reachable else 1.0
-    error_rate = (1 - ERROR_RATE_ALPHA) * details.api_error_rate + ERROR_RATE_ALPHA * observed
+    if not probe.worker_answered and _busy(polled_seconds_ago, failover):
+        return _busy_state(previous, details, probe, at, polled_seconds_ago or 0.0)
+    error_rate = details.api_error_rate
+    if probe.worker_answered:
+        observed = probe.api_error_rate if probe.reachable else 1.0
+        error_rate = (1 - ERROR_RATE_ALPHA) * error_rate + ERROR_RATE_ALPHA * observed
     new = details.model_copy(
         update={
             "api_error_rate": round(error_rate, 4),
@@ -82,6 +94,29 @@ def next_state(
         f"{failing} for {bad_for:.0f}s (grace {failover.region_grace_seconds:.0f}s)",
         new,
     )
+
+
+def _busy(polled_seconds_ago: float | None, failover: FailoverSettings) -> bool:
+    return polled_seconds_ago is not None and polled_seconds_ago <= failover.worker_busy_seconds
+
+
+def _busy_state(
+    previous: RegionHealth | None,
+    details: RegionDetails,
+    probe: ProbeOutcome,
+    at: datetime,
+    polled_seconds_ago: float,
+) -> tuple[RegionHealth, str, RegionDetails]:
+    """A probe not taken up by a worker that polls: no news of the API, a late worker."""
+    new = details.model_copy(update={"worker_polling": True, "last_probe_at": at})
+    reason = (
+        f"unit worker busy: probe not taken up ({probe.error or 'late'}), "
+        f"but it polled {polled_seconds_ago:.1f}s ago"
+    )
+    if previous == RegionHealth.DOWN:
+        # Down stays down until a probe is answered.
+        return RegionHealth.DOWN, f"{reason}; down until a probe is answered", new
+    return RegionHealth.DEGRADED, reason, new
 
 
 def grace_left(details: RegionDetails, at: datetime, failover: FailoverSettings) -> float | None:

@@ -162,3 +162,69 @@ def test_only_moves_into_and_out_of_down_are_transitions() -> None:
     assert [t.region for t in result.newly_down] == ["b", "d"]
     assert [t.region for t in result.recovered] == ["c"]
     assert result.states == {"a": DEGRADED, "b": DOWN, "c": UP, "d": DOWN}
+
+
+def _unanswered(error: str = "activity ScheduleToStart timeout") -> ProbeOutcome:
+    return ProbeOutcome(region="r", reachable=False, worker_answered=False, error=error)
+
+
+def test_a_busy_worker_keeps_its_region_degraded_never_down() -> None:
+    # Probes not taken up for a minute, while Temporal saw the worker poll a second ago:
+    # a starved unit process, not a dead one. Its region is degraded, never down.
+    failover = FailoverSettings(region_grace_seconds=10, worker_busy_seconds=5)
+    state, _, details = next_state(None, RegionDetails(), answered(), T0, failover)
+    for i in range(1, 31):
+        at = T0 + timedelta(seconds=2 * i)
+        state, reason, details = next_state(
+            state, details, _unanswered(), at, failover, polled_seconds_ago=1.0
+        )
+        assert state is DEGRADED, (i, reason)
+    assert reason.startswith("unit worker busy") and "polled 1.0s ago" in reason
+    assert details.bad_since is None and details.worker_polling is True
+    assert details.api_error_rate == 0.0  # no news of the API is not bad news
+    # Its polls stop too: now it is a dead worker, down after the grace period.
+    late = T0 + timedelta(seconds=70)
+    state, reason, details = next_state(
+        state, details, _unanswered(), late, failover, polled_seconds_ago=8.0
+    )
+    assert state is DEGRADED and "not polling" in reason and details.bad_since == late
+    state, reason, details = next_state(
+        state, details, _unanswered(), late + timedelta(seconds=11), failover, None
+    )
+    assert state is DOWN and "not polling" in reason
+
+
+def test_a_down_region_whose_worker_is_busy_stays_down() -> None:
+    failover = FailoverSettings(region_grace_seconds=10, worker_busy_seconds=5)
+    state, reason, _ = next_state(
+        DOWN, RegionDetails(), _unanswered(), T0, failover, polled_seconds_ago=0.5
+    )
+    assert state is DOWN and "busy" in reason and "until a probe is answered" in reason
+
+
+def test_the_busy_check_can_be_turned_off() -> None:
+    failover = FailoverSettings(region_grace_seconds=10, worker_busy_seconds=0)
+    state, reason, _ = next_state(
+        UP, RegionDetails(), _unanswered(), T0, failover, polled_seconds_ago=0.5
+    )
+    assert state is DEGRADED and "not polling" in reason
+
+
+def test_an_unanswered_probe_says_nothing_about_the_api() -> None:
+    # A worker gone for a while, then back with a healthy API: the region is up at once,
+    # not "API failing" on an error rate its absence would have made up.
+    failover = FailoverSettings(region_grace_seconds=10)
+    state, _, details = next_state(None, RegionDetails(), answered(), T0, failover)
+    for i in range(1, 8):
+        state, _, details = next_state(
+            state, details, _unanswered(), T0 + timedelta(seconds=2 * i), failover
+        )
+    assert state is DOWN and details.api_error_rate == 0.0
+    state, reason, details = next_state(
+        state, details, answered(), T0 + timedelta(seconds=20), failover
+    )
+    assert state is UP, reason
+    # A probe the worker took up and the API did not answer is all errors.
+    hung = ProbeOutcome(region="r", reachable=False, worker_answered=True, error="no answer")
+    _, _, details = next_state(state, details, hung, T0 + timedelta(seconds=22), failover)
+    assert details.api_error_rate > 0.25

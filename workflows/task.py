@@ -100,6 +100,11 @@ PATCH_CREATE_AGAIN_IN_PLACE = "create-again-in-place"
 # the task had moved on) is deleted by the task at once, not left to the hourly job
 # sweep: the watch reports it as soon as its pod runs.
 PATCH_DELETE_LIVE_STALE = "delete-live-stale"
+# A stop ends the delete retries of a Job in a region that is up but does not answer
+# (`_make_sure_gone`): the Job is fenced and the job sweep deletes it, and as nothing is
+# created after a stop there is no second copy to wait for. Before, the stop waited
+# until the delete went through or the region was down.
+PATCH_STOP_ENDS_DELETE_RETRIES = "stop-ends-delete-retries"
 
 # DB writes and placement run as local activities (`options.local`) on the central worker
 # that runs this workflow: no task-queue round trip, which is most of a task's cost on the
@@ -484,7 +489,9 @@ class TaskWorkflow:
         A region that is up but slow (its unit worker backed up with a failover's
         creates) must not leave a Job running while the task starts another elsewhere;
         the move waits for it instead. A region seen down cannot be reached anyway: its
-        Jobs are fenced by their attempt and deleted once it is back."""
+        Jobs are fenced by their attempt and deleted once it is back. A stop ends the
+        retries too (False): nothing is created after it."""
+        stop_ends = workflow.patched(PATCH_STOP_ENDS_DELETE_RETRIES)
         backoff = 1.0
         while True:
             try:
@@ -494,10 +501,15 @@ class TaskWorkflow:
                 if is_final_failure(_cause_type(err)):
                     return False
                 failure = _cause_message(err)
+            if stop_ends and self._stop is not None:
+                return False
             if not await self._region_up(region):
                 return False
             workflow.logger.info("delete of %s in %s failed (%s); retrying", name, region, failure)
-            await workflow.sleep(timedelta(seconds=backoff))
+            if stop_ends:
+                await self._sleep_unless_stopped(backoff)
+            else:
+                await workflow.sleep(timedelta(seconds=backoff))
             backoff = min(backoff * 2, 30.0)
 
     def _orphan_input(

@@ -509,6 +509,27 @@ async def test_a_late_job_in_a_region_that_refuses_is_retried_until_the_region_i
     assert ("aws-us-east-1", f"{handle.id}-a1") in world.orphans
 
 
+async def test_a_stop_ends_the_delete_retries_in_a_region_that_is_up(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    """The create ran out of time and the delete keeps failing while the region is up:
+    the task waits rather than start a second copy. A stop ends that wait at once (the
+    Job fenced for the job sweep), not when the region comes back or goes down."""
+    world = FakeWorld()
+    world.late.add("aws-us-east-1")
+    async with Harness(time_skipping_env, world) as h:
+        handle = await h.start(timing={"region_call_seconds": 5.0, "create_resend_seconds": 0.0})
+        await _wait(lambda: ("aws-us-east-1", f"{handle.id}-a1") in world.jobs, time_skipping_env)
+        world.unreachable.add("aws-us-east-1")  # deletes fail from now on; never down
+        deletes = len(world.refs)
+        await _wait(lambda: len(world.refs) >= deletes + 2, time_skipping_env)
+        await handle.signal(SIGNAL_STOP, StopRequest(reason="no longer needed"))
+        result: TaskWorkflowResult = await handle.result()
+    assert result.status is TaskStatus.STOPPED
+    assert not any(c[0] == "azure-eastus" for c in world.created)
+    assert ("aws-us-east-1", f"{handle.id}-a1") in world.orphans
+
+
 async def test_modify_replaces_running_job(time_skipping_env: WorkflowEnvironment) -> None:
     world = FakeWorld()
     async with Harness(time_skipping_env, world) as h:

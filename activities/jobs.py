@@ -37,7 +37,6 @@ from meridian.kube.contracts import (
     ListJobKeysResult,
 )
 from meridian.kube.errors import KubeError
-from meridian.kube.gateway import JobGateway
 from meridian.kube.jobs import observe_job
 from meridian.kube.namespaces import UnitNamespaces
 from meridian.regions.contracts import (
@@ -57,6 +56,9 @@ from meridian.tasks.spec import TaskStatus
 if TYPE_CHECKING:
     from temporalio.client import Client
 
+    # Annotations only: the central worker imports this module (its workflows name these
+    # activities) and must not import the kubernetes client, as the gateway does.
+    from meridian.kube.gateway import JobGateway
     from meridian.settings import Settings
 
 

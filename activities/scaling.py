@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from temporalio import activity
 from temporalio.client import Client
@@ -23,7 +23,6 @@ from temporalio.exceptions import ApplicationError
 from activities.failures import kube_failure, pool_failure
 from meridian.channels.signals import signal_tasks
 from meridian.kube.errors import KubeError, KubeNotFound, KubeUnavailable
-from meridian.kube.gateway import JobGateway
 from meridian.nodepools import NodePoolError, NodePoolProvider, PoolState
 from meridian.observability import record as measure
 from meridian.quantity import parse_cpu_millis, parse_memory_bytes
@@ -65,6 +64,11 @@ from meridian.scaling.water import load_of
 from meridian.serverless.kinds import is_serverless_node
 from meridian.store import Store
 from meridian.tasks.contracts import SIGNAL_INFRA_FAILURE, InfraFailure
+
+if TYPE_CHECKING:
+    # The central worker imports this module for ScalingCentralActivities and must not
+    # import the kubernetes client (meridian/kube/gateway.py does).
+    from meridian.kube.gateway import JobGateway
 
 MERGE_PATCH = "application/merge-patch+json"
 

@@ -6,14 +6,21 @@ policy for what a failure means: retry it, or give up because retrying cannot he
   `KubeForbidden` (403: RBAC, an admission policy or a quota refused it) are the
   *task's* final failures: the same spec sent anywhere is refused the same way, so the
   task ends FAILED with the API's message instead of being re-placed for ever.
+
+The client's `ApiException` is imported where an exception is mapped, not at module
+level: the central worker and the API use these types but never talk to a cluster, and
+must not import the `kubernetes` package (10 MiB of RSS) for them.
 """
 
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
-from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError as Urllib3HTTPError
+
+if TYPE_CHECKING:
+    from kubernetes.client.exceptions import ApiException
 
 _BODY_LIMIT = 300
 
@@ -68,6 +75,8 @@ def translate(exc: BaseException) -> KubeError:
     """Map a client exception to a KubeError subtype (callers `raise translate(e) from e`)."""
     if isinstance(exc, KubeError):
         return exc
+    from kubernetes.client.exceptions import ApiException
+
     if isinstance(exc, ApiException):
         status = exc.status or 0
         message = f"{status} {_message(exc)}"

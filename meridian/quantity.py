@@ -62,6 +62,18 @@ def _refused(value: object) -> ValueError:
     return ValueError(f"{value!r} is not a Kubernetes quantity")
 
 
+# No resource comes near 10^24 of its unit; a larger value is refused before it is made
+# an int, which for a quantity such as "1e999999" takes half a minute of CPU: one
+# request must not be able to tie up the API that long.
+_LARGEST_EXPONENT = 24
+
+
+def _integral(value: Decimal) -> int:
+    if value.is_finite() and value and value.adjusted() >= _LARGEST_EXPONENT:
+        raise ValueError(f"out of range: at least 1e{_LARGEST_EXPONENT}")
+    return int(value.to_integral_value())
+
+
 def parse_quantity(value: str | int | float) -> Decimal:
     """'1.5Gi' -> Decimal(1610612736), the client's value. Raises ValueError on anything else."""
     try:
@@ -73,7 +85,7 @@ def parse_quantity(value: str | int | float) -> Decimal:
 def parse_cpu_millis(value: str | int | float) -> int:
     """'500m' -> 500, '2' -> 2000. Raises ValueError on anything else."""
     try:
-        return int((_parse(value) * 1000).to_integral_value())
+        return _integral(_parse(value) * 1000)
     except (ValueError, TypeError, ArithmeticError) as exc:
         raise _refused(value) from exc
 
@@ -81,6 +93,6 @@ def parse_cpu_millis(value: str | int | float) -> int:
 def parse_memory_bytes(value: str | int | float) -> int:
     """'256Mi' -> 268435456. Raises ValueError on anything else."""
     try:
-        return int(_parse(value).to_integral_value())
+        return _integral(_parse(value))
     except (ValueError, TypeError, ArithmeticError) as exc:
         raise _refused(value) from exc

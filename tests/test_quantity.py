@@ -47,8 +47,12 @@ def test_a_quantity_parses_to_the_clients_value(text: str) -> None:
     ours, theirs = parse_quantity(text), client_parse_quantity(text)
     assert ours == theirs
     assert ours.as_tuple() == theirs.as_tuple()  # the same Decimal, exponent included
-    assert parse_cpu_millis(text) == int((theirs * 1000).to_integral_value())
-    assert parse_memory_bytes(text) == int(theirs.to_integral_value())
+    for parse, value in ((parse_cpu_millis, theirs * 1000), (parse_memory_bytes, theirs)):
+        if value and value.adjusted() >= 24:  # beyond any resource: refused
+            with pytest.raises(ValueError, match="not a Kubernetes quantity"):
+                parse(text)
+        else:
+            assert parse(text) == int(value.to_integral_value())
 
 
 @pytest.mark.parametrize(
@@ -126,3 +130,13 @@ def test_the_processes_that_never_talk_to_a_cluster_do_not_import_the_client(
         [sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("text", ["1e999999", "1e24", "1000000Ei", "-1e30"])
+def test_a_quantity_beyond_any_resource_is_refused_at_once(text: str) -> None:
+    # Made an int, "1e999999" alone would take half a minute of CPU.
+    with pytest.raises(ValueError, match="not a Kubernetes quantity"):
+        parse_memory_bytes(text)
+    with pytest.raises(ValueError, match="not a Kubernetes quantity"):
+        parse_cpu_millis(text)
+    assert parse_memory_bytes("1e23") == 10**23

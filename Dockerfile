@@ -11,6 +11,9 @@ COPY api api
 COPY workers workers
 COPY infra/regions infra/regions
 RUN pip install --no-cache-dir -c constraints.txt '.[clouds]'
+# Two glibc malloc arenas, not up to 8 per core: the workers' threads otherwise keep
+# tens of MiB each process has freed (BENCHMARKS.md, "Central worker memory").
+ENV MALLOC_ARENA_MAX=2
 USER 65534
 ENTRYPOINT []
 CMD ["meridian", "--help"]

@@ -120,16 +120,21 @@ class JobSampler:
             api.close()
 
 
+# A creationTimestamp has whole seconds: a Job stamped S was created in [S, S + 1).
+STAMP_RESOLUTION_S = 1.0
+
+
 def overlapping(copies: list[tuple[float, float]]) -> bool:
     """Whether live Jobs of one task, each as (when its region was listed, when it was
-    created), were two at one instant: one Job seen alive at a listing while another,
-    seen at that listing or a later one, had already been created. A Job created after
-    the earlier listing may have replaced the one seen there (deleted in between)."""
+    created), were two at one instant: both in one listing, or one Job seen alive at a
+    listing while another, seen at a later one, had certainly been created by then. A
+    Job created after the earlier listing (or within the second its stamp leaves open)
+    may have replaced the one seen there, deleted in between."""
     ordered = sorted(copies)
     return any(
-        later_born <= listed_at
+        later_listed == listed_at or later_born + STAMP_RESOLUTION_S <= listed_at
         for i, (listed_at, _) in enumerate(ordered)
-        for _, later_born in ordered[i + 1 :]
+        for later_listed, later_born in ordered[i + 1 :]
     )
 
 

@@ -147,6 +147,11 @@ class Supervisor:
                 "MERIDIAN_METRICS__HOST": s.metrics.host,
             }
         )
+        # glibc gives each thread that allocates its own arena, up to 8 per core, and
+        # each keeps what it freed: the central worker's activity threads held 80-105
+        # MiB that way at 10,000 live tasks. Two arenas held ~35 (BENCHMARKS.md, run G).
+        # A value the user set is kept.
+        env.setdefault("MALLOC_ARENA_MAX", "2")
         # A child keeps its port across restarts: Prometheus scrapes the same address.
         for role, port in self.metrics_ports.items():
             env[f"MERIDIAN_METRICS__{role.upper()}_PORT"] = str(port)

@@ -82,6 +82,10 @@ def test_a_job_replaced_between_two_region_lists_is_not_a_duplicate() -> None:
     assert overlapping([(100.0, 50.0), (105.0, 99.0)])
     # Both in one region's list: two at once.
     assert overlapping([(100.0, 50.0), (100.0, 60.0)])
+    # Stamped 100 (whole seconds) and seen after a listing at 100.7 that showed the old
+    # one: created in [100, 101), perhaps after that listing and the old one's delete.
+    assert not overlapping([(100.7, 50.0), (103.0, 100.0)])
+    assert overlapping([(101.2, 50.0), (103.0, 100.0)])  # created by 101: two at once
     # Listed in the other order: the rule does not depend on the list order.
     assert overlapping([(105.0, 99.0), (100.0, 50.0)])
     assert not overlapping([(100.0, 50.0)])

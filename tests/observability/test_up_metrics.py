@@ -61,6 +61,15 @@ def test_free_ports_from_the_base_are_given_to_each_process(tmp_path: Path) -> N
     ]
 
 
+def test_children_get_two_malloc_arenas_unless_the_user_chose(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
+    assert supervisor(tmp_path)._env()["MALLOC_ARENA_MAX"] == "2"
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "8")
+    assert supervisor(tmp_path)._env()["MALLOC_ARENA_MAX"] == "8"
+
+
 def test_a_port_set_explicitly_is_kept_and_checked(tmp_path: Path) -> None:
     held = socket.socket()
     held.bind(("127.0.0.1", 0))

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from operator import attrgetter
 from typing import TYPE_CHECKING
 
-from meridian.placement.filters import Rules
+from meridian.placement.filters import Rules, no_pod_slot, slots_text
 from meridian.placement.format import cpu_text, memory_text
 from meridian.placement.types import (
     CandidateScore,
@@ -72,7 +72,13 @@ def unplaceable_reason(
     short = [by_name[f.region] for f in filtered if f.code is FilterCode.CAPACITY]
     others = _summary(f.code for f in filtered if f.code is not FilterCode.CAPACITY)
     if short:
-        text = _capacity_sentence(short, rules) + _reserved_note(short)
+        # A region with no pod slot is short of slots, whatever its free CPU and memory.
+        roomy = [s for s in short if not no_pod_slot(s)]
+        full = [s for s in short if no_pod_slot(s)]
+        parts = [_capacity_sentence(roomy, rules)] if roomy else []
+        if full:
+            parts.append(_slots_sentence(full, alone=not roomy))
+        text = "; ".join(parts) + _reserved_note(short)
         return f"{text}; other regions: {others}" if others else text
     return f"no eligible region: {others}"
 
@@ -99,6 +105,13 @@ def _capacity_sentence(short: list[RegionSnapshot], rules: Rules) -> str:
         f"({cpu_text(top_mem.largest_free_cpu_millis)} CPU, "
         f"{memory_text(top_mem.largest_free_memory_bytes)})"
     )
+
+
+def _slots_sentence(full: list[RegionSnapshot], alone: bool) -> str:
+    listed = ", ".join(f"{s.name} ({slots_text(s)})" for s in full)
+    if alone:
+        return f"no healthy region with a pod slot free: {listed}"
+    return f"no pod slot free in {listed}"
 
 
 def _reserved_note(short: list[RegionSnapshot]) -> str:
@@ -147,6 +160,11 @@ def _serverless_ints(snap: RegionSnapshot) -> tuple[int, ...]:
     )
 
 
+# Marks the slots' entry in a region's numbers (no other entry there is negative but
+# the serverless markers -1 and -2).
+_SLOTS_KNOWN = -3
+
+
 def region_fingerprint(snap: RegionSnapshot, water: float) -> tuple[tuple[str, ...], list[int]]:
     """One region's share of `fingerprint` that does not depend on the request: its
     text, and its numbers before its path to the data."""
@@ -154,6 +172,11 @@ def region_fingerprint(snap: RegionSnapshot, water: float) -> tuple[tuple[str, .
     ints.append(int(min(water, 10.0) * 100))
     ints.append(int(snap.api_error_rate * 1000))
     ints += _serverless_ints(snap)
+    if snap.pods_allocatable:
+        # Slots change the answer only through whether one is free (`no_pod_slot`); an
+        # unknown count adds nothing, so decisions recorded before slots were counted
+        # keep their fingerprint.
+        ints += (_SLOTS_KNOWN, int(not no_pod_slot(snap)))
     return _FINGERPRINT_TEXT(snap), ints
 
 

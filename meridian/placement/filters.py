@@ -64,7 +64,28 @@ def rejection(snap: RegionSnapshot, water: float, rules: Rules) -> tuple[FilterC
     return _capacity_rejection(snap, rules)
 
 
+def no_pod_slot(snap: RegionSnapshot) -> bool:
+    """Every known pod slot of the region's schedulable nodes is taken (by live pods, and
+    by placements since the probe when `snap` has them counted). Unknown slots
+    (`pods_allocatable` 0: a node that does not report them, an older snapshot) never
+    reject."""
+    # `snap.pods_free` < 1, without its calls: this runs per region per decision.
+    allocatable = snap.pods_allocatable
+    return allocatable > 0 and snap.pods_live >= allocatable
+
+
+def slots_text(snap: RegionSnapshot) -> str:
+    return f"{snap.pods_live} of {snap.pods_allocatable} pods"
+
+
 def _capacity_rejection(snap: RegionSnapshot, rules: Rules) -> tuple[FilterCode, str] | None:
+    if no_pod_slot(snap):
+        # First and alone: with no slot, no node's free CPU or memory is of use.
+        why = f"no pod slot free: {slots_text(snap)}"
+        held = snap.reserved
+        if held is not None and held.nodes_tasks:
+            why += f" ({held.nodes_text()})"
+        return FilterCode.CAPACITY, why
     # The two maxima may sit on different nodes, so passing here is necessary, not
     # sufficient; a Job that still cannot schedule is caught as unschedulable and moved.
     short: list[str] = []

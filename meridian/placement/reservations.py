@@ -14,11 +14,13 @@ task: one reservation per task), or after `max_age_seconds` (a task stopped befo
 Job was created, a region whose probes stopped answering).
 
 How the room shrinks, simply: on nodes, the requests count as requested (the water level
-rises) and the largest free node holds at most what the region has free in total after
-them. That is exact for tasks of one size; with mixed sizes it can overstate the largest
-free node (the snapshot does not say how the rest is spread), and a pod that then cannot
-schedule is caught as unschedulable and moved, as before. On serverless capacity the
-billed sizes count as pods seen on the virtual node, so the quota's headroom shrinks.
+rises), each task holds one pod slot (counted as a live pod: a region whose known slots
+are then all taken is filtered out), and the largest free node holds at most what the
+region has free in total after them. That is exact for tasks of one size; with mixed
+sizes it can overstate the largest free node (the snapshot does not say how the rest is
+spread), and a pod that then cannot schedule is caught as unschedulable and moved, as
+before. On serverless capacity the billed sizes count as pods seen on the virtual node,
+so the quota's headroom shrinks (and no pool's pod slot is held).
 
 The reservations steer tasks, they never make one wait: when nothing can take a task
 once they are counted but the probe's own figures would place it, it is placed there all
@@ -136,6 +138,8 @@ def _less(snap: RegionSnapshot, held: ReservedRoom) -> RegionSnapshot:
         changes.update(
             cpu_requested_millis=cpu_requested,
             memory_requested_bytes=memory_requested,
+            # One pod per task (unknown slots stay unknown: allocatable 0 is not changed).
+            pods_live=snap.pods_live + held.nodes_tasks,
             largest_free_cpu_millis=min(snap.largest_free_cpu_millis, cpu_free),
             largest_free_memory_bytes=min(snap.largest_free_memory_bytes, memory_free),
         )

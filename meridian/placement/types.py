@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from meridian.placement.format import cpu_text, memory_text
-from meridian.regions.load import ServerlessUsage, water_level
+from meridian.regions.load import ServerlessUsage, pods_free, water_level
 from meridian.regions.models import RegionHealth
 from meridian.regions.network import NetworkPath
 from meridian.regions.providers import Provider
@@ -119,6 +119,11 @@ class RegionSnapshot(BaseModel):
     # region's total free capacity says nothing about whether one task fits.
     largest_free_cpu_millis: int = Field(0, ge=0)
     largest_free_memory_bytes: int = Field(0, ge=0)
+    # Pod slots of the same nodes and the live pods holding them; 0 allocatable is
+    # unknown (a node that does not report its slots, a snapshot from before they were
+    # counted): no filter on slots then.
+    pods_allocatable: int = Field(0, ge=0)
+    pods_live: int = Field(0, ge=0)
     pending_pods: int = Field(0, ge=0)
     api_error_rate: float = Field(0.0, ge=0, le=1)
     draining: bool = False
@@ -145,6 +150,11 @@ class RegionSnapshot(BaseModel):
             self.cpu_allocatable_millis,
             self.memory_allocatable_bytes,
         )
+
+    @property
+    def pods_free(self) -> int | None:
+        """Free pod slots, None when unknown (`meridian.regions.load.pods_free`)."""
+        return pods_free(self.pods_allocatable, self.pods_live)
 
 
 class PlacementRequest(BaseModel):

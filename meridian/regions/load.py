@@ -51,6 +51,14 @@ def water_level(cpu_requested: int, mem_requested: int, cpu_alloc: int, mem_allo
     return max(ratio(cpu_requested, cpu_alloc), ratio(mem_requested, mem_alloc))
 
 
+def pods_free(pods_allocatable: int, pods_live: int) -> int | None:
+    """Free pod slots of schedulable nodes (never below 0); None when their number is
+    unknown (0 allocatable), which placement reads as "do not filter on slots"."""
+    if pods_allocatable <= 0:
+        return None
+    return max(0, pods_allocatable - pods_live)
+
+
 class ServerlessUsage(BaseModel):
     """What runs on a region's serverless (virtual) nodes, from the same listing.
 
@@ -85,8 +93,13 @@ class RegionLoad(BaseModel):
     cpu_requested_millis: int = 0
     memory_allocatable_bytes: int = 0
     memory_requested_bytes: int = 0
-    # The most free on any single schedulable node (CPU first, then that node's memory):
-    # a pod cannot span nodes.
+    # Pod slots (`allocatable.pods`) of the same nodes and the live pods bound to them.
+    # 0 allocatable is unknown: a node does not report its slots, or a snapshot from
+    # before they were counted. Placement then does not filter on slots.
+    pods_allocatable: int = 0
+    pods_live: int = 0
+    # The most free on any single schedulable node with a pod slot free (CPU first, then
+    # that node's memory): a pod cannot span nodes, nor bind to a node without a slot.
     largest_free_cpu_millis: int = 0
     largest_free_memory_bytes: int = 0
     # Live pods not yet bound to a node (see `is_pending`).
@@ -110,6 +123,11 @@ class RegionLoad(BaseModel):
     @property
     def memory_free_bytes(self) -> int:
         return self.memory_allocatable_bytes - self.memory_requested_bytes
+
+    @property
+    def pods_free(self) -> int | None:
+        """Free pod slots; None when unknown (`pods_allocatable` 0)."""
+        return pods_free(self.pods_allocatable, self.pods_live)
 
 
 def _quantity(value: Any, parse: Callable[[Any], float]) -> int:
@@ -137,6 +155,15 @@ def node_allocatable(node: dict[str, Any]) -> tuple[int, int]:
         _quantity(alloc.get("cpu"), parse_cpu_millis),
         _quantity(alloc.get("memory"), parse_memory_bytes),
     )
+
+
+def node_pod_slots(node: dict[str, Any]) -> int:
+    """The pods the node takes (`allocatable.pods`, its capacity when it reports no
+    allocatable, as `node_allocatable`); 0 when it says nothing (unknown)."""
+    status = node.get("status") or {}
+    alloc = status.get("allocatable") or status.get("capacity") or {}
+    # An integral quantity, bounded as memory is ("1e999999" is refused, not expanded).
+    return max(0, _quantity(alloc.get("pods"), parse_memory_bytes))
 
 
 def node_condition(node: dict[str, Any], kind: str) -> bool:
@@ -193,47 +220,66 @@ def is_unschedulable(pod: dict[str, Any]) -> bool:
 
 def requests_by_node(pods: Iterable[dict[str, Any]]) -> dict[str, tuple[int, int]]:
     """(CPU millis, memory bytes) the live pods bound to each node request."""
-    by_node: dict[str, tuple[int, int]] = {}
+    return {node: (cpu, mem) for node, (cpu, mem, _) in usage_by_node(pods).items()}
+
+
+def usage_by_node(pods: Iterable[dict[str, Any]]) -> dict[str, tuple[int, int, int]]:
+    """(CPU millis, memory bytes, pods) of the live pods bound to each node: what they
+    request and how many of its pod slots they hold."""
+    by_node: dict[str, tuple[int, int, int]] = {}
     for pod in pods:
         node = pod_node(pod)
         if node is None or not is_live(pod):
             continue
         cpu, mem = pod_requests(pod)
-        prev_cpu, prev_mem = by_node.get(node, (0, 0))
-        by_node[node] = (prev_cpu + cpu, prev_mem + mem)
+        prev_cpu, prev_mem, prev_pods = by_node.get(node, (0, 0, 0))
+        by_node[node] = (prev_cpu + cpu, prev_mem + mem, prev_pods + 1)
     return by_node
 
 
 def compute_load(
     nodes: list[dict[str, Any]], pods: list[dict[str, Any]], now: float | None = None
 ) -> RegionLoad:
-    """Allocatable vs requested over schedulable nodes; the largest free node.
+    """Allocatable vs requested over schedulable nodes, pod slots included; the largest
+    free node. A node whose pod slots are all held adds its room to the totals (the
+    water level) but is not a largest free node: no pod can bind to it. When a node
+    does not report its slots the region's are unknown (`pods_allocatable` 0), rather
+    than the sum of the others': that node may have room.
 
     Serverless (virtual) nodes are left out: their allocatable is a quota, not a pool's
     room, and their pods are not load on the pools. They are reported on their own
     (`serverless`), with run time up to `now` (epoch seconds; none counted without it)."""
     virtual = [n for n in nodes if is_serverless_node(n)]
     nodes = [n for n in nodes if not is_serverless_node(n)]
-    requested = requests_by_node(pods)
+    used = usage_by_node(pods)
     load = RegionLoad(
         nodes_total=len(nodes),
         nodes_ready=sum(1 for n in nodes if node_condition(n, "Ready")),
         nodes_cordoned=sum(1 for n in nodes if node_cordoned(n)),
         pending_pods=sum(1 for p in pods if is_pending(p)),
     )
+    slots_unknown = False
     for node in nodes:
         if not node_is_schedulable(node):
             continue
         n_cpu, n_mem = node_allocatable(node)
-        r_cpu, r_mem = requested.get(str((node.get("metadata") or {}).get("name", "")), (0, 0))
+        n_pods = node_pod_slots(node)
+        r_cpu, r_mem, r_pods = used.get(_name(node), (0, 0, 0))
         load.cpu_allocatable_millis += n_cpu
         load.memory_allocatable_bytes += n_mem
         load.cpu_requested_millis += r_cpu
         load.memory_requested_bytes += r_mem
+        load.pods_allocatable += n_pods
+        load.pods_live += r_pods
+        slots_unknown = slots_unknown or not n_pods
+        if n_pods and r_pods >= n_pods:
+            continue
         free = (max(0, n_cpu - r_cpu), max(0, n_mem - r_mem))
         # The node with the most free CPU, and its memory, is what one pod could get.
         if free > (load.largest_free_cpu_millis, load.largest_free_memory_bytes):
             load.largest_free_cpu_millis, load.largest_free_memory_bytes = free
+    if slots_unknown:
+        load.pods_allocatable = 0
     if virtual:
         load.serverless = serverless_usage(virtual, pods, now)
     return load

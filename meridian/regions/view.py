@@ -123,6 +123,8 @@ def snapshot_from(
         memory_requested_bytes=load.memory_requested_bytes,
         largest_free_cpu_millis=load.largest_free_cpu_millis,
         largest_free_memory_bytes=load.largest_free_memory_bytes,
+        pods_allocatable=load.pods_allocatable,
+        pods_live=load.pods_live,
         pending_pods=load.pending_pods,
         api_error_rate=details.api_error_rate,
         draining=details.draining,

@@ -274,3 +274,84 @@ def test_bad_ledger_bounds_are_refused_by_name() -> None:
     slow = FailoverSettings(health_interval_seconds=20, probe_api_timeout_seconds=10)
     assert max_age_for(slow) > 3 * 20
     assert max_age_for(FailoverSettings()) == 30.0
+
+
+def _slots(snaps: list[RegionSnapshot], free: int, region: str = AWS) -> list[RegionSnapshot]:
+    """`region` with 3 nodes x 110 pod slots, `free` of them free as probed."""
+    return [
+        s.model_copy(update={"pods_allocatable": 330, "pods_live": 330 - free})
+        if s.name == region
+        else s
+        for s in snaps
+    ]
+
+
+def test_with_n_pod_slots_free_the_next_task_goes_elsewhere() -> None:
+    # Plenty of CPU (8 free, tasks of 1), but 3 slots: each task placed on the nodes
+    # holds one until a probe counts its pod.
+    ledger = Reservations()
+    snaps = _slots(_snapshots(free_cpu=8), free=3)
+    at = PROBED + timedelta(seconds=1)
+    decisions = _wave(ledger, snaps, 5, at, Capacity.NODES)
+    assert [_where(d) for d in decisions] == [f"{AWS}/nodes"] * 3 + [f"{AZURE}/nodes"] * 2
+    (aws,) = [f for f in decisions[3].filtered if f.region == AWS]
+    assert (aws.code, aws.reason) == (
+        FilterCode.CAPACITY,
+        "no pod slot free: 330 of 330 pods (3 tasks placed on nodes since the last probe "
+        "reserved 3 CPU, 6Gi)",
+    )
+    # A probe that counted their pods ends the reservations: its figures are the truth.
+    later = at + timedelta(seconds=SETTLE_SECONDS + 1)
+    fresh = _slots(_snapshots(free_cpu=8, probed=later), free=1)
+    after = _wave(ledger, fresh, 2, later, Capacity.NODES, first=10)
+    assert [_where(d) for d in after] == [f"{AWS}/nodes", f"{AZURE}/nodes"]
+
+
+def test_pod_slot_reservations_expire_with_the_rest() -> None:
+    ledger = Reservations(max_age_seconds=30)
+    snaps = _slots(_snapshots(free_cpu=8), free=1)
+    placed_at = PROBED + timedelta(seconds=1)
+    _wave(ledger, snaps, 1, placed_at, Capacity.NODES)
+    (within,) = _wave(ledger, snaps, 1, placed_at + timedelta(seconds=29), Capacity.NODES, 1)
+    assert _where(within) == f"{AZURE}/nodes"
+    (after,) = _wave(ledger, snaps, 1, placed_at + timedelta(seconds=31), Capacity.NODES, 2)
+    assert _where(after) == f"{AWS}/nodes"
+
+
+def test_unknown_pod_slots_never_steer_a_wave() -> None:
+    ledger, plain = Reservations(), Reservations()
+    at = PROBED + timedelta(seconds=1)
+    unknown = [s.model_copy(update={"pods_live": 10_000}) for s in _snapshots(free_cpu=8)]
+    assert [_where(d) for d in _wave(ledger, unknown, 10, at, Capacity.NODES)] == [
+        _where(d) for d in _wave(plain, _snapshots(free_cpu=8), 10, at, Capacity.NODES)
+    ]
+
+
+def test_full_pod_slots_burst_an_auto_task_and_bursts_take_no_slot() -> None:
+    # Fargate pods run on the virtual node, not in the pools' slots: an `auto` task the
+    # nodes turn away for slots bursts (its pools boot in 90 s, beyond the 60 s a task
+    # waits), and bursts leave the one slot free for a `nodes` task.
+    ledger = Reservations()
+    at = PROBED + timedelta(seconds=1)
+    full = _slots(_snapshots(free_cpu=8), free=0)
+    (burst,) = _wave(ledger, full, 1, at, region=AWS)
+    assert _where(burst) == f"{AWS}/serverless"
+    assert "no pod slot free: 330 of 330 pods, and a new node takes 90s to boot" in burst.reason
+    one = _slots(_snapshots(free_cpu=8), free=1)
+    bursts = _wave(ledger, one, 3, at, Capacity.SERVERLESS, first=10, region=AWS)
+    assert [_where(d) for d in bursts] == [f"{AWS}/serverless"] * 3
+    (nodes,) = _wave(ledger, one, 1, at, Capacity.NODES, first=20, region=AWS)
+    assert _where(nodes) == f"{AWS}/nodes"
+    assert "queue" not in nodes.reason
+
+
+def test_the_last_slot_given_away_queues_a_task_with_nowhere_else_to_go() -> None:
+    # As for CPU: the reservations steer, they never make a task wait for its backoff.
+    ledger = Reservations()
+    snaps = _slots(_snapshots(free_cpu=8), free=1)
+    decisions = _wave(ledger, snaps, 2, PROBED + timedelta(seconds=1), Capacity.NODES, region=AWS)
+    assert [_where(d) for d in decisions] == [f"{AWS}/nodes"] * 2
+    assert decisions[1].reason.endswith(
+        "; the pod may queue for room: 1 task placed on nodes since the last probe reserved "
+        "1 CPU, 2Gi, and no region or capacity has room left for the task"
+    )

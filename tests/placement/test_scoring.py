@@ -258,3 +258,66 @@ def test_duplicate_snapshot_names_are_rejected() -> None:
     snaps = snapshots_of(DEV)
     with pytest.raises(ValueError, match="unique"):
         decide(request(), [*snaps, snaps[0]])
+
+
+def test_a_region_with_every_pod_slot_taken_loses_to_the_next_and_says_why() -> None:
+    # AWS holds the data and has CPU and memory to spare, but 3 nodes x 110 pods are live.
+    snaps = snapshots_of(DEV)
+    assert decide(request(), snaps).chosen == "aws-us-east-1"
+    full = replace(snaps, "aws-us-east-1", pods_allocatable=330, pods_live=330)
+    decision = decide(request(), full)
+    assert decision.chosen == "azure-eastus"
+    assert [(f.code, f.reason) for f in decision.filtered] == [
+        (FilterCode.CAPACITY, "no pod slot free: 330 of 330 pods")
+    ]
+    # One slot free is room: slots filter, they do not score.
+    one_left = replace(snaps, "aws-us-east-1", pods_allocatable=330, pods_live=329)
+    left = decide(request(), one_left)
+    assert left.chosen == "aws-us-east-1"
+    assert left.reason == decide(request(), snaps).reason
+
+
+def test_unknown_pod_slots_change_nothing() -> None:
+    # 0 allocatable: no node reported its slots, or a snapshot from before they were
+    # counted (Temporal histories, the golden decisions). Whatever is live, no filter.
+    snaps = snapshots_of(DEV)
+    base = decide(request(), snaps)
+    unknown = decide(request(), replace(snaps, "aws-us-east-1", pods_live=5_000))
+    assert unknown == base
+    assert next(s for s in snaps if s.name == "aws-us-east-1").pods_free is None
+
+
+def test_an_unplaceable_task_names_the_regions_short_of_slots_and_of_room() -> None:
+    snaps = replace(snapshots_of(DEV), "aws-us-east-1", pods_allocatable=330, pods_live=331)
+    both = decide(request(regions=["aws-us-east-1", "azure-eastus"], cpu="7"), snaps)
+    assert both.chosen is None
+    assert both.reason == (
+        "no healthy region with 7 CPU free; largest free: azure-eastus with 6; "
+        "no pod slot free in aws-us-east-1 (331 of 330 pods); other regions: 2 not "
+        "allowed by the task's constraints"
+    )
+    only = decide(request(region="aws-us-east-1"), snaps)
+    assert (
+        only.reason == "pinned region aws-us-east-1 unavailable: no pod slot free: 331 of 330 pods"
+    )
+    nodes_full = replace(snaps, "azure-eastus", pods_allocatable=330, pods_live=330)
+    none = decide(request(regions=["aws-us-east-1", "azure-eastus"]), nodes_full)
+    assert none.reason == (
+        "no healthy region with a pod slot free: aws-us-east-1 (331 of 330 pods), "
+        "azure-eastus (330 of 330 pods); other regions: 2 not allowed by the task's "
+        "constraints"
+    )
+
+
+def test_fingerprint_follows_whether_a_pod_slot_is_free_not_how_many() -> None:
+    # An unplaceable task is placed again when its fingerprint changes: a slot freed in
+    # a full region must change it; another pod in a region with slots to spare need not.
+    snaps = snapshots_of(DEV)
+    req = request("azure:eastus", cpu="64")
+    unknown = decide(req, snaps).snapshot_fingerprint
+    some = replace(snaps, "aws-us-east-1", pods_allocatable=330, pods_live=100)
+    more = replace(snaps, "aws-us-east-1", pods_allocatable=330, pods_live=200)
+    full = replace(snaps, "aws-us-east-1", pods_allocatable=330, pods_live=330)
+    prints = [decide(req, s).snapshot_fingerprint for s in (some, more, full)]
+    assert prints[0] == prints[1]
+    assert len({unknown, prints[0], prints[2]}) == 3

@@ -9,7 +9,14 @@ import pytest
 
 from meridian.placement import FilterCode, PlacementRequest, RegionSnapshot, place
 from meridian.regions.catalog import catalog_for
-from meridian.regions.load import compute_load, is_pending, is_unschedulable, water_level
+from meridian.regions.load import (
+    RegionLoad,
+    compute_load,
+    is_pending,
+    is_unschedulable,
+    water_level,
+)
+from meridian.regions.models import ProbeSnapshot
 from meridian.scaling.observe import observe
 from meridian.scaling.water import load_of
 from meridian.settings import PlacementWeights
@@ -160,3 +167,84 @@ def test_placement_turns_away_a_region_without_room_whatever_its_water_level(
     )
     assert decision.chosen is None
     assert [f.code for f in decision.filtered] == [code]
+
+
+def slotted(name: str, pods: str | None = "3", **kwargs: Any) -> dict[str, Any]:
+    """`node`, reporting `pods` pod slots (None: no `allocatable.pods` at all)."""
+    made = node(name, **kwargs)
+    if pods is not None:
+        made["status"]["allocatable"]["pods"] = pods
+    return made
+
+
+def test_load_counts_the_pod_slots_of_schedulable_nodes_and_the_live_pods_holding_them() -> None:
+    nodes = [
+        slotted("a"),
+        slotted("b"),
+        slotted("d", cordoned=True),  # neither its slots nor its pods count
+        slotted("e", pressure="DiskPressure"),
+    ]
+    pods = [
+        pod("a", "1"),
+        pod("a", "1", phase="Pending"),  # bound, pulling its image: holds a slot
+        pod("a", "1", phase="Succeeded"),  # finished: holds no slot
+        pod("b", "1", phase="Failed"),
+        pod("d", "1"),
+        pod(None, "1", phase="Pending"),  # not bound: pending, not on a slot
+    ]
+    load = compute_load(nodes, pods)
+    assert (load.pods_allocatable, load.pods_live, load.pods_free) == (6, 2, 4)
+    # A snapshot carries them to placement.
+    snapshot = RegionSnapshot.model_validate(
+        {"name": "r", "provider": "aws", "location": "us-east-1", **load.model_dump()}
+    )
+    assert (snapshot.pods_allocatable, snapshot.pods_live, snapshot.pods_free) == (6, 2, 4)
+
+
+def test_a_node_whose_slots_are_all_held_is_not_the_largest_free_node() -> None:
+    # Node a has the most free CPU but no slot left; one pod can only get b's room.
+    nodes = [slotted("a", pods="2", cpu="16"), slotted("b", pods="110", cpu="8")]
+    pods = [pod("a", "1"), pod("a", "1"), pod("b", "4")]
+    load = compute_load(nodes, pods)
+    assert load.largest_free_cpu_millis == 4000
+    assert load.cpu_allocatable_millis == 24000  # its room still counts in the water level
+    assert (load.pods_allocatable, load.pods_live, load.pods_free) == (112, 3, 109)
+
+
+def test_a_node_that_does_not_report_its_slots_makes_the_regions_unknown() -> None:
+    # It may have room: the region is not read as full from the other nodes alone.
+    nodes = [slotted("a", pods="1"), slotted("b", pods=None)]
+    load = compute_load(nodes, [pod("a", "1"), pod("b", "1")])
+    assert load.pods_allocatable == 0 and load.pods_free is None
+    assert load.pods_live == 2
+    assert load.largest_free_cpu_millis == 7000  # b's; a has no slot free
+    # A quantity it cannot read counts as not reported.
+    assert compute_load([slotted("a", pods="lots")], []).pods_free is None
+
+
+def test_snapshots_from_before_slots_were_counted_decode_as_unknown() -> None:
+    old = {"nodes_total": 2, "nodes_ready": 2, "cpu_allocatable_millis": 8000}
+    load = RegionLoad.model_validate(old)
+    assert (load.pods_allocatable, load.pods_live, load.pods_free) == (0, 0, None)
+    probe = ProbeSnapshot.model_validate(old)
+    assert probe.load.pods_free is None
+
+
+def test_placement_turns_away_a_region_whose_pod_slots_are_all_taken() -> None:
+    nodes = [slotted("a", pods="2"), slotted("b", pods="1")]
+    load = compute_load(nodes, [pod("a", "1"), pod("a", "1"), pod("b", "1")])
+    assert load.pods_free == 0
+    snapshot = RegionSnapshot.model_validate(
+        {"name": "r", "provider": "aws", "location": "us-east-1", **load.model_dump()}
+    )
+    decision = place(
+        PlacementRequest.for_task("t", TaskSpec.model_validate(SPEC)),
+        [snapshot],
+        PlacementWeights(),
+        catalog_for(),
+    )
+    assert decision.chosen is None
+    assert [(f.code, f.reason) for f in decision.filtered] == [
+        (FilterCode.CAPACITY, "no pod slot free: 3 of 3 pods")
+    ]
+    assert decision.reason == "no healthy region with a pod slot free: r (3 of 3 pods)"

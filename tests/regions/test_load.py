@@ -7,7 +7,13 @@ from typing import Any
 
 import pytest
 
-from meridian.placement import FilterCode, PlacementRequest, RegionSnapshot, place
+from meridian.placement import (
+    FilterCode,
+    PlacementDecision,
+    PlacementRequest,
+    RegionSnapshot,
+    place,
+)
 from meridian.regions.catalog import catalog_for
 from meridian.regions.load import (
     RegionLoad,
@@ -143,6 +149,19 @@ def test_water_level_per_resource_edges() -> None:
     assert water_level(1000, 6 * GI, 4000, 8 * GI) == 0.75
 
 
+def _place_in_region_with(load: RegionLoad) -> PlacementDecision:
+    """SPEC's placement over one region "r" whose probe measured `load`."""
+    snapshot = RegionSnapshot.model_validate(
+        {"name": "r", "provider": "aws", "location": "us-east-1", **load.model_dump()}
+    )
+    return place(
+        PlacementRequest.for_task("t", TaskSpec.model_validate(SPEC)),
+        [snapshot],
+        PlacementWeights(),
+        catalog_for(),
+    )
+
+
 @pytest.mark.parametrize(
     ("nodes", "code"),
     [
@@ -156,15 +175,7 @@ def test_placement_turns_away_a_region_without_room_whatever_its_water_level(
 ) -> None:
     load = compute_load(nodes, [])
     assert load.water_level == 0.0
-    snapshot = RegionSnapshot.model_validate(
-        {"name": "r", "provider": "aws", "location": "us-east-1", **load.model_dump()}
-    )
-    decision = place(
-        PlacementRequest.for_task("t", TaskSpec.model_validate(SPEC)),
-        [snapshot],
-        PlacementWeights(),
-        catalog_for(),
-    )
+    decision = _place_in_region_with(load)
     assert decision.chosen is None
     assert [f.code for f in decision.filtered] == [code]
 
@@ -234,15 +245,7 @@ def test_placement_turns_away_a_region_whose_pod_slots_are_all_taken() -> None:
     nodes = [slotted("a", pods="2"), slotted("b", pods="1")]
     load = compute_load(nodes, [pod("a", "1"), pod("a", "1"), pod("b", "1")])
     assert load.pods_free == 0
-    snapshot = RegionSnapshot.model_validate(
-        {"name": "r", "provider": "aws", "location": "us-east-1", **load.model_dump()}
-    )
-    decision = place(
-        PlacementRequest.for_task("t", TaskSpec.model_validate(SPEC)),
-        [snapshot],
-        PlacementWeights(),
-        catalog_for(),
-    )
+    decision = _place_in_region_with(load)
     assert decision.chosen is None
     assert [(f.code, f.reason) for f in decision.filtered] == [
         (FilterCode.CAPACITY, "no pod slot free: 3 of 3 pods")

@@ -46,6 +46,11 @@ from meridian.tasks.timing import WorkflowTiming
 from tests.workflows.fakes import FakeWorld, obs, region_workers, spec, start, worker_for
 
 
+def said(world: FakeWorld, text: str) -> bool:
+    """Whether any status the task recorded gives a reason containing `text`."""
+    return any(text in (r.reason or "") for r in world.records)
+
+
 async def _wait(predicate: Any, env: WorkflowEnvironment, timeout: float = 10.0) -> None:
     deadline = asyncio.get_running_loop().time() + timeout
     while not predicate():
@@ -302,9 +307,7 @@ async def test_failover_never_waits_for_its_region(time_skipping_env: WorkflowEn
             SIGNAL_INFRA_FAILURE,
             InfraFailure(region="aws-us-east-1", reason="region down", region_down=True),
         )
-        await _wait(
-            lambda: any("waiting" in (r.reason or "") for r in world.records), time_skipping_env
-        )
+        await _wait(lambda: said(world, "waiting"), time_skipping_env)
         assert len(world.created) == 1
         await handle.signal(
             SIGNAL_JOB_STATUS,
@@ -376,7 +379,7 @@ async def test_a_live_job_of_an_earlier_attempt_is_deleted_when_a_channel_report
     assert result.region == "azure-eastus" and result.attempt == 2
     deletes = [r for r in world.refs if r.job_name == old]
     assert [(r.attempt, r.namespace) for r in deletes] == [(1, "meridian-bu")]
-    assert any(f"deleted {old}" in (r.reason or "") for r in world.records)
+    assert said(world, f"deleted {old}")
 
 
 async def test_a_create_that_lands_late_is_sent_again_not_moved(
@@ -400,8 +403,8 @@ async def test_a_create_that_lands_late_is_sent_again_not_moved(
     assert world.created == [("aws-us-east-1", f"{handle.id}-a1")]
     assert world.most_live == 1
     assert world.orphans == [] and world.deleted == []
-    assert any("sending it again" in (r.reason or "") for r in world.records)
-    assert any("already existed" in (r.reason or "") for r in world.records)
+    assert said(world, "sending it again")
+    assert said(world, "already existed")
 
 
 async def test_a_create_without_answer_is_sent_again_until_the_region_is_down(
@@ -414,7 +417,7 @@ async def test_a_create_without_answer_is_sent_again_until_the_region_is_down(
     async with Harness(time_skipping_env, world) as h:
         handle = await h.start(timing={"region_call_seconds": 5.0})
         await _wait(
-            lambda: any("sending it again" in (r.reason or "") for r in world.records),
+            lambda: said(world, "sending it again"),
             time_skipping_env,
         )
         calls = world.create_calls
@@ -443,7 +446,7 @@ async def test_a_stop_while_a_create_is_being_sent_again_stops_the_task(
     async with Harness(time_skipping_env, world) as h:
         handle = await h.start(timing={"region_call_seconds": 5.0})
         await _wait(
-            lambda: any("sending it again" in (r.reason or "") for r in world.records),
+            lambda: said(world, "sending it again"),
             time_skipping_env,
             timeout=20.0,
         )
@@ -471,7 +474,7 @@ async def test_a_create_that_keeps_landing_late_is_deleted_before_the_move(
             timeout=30.0,
         )
         assert ("aws-us-east-1", f"{handle.id}-a1") in world.deleted
-        assert any("sending it again" in (r.reason or "") for r in world.records)
+        assert said(world, "sending it again")
         await handle.signal(
             SIGNAL_JOB_STATUS,
             obs(handle.id, 2, "azure-eastus", JobPhase.SUCCEEDED, resource_version=3),
@@ -574,7 +577,7 @@ async def test_resident_failing_channel_moves_task(time_skipping_env: WorkflowEn
         await h.created(1)
         await handle.signal(SIGNAL_RESIDENT_STATUS, ResidentStatus(attempt=1, state="degraded"))
         await _wait(
-            lambda: any("resident channel degraded" in (r.reason or "") for r in world.records),
+            lambda: said(world, "resident channel degraded"),
             time_skipping_env,
         )
         assert len(world.created) == 1  # degraded is recorded, not acted on
